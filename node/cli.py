@@ -1,0 +1,108 @@
+"""`python -m node [--p2p] [--p2p-bootstrap] [--prover-node] [--archiver] [--prover] [--prover-broker]
+[--sequencer] [--devnet]`: flags pick the components (like `aztec start`), env vars configure them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import trio
+
+from node.config import ConfigError, NodeConfig, config_table_markdown, load_config
+from node.logs import configure_logging
+from node.supervisor import ComponentFailed, Supervisor, run_until_signal
+
+log = logging.getLogger("node")
+
+ROLES = ("p2p", "p2p_bootstrap", "prover_node", "archiver", "prover", "prover_broker", "sequencer", "devnet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m node",
+        description="Python peer node for the Aztec v0.63.1 Sequencer & Prover protocol. "
+        "Flags select components; environment variables configure them (see --help-env).",
+    )
+    p.add_argument("--p2p", action="store_true", help="join the p2p network (discv5 + gossipsub, quote and tx pools)")
+    p.add_argument("--p2p-bootstrap", action="store_true", help="run a discv5 boot node")
+    p.add_argument("--prover-node", action="store_true", help="run the prover node (quotes, claims, proving)")
+    p.add_argument("--archiver", action="store_true", help="follow L2 blocks and messages on L1")
+    p.add_argument("--prover", action="store_true",
+                   help="run prover agents (in-process, or against PROVER_BROKER_HOST)")
+    p.add_argument("--prover-broker", action="store_true", help="run a durable prover broker (JSON-RPC)")
+    p.add_argument("--sequencer", action="store_true", help="run a sequencer (propose blocks, claim quotes)")
+    p.add_argument("--devnet", action="store_true",
+                   help="run a whole local network: anvil, contracts, boot node, sequencers, prover node, tx bot")
+    p.add_argument("--env-file", type=Path, help="read KEY=VALUE lines before the process environment")
+    p.add_argument("--help-env", action="store_true", help="print the environment variable table and exit")
+    return p
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigError(f"{path}:{n}: expected KEY=VALUE, got {line!r}")
+        k, v = line.split("=", 1)
+        out[k.strip().removeprefix("export ").strip()] = v.strip().strip('"').strip("'")
+    return out
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.help_env:
+        print(config_table_markdown())
+        return 0
+    env = dict(os.environ if environ is None else environ)
+    try:
+        if args.env_file:
+            env = {**read_env_file(args.env_file), **env}
+        roles = {r for r in ROLES if getattr(args, r)}
+        overrides: dict[str, object] = {}
+        if args.p2p:
+            overrides["p2p_enabled"] = True
+        if args.prover and args.prover_node:
+            overrides["prover_agent_enabled"] = True
+        config = load_config(env, **overrides)
+        if config.p2p_enabled:
+            roles.add("p2p")
+        if not roles:
+            raise ConfigError("no component selected: pass at least one of --p2p, --p2p-bootstrap, --prover-node, "
+                              "--archiver, --prover, --prover-broker, --sequencer, --devnet (see --help)")
+    except (ConfigError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.log_json)
+    return run(config, roles)
+
+
+def run(config: NodeConfig, roles: set[str]) -> int:
+    from node.components import build_components
+
+    try:
+        components = build_components(config, roles)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log.info("starting", extra={"roles": ",".join(sorted(roles))})
+    try:
+        trio.run(run_until_signal, Supervisor(components))
+    except ComponentFailed as e:
+        log.error("%s", e)
+        return 1
+    except BaseExceptionGroup as eg:
+        failed = eg.subgroup(ComponentFailed)
+        if failed is None:
+            raise
+        for exc in failed.exceptions:
+            log.error("%s", exc)
+        return 1
+    log.info("stopped")
+    return 0

@@ -1,0 +1,321 @@
+"""Node configuration: one table of environment variables (name, type, default, help).
+
+`load_config(environ)` parses every variable, collects *all* problems and raises one ConfigError
+listing them, so an operator fixes a bad env file in one go. `config_table_markdown()` renders the
+table for the README, so the docs are generated from the code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlparse
+
+LOG_LEVELS: Final = ("silent", "fatal", "error", "warn", "info", "verbose", "debug", "trace")
+
+
+class ConfigError(ValueError):
+    """One or more environment variables are invalid; the message names each and why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# parsers: str -> typed value, raising ValueError with a human message
+
+
+def parse_bool(raw: str) -> bool:
+    v = raw.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _int_parser(minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        text = raw.strip().replace("_", "")
+        try:
+            v = int(text, 16) if text.lower().startswith("0x") else int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if v < minimum:
+            raise ValueError(f"must be >= {minimum}, got {v}")
+        if maximum is not None and v > maximum:
+            raise ValueError(f"must be <= {maximum}, got {v}")
+        return v
+
+    return parse
+
+
+def parse_url(raw: str) -> str:
+    u = urlparse(raw.strip())
+    if u.scheme not in ("http", "https", "ws", "wss") or not u.netloc:
+        raise ValueError(f"expected an http(s):// or ws(s):// URL, got {raw!r}")
+    return raw.strip().rstrip("/")
+
+
+def parse_private_key(raw: str) -> bytes:
+    h = raw.strip()
+    h = h[2:] if h.lower().startswith("0x") else h
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", h):
+        raise ValueError("expected a 32-byte hex private key (64 hex chars, optional 0x)")
+    key = bytes.fromhex(h)
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    if not 0 < int.from_bytes(key, "big") < n:
+        raise ValueError("private key is not a valid secp256k1 scalar")
+    return key
+
+
+def parse_peer_id_private_key(raw: str) -> bytes:
+    """Aztec's PEER_ID_PRIVATE_KEY: hex of the libp2p protobuf key (08021220 + 32 bytes); a bare
+    32-byte hex key is accepted too. Returns the 32-byte secp256k1 scalar."""
+    h = raw.strip()
+    h = h[2:] if h.lower().startswith("0x") else h
+    if len(h) == 72 and h.lower().startswith("08021220"):
+        h = h[8:]
+    return parse_private_key(h)
+
+
+def parse_address(raw: str) -> bytes:
+    h = raw.strip()
+    h = h[2:] if h.lower().startswith("0x") else h
+    if not re.fullmatch(r"[0-9a-fA-F]{40}", h):
+        raise ValueError(f"expected a 20-byte 0x address, got {raw!r}")
+    return bytes.fromhex(h)
+
+
+def parse_log_level(raw: str) -> str:
+    v = raw.strip().lower()
+    if v not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(raw: str) -> HostPort:
+    """`<ip>:<port>` or `[ipv6]:<port>`; the IP may be empty (`:40400`) meaning 'unspecified'."""
+    text = raw.strip()
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)", text) or re.fullmatch(r"([^:\[\]]*):(\d+)", text)
+    if not m:
+        raise ValueError(f"expected <ip>:<port>, got {raw!r}")
+    host, port = m.group(1), int(m.group(2))
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {raw!r}")
+    if host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9.-]+", host):
+                raise ValueError(f"invalid host in {raw!r}") from None
+    return HostPort(host, port)
+
+
+def parse_csv(raw: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def parse_path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("empty path")
+    try:
+        return Path(raw.strip()).expanduser()
+    except RuntimeError as e:  # "~user" that does not exist
+        raise ValueError(f"cannot expand {raw!r}: {e}") from None
+
+
+def parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    default: Any
+    kind: str
+    help: str
+
+
+u64 = _int_parser(0, 2**64 - 1)
+u256 = _int_parser(0, 2**256 - 1)
+port = _int_parser(0, 65535)
+positive = _int_parser(1, 2**31)
+
+VARS: Final[tuple[Var, ...]] = (
+    # --- seed: prover node / general
+    Var("ETHEREUM_HOST", "ethereum_host", parse_url, "http://127.0.0.1:8545", "url", "URL of an Ethereum (L1) node."),
+    Var("L1_CHAIN_ID", "l1_chain_id", u64, 31337, "int", "Chain id of the L1 chain."),
+    Var("DATA_DIRECTORY", "data_directory", parse_path, None, "path",
+        "Folder for durable state (broker journal, tx pool, archive). In memory / temp if unset."),
+    Var("AZTEC_PORT", "aztec_port", port, 8080, "port",
+        "Port of the node's HTTP server: JSON-RPC (`node_*`, broker), `/metrics`, `/health`."),
+    Var("AZTEC_HOST", "aztec_host", parse_str, "0.0.0.0", "ip",
+        "Interface the node's HTTP server binds to (use 127.0.0.1 to keep it local)."),
+    Var("PROVER_PUBLISHER_PRIVATE_KEY", "prover_publisher_private_key", parse_private_key, None, "hex key",
+        "Key used to publish proofs and sign quotes on L1 (needs ETH for gas)."),
+    Var("PROVER_AGENT_ENABLED", "prover_agent_enabled", parse_bool, False, "bool",
+        "Run prover agents in the prover node's process (same as `--prover`)."),
+    Var("P2P_ENABLED", "p2p_enabled", parse_bool, False, "bool",
+        "Join the p2p network: discover peers, receive txs, gossip quotes (same as `--p2p`)."),
+    Var("PROVER_COORDINATION_NODE_URL", "prover_coordination_node_url", parse_url, None, "url",
+        "Send quotes over HTTP JSON-RPC (`node_addEpochProofQuote`) instead of p2p; only if P2P_ENABLED is false."),
+    Var("BOOT_NODE_URL", "boot_node_url", parse_str, None, "enr/url/name",
+        "Boot node(s): `enr:` records (comma-separated), a network name from bootnodes.toml, "
+        "or an Aztec node's JSON-RPC URL to fetch its ENR from."),
+    Var("BOOTSTRAP_NODES", "bootstrap_nodes", parse_csv, (), "enr list",
+        "Comma-separated `enr:` records used as discv5 bootstrap nodes (Aztec's own variable)."),
+    Var("AZTEC_NODE_URL", "aztec_node_url", parse_url, None, "url",
+        "Aztec node JSON-RPC used to fetch L1 contract addresses not set explicitly."),
+    Var("PROVER_BROKER_HOST", "prover_broker_host", parse_url, None, "url",
+        "URL of the prover broker's JSON-RPC, for agents and a prover node with an external broker."),
+    Var("PROVER_AGENT_CONCURRENCY", "prover_agent_concurrency", positive, 1, "int",
+        "Proofs one agent process works on at once."),
+    Var("PROVER_REAL_PROOFS", "prover_real_proofs", parse_bool, False, "bool",
+        "Generate real proofs (needs the bb prover); false simulates circuits and returns marked fake proofs."),
+    Var("LOG_LEVEL", "log_level", parse_log_level, "info", "level", "One of " + ", ".join(LOG_LEVELS) + "."),
+    Var("LOG_JSON", "log_json", parse_bool, False, "bool", "Log one JSON object per line."),
+    Var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "otel_metrics_endpoint", parse_url, None, "url",
+        "Push metrics as OTLP/HTTP JSON to this collector endpoint (e.g. http://host:4318/v1/metrics)."),
+    Var("PROVER_MINIMUM_ESCROW_AMOUNT", "prover_minimum_escrow_amount", u256, 1000, "uint256",
+        "BondManager tops the escrow up when the deposit is below this."),
+    Var("PROVER_TARGET_ESCROW_AMOUNT", "prover_target_escrow_amount", u256, None, "uint256",
+        "Deposit the BondManager tops up to (defaults to the minimum)."),
+    Var("QUOTE_PROVIDER_URL", "quote_provider_url", parse_url, None, "url",
+        "HTTP endpoint asked for {basisPointFee, bondAmount} per epoch; the simple provider is used if unset."),
+    Var("QUOTE_PROVIDER_BASIS_POINT_FEE", "quote_provider_basis_point_fee", _int_parser(0, 10_000), 0, "bps",
+        "Fee of the simple quote provider, in basis points (0..10000)."),
+    Var("QUOTE_PROVIDER_BOND_AMOUNT", "quote_provider_bond_amount", u256, 1000, "uint256",
+        "Bond of the simple quote provider."),
+    Var("PROVER_NODE_POLLING_INTERVAL_MS", "prover_node_polling_interval_ms", positive, 1000, "ms",
+        "How often the EpochMonitor checks L1 for epochs to quote and claims."),
+    # --- p2p (Aztec's names and defaults)
+    Var("P2P_TCP_LISTEN_ADDR", "p2p_tcp_listen_addr", parse_host_port, HostPort("0.0.0.0", 40400), "ip:port",
+        "libp2p TCP listen address."),
+    Var("P2P_UDP_LISTEN_ADDR", "p2p_udp_listen_addr", parse_host_port, HostPort("0.0.0.0", 40400), "ip:port",
+        "discv5 UDP listen address."),
+    Var("P2P_TCP_ANNOUNCE_ADDR", "p2p_tcp_announce_addr", parse_host_port, None, "ip:port",
+        "Address announced in our ENR (`ip`/`tcp`); defaults to the listen address."),
+    Var("P2P_UDP_ANNOUNCE_ADDR", "p2p_udp_announce_addr", parse_host_port, None, "ip:port",
+        "Address announced in our ENR (`udp`); defaults to the TCP announce address."),
+    Var("PEER_ID_PRIVATE_KEY", "peer_id_private_key", parse_peer_id_private_key, None, "hex key",
+        "libp2p/discv5 identity: hex of the protobuf key (08021220 + 32 bytes) or a bare 32-byte key."),
+    Var("P2P_MIN_PEERS", "p2p_min_peers", positive, 10, "int", "Peers the peer manager aims for."),
+    Var("P2P_MAX_PEERS", "p2p_max_peers", positive, 100, "int", "Maximum connections."),
+    Var("P2P_PEER_CHECK_INTERVAL_MS", "p2p_peer_check_interval_ms", positive, 1000, "ms",
+        "Peer manager heartbeat (dial discovered peers, random lookup)."),
+    # --- L1 contracts / timing (read from the Rollup when only its address is known)
+    Var("ROLLUP_CONTRACT_ADDRESS", "rollup_contract_address", parse_address, None, "address",
+        "Rollup contract; other addresses are read from it."),
+    Var("REGISTRY_CONTRACT_ADDRESS", "registry_contract_address", parse_address, None, "address",
+        "Registry contract (optional)."),
+    Var("SEQ_PUBLISHER_PRIVATE_KEY", "seq_publisher_private_key", parse_private_key, None, "hex key",
+        "Sequencer's L1 publisher key (proposes blocks, claims quotes)."),
+    Var("VALIDATOR_PRIVATE_KEY", "validator_private_key", parse_private_key, None, "hex key",
+        "Sequencer's validator key (attestations); defaults to the publisher key."),
+)
+
+_BY_ATTR: Final = {v.attr: v for v in VARS}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    ethereum_host: str = "http://127.0.0.1:8545"
+    l1_chain_id: int = 31337
+    data_directory: Path | None = None
+    aztec_port: int = 8080
+    aztec_host: str = "0.0.0.0"
+    prover_publisher_private_key: bytes | None = field(default=None, repr=False)
+    prover_agent_enabled: bool = False
+    p2p_enabled: bool = False
+    prover_coordination_node_url: str | None = None
+    boot_node_url: str | None = None
+    bootstrap_nodes: tuple[str, ...] = ()
+    aztec_node_url: str | None = None
+    prover_broker_host: str | None = None
+    prover_agent_concurrency: int = 1
+    prover_real_proofs: bool = False
+    log_level: str = "info"
+    log_json: bool = False
+    otel_metrics_endpoint: str | None = None
+    prover_minimum_escrow_amount: int = 1000
+    prover_target_escrow_amount: int | None = None
+    quote_provider_url: str | None = None
+    quote_provider_basis_point_fee: int = 0
+    quote_provider_bond_amount: int = 1000
+    prover_node_polling_interval_ms: int = 1000
+    p2p_tcp_listen_addr: HostPort = HostPort("0.0.0.0", 40400)
+    p2p_udp_listen_addr: HostPort = HostPort("0.0.0.0", 40400)
+    p2p_tcp_announce_addr: HostPort | None = None
+    p2p_udp_announce_addr: HostPort | None = None
+    peer_id_private_key: bytes | None = field(default=None, repr=False)
+    p2p_min_peers: int = 10
+    p2p_max_peers: int = 100
+    p2p_peer_check_interval_ms: int = 1000
+    rollup_contract_address: bytes | None = None
+    registry_contract_address: bytes | None = None
+    seq_publisher_private_key: bytes | None = field(default=None, repr=False)
+    validator_private_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def target_escrow_amount(self) -> int:
+        t = self.prover_target_escrow_amount
+        return self.prover_minimum_escrow_amount if t is None else t
+
+
+def _check_table_matches_dataclass() -> None:
+    names = {f.name for f in fields(NodeConfig)}
+    missing = names ^ set(_BY_ATTR)
+    assert not missing, f"config table and NodeConfig disagree on {sorted(missing)}"
+
+
+_check_table_matches_dataclass()
+
+
+def load_config(environ: Mapping[str, str], **overrides: Any) -> NodeConfig:
+    """Parse every known variable from `environ`; unknown variables are ignored.
+
+    Raises ConfigError naming every invalid variable. `overrides` (CLI flags) win over env.
+    """
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    for var in VARS:
+        raw = environ.get(var.env)
+        if raw is None or raw.strip() == "":  # set-but-empty means unset, as in Aztec's env files
+            continue
+        try:
+            values[var.attr] = var.parse(raw)
+        except ValueError as e:
+            errors.append(f"{var.env}: {e}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("prover_target_escrow_amount") is not None and values["prover_target_escrow_amount"] < values.get(
+        "prover_minimum_escrow_amount", 1000
+    ):
+        errors.append("PROVER_TARGET_ESCROW_AMOUNT: must be >= PROVER_MINIMUM_ESCROW_AMOUNT")
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return NodeConfig(**values)
+
+
+def config_table_markdown() -> str:
+    rows = ["| Variable | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for v in VARS:
+        d = v.default
+        shown = "" if d is None or d == () else str(d)
+        rows.append(f"| `{v.env}` | {v.kind} | {shown} | {v.help} |")
+    return "\n".join(rows)
