@@ -92,3 +92,9 @@ def test_any_env_gives_config_or_config_error(env: dict[str, str]) -> None:
         assert str(e).startswith("invalid configuration")
     else:
         assert isinstance(c, NodeConfig)
+
+
+def test_readme_config_table_is_generated_from_code() -> None:
+    from tests.conftest import REPO
+
+    assert config_table_markdown() in (REPO / "README.md").read_text(), "run: python -m node --help-env"
