@@ -1,0 +1,329 @@
+"""py-libp2p 0.8.1 behind a narrow interface, configured like an Aztec v0.63.1 node.
+
+Nothing outside this module (and `libp2p_patches.py`) imports `libp2p`. What it sets up:
+
+- TCP transport only, Noise only (`/noise`), muxers yamux (`/yamux/1.0.0`) then mplex (`/mplex/6.7.0`).
+- secp256k1 identity (peer ids `16Uiu2...`), from a 32-byte secret (see `p2p.keys` for
+  PEER_ID_PRIVATE_KEY parsing).
+- Identify served under `/ipfs/id/1.0.0` and Aztec's `/aztec/id/1.0.0` (+ push); dialled under the
+  Aztec id (patch in `libp2p_patches.py`).
+- GossipSub D=8, Dlo=4, Dhi=12, heartbeat 1 s, mcache 5/3, fanout TTL 60 s, seen TTL 120 s,
+  prune/unsubscribe backoff 60/10 s, StrictSign, default message id (from + seqno), raw payloads,
+  py-libp2p's non-spec spam rate limiter off, max inbound RPC 16 MiB.
+- Gossip validation: a synchronous topic validator per topic (our `TopicHandler`), run before the
+  message is forwarded. Messages we published ourselves are passed without intake.
+- Scoring: py-libp2p 0.8.1 has a single global set of topic weights, no per-topic params, no
+  Dlazy/flood-publish knobs. We zero its topic weights and feed our own `PeerScoring` total (which
+  implements Aztec's app score and the per-topic invalid-delivery counters) through its
+  app-specific score hook with weight 1, so its graylist (-80) gate excludes the same peers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import trio
+
+from p2p import libp2p_patches
+
+log = logging.getLogger(__name__)
+
+NOISE_PROTOCOL: Final = "/noise"
+YAMUX_PROTOCOL: Final = "/yamux/1.0.0"
+MPLEX_PROTOCOL: Final = "/mplex/6.7.0"
+GOSSIPSUB_PROTOCOLS: Final = ("/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0")
+DEFAULT_MAX_INBOUND_RPC_SIZE: Final = 16 * 1024 * 1024
+
+
+class HostError(Exception):
+    """A libp2p operation failed (dial, stream, publish); the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class GossipsubParams:
+    """Aztec v0.63.1 values (p2p doc 2.1) unless noted."""
+
+    d: int = 8
+    d_lo: int = 4
+    d_hi: int = 12
+    d_lazy: int = 6  # informational: py-libp2p 0.8.1 has no Dlazy knob (gossips to all non-mesh)
+    heartbeat_interval_s: int = 1
+    mcache_length: int = 5
+    mcache_gossip: int = 3
+    fanout_ttl_s: int = 60
+    seen_ttl_s: int = 120
+    prune_backoff_s: int = 60
+    unsubscribe_backoff_s: int = 10
+    max_inbound_rpc_size: int = DEFAULT_MAX_INBOUND_RPC_SIZE
+    graylist_threshold: float = -80.0
+    publish_threshold: float = -50.0
+    gossip_threshold: float = -10.0
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    private_key: bytes  # 32-byte secp256k1 secret
+    listen_addrs: Sequence[str] = ("/ip4/127.0.0.1/tcp/0",)
+    announce_addrs: Sequence[str] = ()
+    gossipsub: GossipsubParams = field(default_factory=GossipsubParams)
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    peer_id: str
+    listen_addrs: tuple[str, ...]
+
+
+class Stream(Protocol):
+    """The part of a libp2p stream req/resp needs."""
+
+    async def read(self, n: int | None = None) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+    async def close_write(self) -> None: ...
+    async def close(self) -> None: ...
+    async def reset(self) -> None: ...
+
+    @property
+    def remote_peer(self) -> str: ...
+
+
+# validator(topic, forwarder_peer_id, origin_peer_id, data) -> forward?
+TopicValidator = Callable[[str, str, str, bytes], bool]
+StreamHandler = Callable[[Stream], Awaitable[None]]
+
+
+class _StreamAdapter:
+    __slots__ = ("_s",)
+
+    def __init__(self, s: Any) -> None:
+        self._s = s
+
+    async def read(self, n: int | None = None) -> bytes:
+        return bytes(await self._s.read(n))
+
+    async def write(self, data: bytes) -> None:
+        await self._s.write(data)
+
+    async def close_write(self) -> None:
+        await self._s.close_write()
+
+    async def close(self) -> None:
+        await self._s.close()
+
+    async def reset(self) -> None:
+        await self._s.reset()
+
+    @property
+    def remote_peer(self) -> str:
+        return str(self._s.muxed_conn.peer_id)
+
+
+class Libp2pHost:
+    """One libp2p host with gossipsub. Construct, then `await nursery.start(host.run)`."""
+
+    def __init__(
+        self,
+        config: HostConfig,
+        *,
+        topics: Sequence[str],
+        validator: TopicValidator,
+        app_score: Callable[[str], float] | None = None,
+    ) -> None:
+        libp2p_patches.apply()
+        from libp2p import new_host
+        from libp2p.crypto.secp256k1 import create_new_key_pair
+        from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
+        from libp2p.custom_types import TProtocol
+        from libp2p.pubsub.gossipsub import GossipSub
+        from libp2p.pubsub.pubsub import Pubsub
+        from libp2p.pubsub.score import ScoreParams
+        from libp2p.security.noise.transport import Transport as NoiseTransport
+        from libp2p.stream_muxer.mplex.mplex import Mplex
+        from libp2p.stream_muxer.yamux.yamux import Yamux
+        from multiaddr import Multiaddr
+
+        self._config = config
+        self._topics = tuple(topics)
+        self._validator = validator
+        self._app_score = app_score
+        key_pair = create_new_key_pair(config.private_key)
+        sec_opt = {TProtocol(NOISE_PROTOCOL): NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)}
+        muxer_opt = {TProtocol(YAMUX_PROTOCOL): Yamux, TProtocol(MPLEX_PROTOCOL): Mplex}
+        self._host: Any = new_host(
+            key_pair=key_pair,
+            sec_opt=sec_opt,
+            muxer_opt=muxer_opt,
+            listen_addrs=[Multiaddr(a) for a in config.listen_addrs],
+            announce_addrs=[Multiaddr(a) for a in config.announce_addrs] or None,
+            enable_tcp=True,
+        )
+        g = config.gossipsub
+        score = ScoreParams(
+            publish_threshold=g.publish_threshold,
+            gossip_threshold=g.gossip_threshold,
+            graylist_threshold=g.graylist_threshold,
+            accept_px_threshold=10.0,
+            p6_appl_slack_weight=1.0,
+            p6_appl_slack_decay=1.0,
+            app_specific_score_fn=self._score_fn if app_score is not None else None,
+        )
+        self._router: Any = GossipSub(
+            protocols=[TProtocol(p) for p in GOSSIPSUB_PROTOCOLS],
+            degree=g.d,
+            degree_low=g.d_lo,
+            degree_high=g.d_hi,
+            time_to_live=g.fanout_ttl_s,
+            gossip_window=g.mcache_gossip,
+            gossip_history=g.mcache_length,
+            heartbeat_interval=g.heartbeat_interval_s,
+            prune_back_off=g.prune_backoff_s,
+            unsubscribe_back_off=g.unsubscribe_backoff_s,
+            score_params=score,
+            adaptive_gossip_enabled=False,
+            spam_protection_enabled=False,
+            eclipse_protection_enabled=False,
+        )
+        self._pubsub: Any = Pubsub(
+            self._host,
+            self._router,
+            seen_ttl=g.seen_ttl_s,
+            strict_signing=True,
+            max_inbound_rpc_size=g.max_inbound_rpc_size,
+        )
+        self.peer_id: str = str(self._host.get_id())
+        self._ready = trio.Event()
+        self._stream_handlers: dict[str, StreamHandler] = {}
+        self.publish_count = 0
+        self.drained_count = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[HostInfo] = trio.TASK_STATUS_IGNORED) -> None:
+        from libp2p.custom_types import TProtocol
+        from libp2p.identity.identify.identify import identify_handler_for
+        from libp2p.identity.identify_push.identify_push import identify_push_handler_for
+        from libp2p.tools.anyio_service import background_trio_service
+        from multiaddr import Multiaddr
+
+        host = self._host
+        async with host.run([Multiaddr(a) for a in self._config.listen_addrs]):
+            host.set_stream_handler(
+                TProtocol(libp2p_patches.AZTEC_IDENTIFY_PROTOCOL), identify_handler_for(host, use_varint_format=True)
+            )
+            host.set_stream_handler(
+                TProtocol(libp2p_patches.AZTEC_IDENTIFY_PUSH_PROTOCOL),
+                identify_push_handler_for(host, use_varint_format=True),
+            )
+            async with background_trio_service(self._pubsub), background_trio_service(self._router):
+                await self._pubsub.wait_until_ready()
+                async with trio.open_nursery() as nursery:
+                    for topic in self._topics:
+                        self._pubsub.set_topic_validator(topic, self._make_validator(topic), False)
+                        sub = await self._pubsub.subscribe(topic)
+                        nursery.start_soon(self._drain, sub)
+                    self._ready.set()
+                    task_status.started(self.info())
+                    await trio.sleep_forever()
+
+    def info(self) -> HostInfo:
+        return HostInfo(self.peer_id, tuple(self.listen_addrs()))
+
+    def listen_addrs(self) -> list[str]:
+        return [str(a) for a in self._host.get_addrs()]
+
+    async def _drain(self, sub: Any) -> None:
+        # Intake happens in the validator; the subscription only has to be emptied.
+        while True:
+            await sub.get()
+            self.drained_count += 1
+
+    def _score_fn(self, peer: Any) -> float:
+        assert self._app_score is not None
+        return self._app_score(str(peer))
+
+    def _make_validator(self, topic: str) -> Callable[[Any, Any], bool]:
+        me = self._host.get_id()
+        validate = self._validator
+
+        def _v(forwarder: Any, msg: Any) -> bool:
+            if forwarder == me:
+                return True  # our own publish: already in our pools
+            try:
+                from libp2p.peer.id import ID
+
+                origin = str(ID(msg.from_id))
+            except Exception:
+                return False
+            return validate(topic, str(forwarder), origin, bytes(msg.data))
+
+        return _v
+
+    # ---- gossip --------------------------------------------------------------------------
+    async def publish(self, topic: str, data: bytes) -> None:
+        await self._ready.wait()
+        try:
+            await self._pubsub.publish(topic, data)
+        except Exception as e:  # py-libp2p raises assorted types here
+            raise HostError(f"publish on {topic} failed: {e!r}") from e
+        self.publish_count += 1
+
+    def mesh_peers(self, topic: str) -> list[str]:
+        return [str(p) for p in self._router.mesh.get(topic, ())]
+
+    def topic_peers(self, topic: str) -> list[str]:
+        return [str(p) for p in self._pubsub.peer_topics.get(topic, ())]
+
+    # ---- connections ---------------------------------------------------------------------
+    async def dial(self, multiaddr_with_p2p: str) -> str:
+        """Dial `/ip4/.../tcp/.../p2p/<id>`; returns the remote peer id."""
+        from libp2p.peer.peerinfo import info_from_p2p_addr
+        from multiaddr import Multiaddr
+
+        try:
+            info = info_from_p2p_addr(Multiaddr(multiaddr_with_p2p))
+        except Exception as e:
+            raise HostError(f"bad multiaddr {multiaddr_with_p2p!r}: {e}") from e
+        try:
+            await self._host.connect(info)
+        except Exception as e:
+            raise HostError(f"dial {multiaddr_with_p2p} failed: {e!r}") from e
+        return str(info.peer_id)
+
+    async def disconnect(self, peer_id: str) -> None:
+        from libp2p.peer.id import ID
+
+        try:
+            await self._host.disconnect(ID.from_base58(peer_id))
+        except Exception as e:
+            raise HostError(f"disconnect {peer_id} failed: {e!r}") from e
+
+    def connected_peers(self) -> list[str]:
+        return [str(p) for p in self._host.get_connected_peers()]
+
+    # ---- streams (req/resp) --------------------------------------------------------------
+    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+        from libp2p.custom_types import TProtocol
+
+        async def _h(stream: Any) -> None:
+            try:
+                await handler(_StreamAdapter(stream))
+            except Exception as e:  # a bad peer must never take the host down
+                log.debug("stream handler %s failed: %r", protocol, e)
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+
+        self._host.set_stream_handler(TProtocol(protocol), _h)
+
+    async def new_stream(self, peer_id: str, protocol: str) -> Stream:
+        from libp2p.custom_types import TProtocol
+        from libp2p.peer.id import ID
+
+        try:
+            s = await self._host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+        except Exception as e:
+            raise HostError(f"open {protocol} to {peer_id} failed: {e!r}") from e
+        return _StreamAdapter(s)
