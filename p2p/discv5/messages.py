@@ -164,7 +164,9 @@ def decode_message(data: bytes) -> Message:
         return Nodes(_bytes(f[0], "request-id", MAX_REQUEST_ID_SIZE), _int(f[1], "total", 8), enrs)
     if kind == TALKREQ:
         f = _fields(body, 3, "TALKREQ")
-        return TalkReq(_bytes(f[0], "request-id", MAX_REQUEST_ID_SIZE), _bytes(f[1], "protocol"), _bytes(f[2], "request"))
+        return TalkReq(
+            _bytes(f[0], "request-id", MAX_REQUEST_ID_SIZE), _bytes(f[1], "protocol"), _bytes(f[2], "request")
+        )
     if kind == TALKRESP:
         f = _fields(body, 2, "TALKRESP")
         return TalkResp(_bytes(f[0], "request-id", MAX_REQUEST_ID_SIZE), _bytes(f[1], "response"))

@@ -1,0 +1,162 @@
+"""Kademlia routing table (sans-IO): 256 buckets of 16 by log-distance, with replacement caches.
+
+A full bucket does not evict on its own: the newcomer goes to the bucket's replacement cache and the
+least-recently-seen entry is reported for a liveness check (PING). If that check fails the owner calls
+`remove()`, which promotes the most recent replacement.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
+
+from p2p.enr import Enr
+
+BUCKET_SIZE = 16
+REPLACEMENT_CACHE_SIZE = 8
+NUM_BUCKETS = 256
+
+
+def log_distance(a: bytes, b: bytes) -> int:
+    """discv5 log2 distance: bit length of a XOR b (0 when equal, 256 at most)."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_length()
+
+
+def xor_distance(a: bytes, b: bytes) -> int:
+    return int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
+
+
+@dataclass(slots=True)
+class Entry:
+    enr: Enr
+    last_seen: float
+    added_at: float
+
+
+class InsertResult(Enum):
+    ADDED = "added"
+    UPDATED = "updated"
+    PENDING = "pending"  # bucket full: queued in the replacement cache, liveness check needed
+    IGNORED = "ignored"  # our own id
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    result: InsertResult
+    check: Enr | None = None  # least-recently-seen entry to PING when the bucket is full
+
+
+class RoutingTable:
+    def __init__(
+        self,
+        local_id: bytes,
+        *,
+        bucket_size: int = BUCKET_SIZE,
+        replacement_size: int = REPLACEMENT_CACHE_SIZE,
+    ) -> None:
+        self.local_id = local_id
+        self.bucket_size = bucket_size
+        self.replacement_size = replacement_size
+        # index d-1 holds nodes at log-distance d (1..256); most recently seen last
+        self._buckets: list[OrderedDict[bytes, Entry]] = [OrderedDict() for _ in range(NUM_BUCKETS)]
+        self._replacements: list[OrderedDict[bytes, Enr]] = [OrderedDict() for _ in range(NUM_BUCKETS)]
+
+    def _index(self, node_id: bytes) -> int:
+        return log_distance(self.local_id, node_id) - 1
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buckets)
+
+    def __contains__(self, node_id: object) -> bool:
+        return isinstance(node_id, bytes) and self.get(node_id) is not None
+
+    def get(self, node_id: bytes) -> Entry | None:
+        index = self._index(node_id)
+        if index < 0:
+            return None
+        return self._buckets[index].get(node_id)
+
+    def insert(self, enr: Enr, now: float) -> Insert:
+        """Add or refresh a live node (call after it answered or completed a handshake)."""
+        index = self._index(enr.node_id)
+        if index < 0:
+            return Insert(InsertResult.IGNORED)
+        bucket = self._buckets[index]
+        entry = bucket.get(enr.node_id)
+        if entry is not None:
+            if enr.seq >= entry.enr.seq:
+                entry.enr = enr
+            entry.last_seen = now
+            bucket.move_to_end(enr.node_id)
+            return Insert(InsertResult.UPDATED)
+        if len(bucket) < self.bucket_size:
+            bucket[enr.node_id] = Entry(enr, now, now)
+            self._replacements[index].pop(enr.node_id, None)
+            return Insert(InsertResult.ADDED)
+        cache = self._replacements[index]
+        cache[enr.node_id] = enr
+        cache.move_to_end(enr.node_id)
+        while len(cache) > self.replacement_size:
+            cache.popitem(last=False)
+        oldest = next(iter(bucket.values()))
+        return Insert(InsertResult.PENDING, oldest.enr)
+
+    def update_enr(self, enr: Enr) -> bool:
+        """Replace a known node's record with a newer one (no liveness change)."""
+        entry = self.get(enr.node_id)
+        if entry is None or enr.seq <= entry.enr.seq:
+            return False
+        entry.enr = enr
+        return True
+
+    def mark_seen(self, node_id: bytes, now: float) -> None:
+        index = self._index(node_id)
+        if index < 0:
+            return
+        bucket = self._buckets[index]
+        entry = bucket.get(node_id)
+        if entry is not None:
+            entry.last_seen = now
+            bucket.move_to_end(node_id)
+
+    def remove(self, node_id: bytes) -> Enr | None:
+        """Drop a dead node; promote the newest replacement (returned, to be checked by the caller)."""
+        index = self._index(node_id)
+        if index < 0:
+            return None
+        bucket = self._buckets[index]
+        if bucket.pop(node_id, None) is None:
+            self._replacements[index].pop(node_id, None)
+            return None
+        cache = self._replacements[index]
+        if cache:
+            _, promoted = cache.popitem(last=True)
+            bucket[promoted.node_id] = Entry(promoted, float("-inf"), float("-inf"))
+            return promoted
+        return None
+
+    def nodes_at_distance(self, distance: int) -> list[Enr]:
+        if not 1 <= distance <= NUM_BUCKETS:
+            return []
+        return [e.enr for e in reversed(self._buckets[distance - 1].values())]
+
+    def closest(self, target: bytes, count: int = BUCKET_SIZE) -> list[Enr]:
+        everything = [e.enr for bucket in self._buckets for e in bucket.values()]
+        everything.sort(key=lambda enr: xor_distance(enr.node_id, target))
+        return everything[:count]
+
+    def entries(self) -> list[Entry]:
+        return [e for bucket in self._buckets for e in bucket.values()]
+
+    def enrs(self) -> list[Enr]:
+        return [e.enr for e in self.entries()]
+
+    def stale(self, now: float, max_age: float, limit: int) -> list[Enr]:
+        """Entries not seen for max_age seconds, oldest first (for liveness pings)."""
+        old = [e for e in self.entries() if now - e.last_seen >= max_age]
+        old.sort(key=lambda e: e.last_seen)
+        return [e.enr for e in old[:limit]]
+
+    def bucket_sizes(self) -> dict[int, int]:
+        return {i + 1: len(b) for i, b in enumerate(self._buckets) if b}

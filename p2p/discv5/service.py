@@ -1,0 +1,247 @@
+"""Trio service around the sans-IO discv5 core: moves UDP datagrams and time, nothing else.
+
+Bounded queues (documented drops): outgoing datagrams (1024; dropped when full, counted in
+`send_dropped`), discovered ENRs for the peer manager (`discovered_buffer`; dropped when the consumer
+lags, counted in `discovered_dropped`), per-source-address token buckets on inbound packets
+(`rate_limited`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket as _socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from p2p.discv5.errors import Discv5RequestError
+from p2p.discv5.messages import Pong, TalkResp
+from p2p.discv5.packet import MAX_PACKET_SIZE
+from p2p.discv5.protocol import (
+    Address,
+    Discv5Config,
+    Discv5Protocol,
+    EnrDiscovered,
+    LookupCompleted,
+    RequestCompleted,
+    RequestFailed,
+)
+from p2p.discv5.ratelimit import RateLimiter
+from p2p.enr import AZTEC_NETWORK_DEVNET, Enr
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE_SIZE = 1024
+
+
+@dataclass(slots=True)
+class _Waiter:
+    event: trio.Event = field(default_factory=trio.Event)
+    value: Pong | tuple[Enr, ...] | TalkResp | None = None
+    error: str | None = None
+
+
+class Discv5Service:
+    """A discv5 v5.1 node on one IPv4 UDP socket.
+
+    If `enr` has no `udp` port (e.g. listening on port 0 in tests), the bound port (and the listen IP
+    if `ip` is missing) is written into the record after binding (seq + 1).
+    """
+
+    def __init__(
+        self,
+        private_key: bytes,
+        enr: Enr,
+        *,
+        listen: Address = ("127.0.0.1", 0),
+        config: Discv5Config | None = None,
+        bootstrap: Sequence[Enr] = (),
+        aztec_network: int | None = AZTEC_NETWORK_DEVNET,
+        discovered_buffer: int = 256,
+        rate_limit: float = 200.0,
+        rate_burst: float = 400.0,
+    ) -> None:
+        self._private_key = private_key
+        self._listen = listen
+        self.core = Discv5Protocol(private_key, enr, config)
+        self._bootstrap = list(bootstrap)
+        self._aztec_network = aztec_network
+        self._limiter = RateLimiter(rate_limit, rate_burst)
+        self._waiters: dict[int, _Waiter] = {}
+        self._wake = trio.Event()
+        self._armed = math.inf  # deadline the timer loop sleeps until
+        self._send_tx, self._send_rx = trio.open_memory_channel[tuple[bytes, Address]](SEND_QUEUE_SIZE)
+        self._disc_tx, self._disc_rx = trio.open_memory_channel[Enr](discovered_buffer)
+        self._running = False
+        self.stats = {"send_dropped": 0, "discovered_dropped": 0, "oversize_in": 0, "socket_errors": 0}
+
+    # ---- properties ---------------------------------------------------------------------------
+    @property
+    def enr(self) -> Enr:
+        return self.core.enr
+
+    @property
+    def node_id(self) -> bytes:
+        return self.core.local_id
+
+    def discovered(self) -> trio.MemoryReceiveChannel[Enr]:
+        """Newly learned ENRs with `aztec_network` == 0x01 (or all, if aztec_network=None).
+
+        One consumer (the peer manager). When it lags by more than the buffer, ENRs are dropped.
+        """
+        return self._disc_rx
+
+    def known_enrs(self) -> list[Enr]:
+        return self.core.known_enrs()
+
+    def table_enrs(self) -> list[Enr]:
+        return self.core.table.enrs()
+
+    def statistics(self) -> dict[str, int]:
+        return {**self.core.statistics(), **self.stats, "rate_limited": self._limiter.dropped}
+
+    # ---- API ----------------------------------------------------------------------------------
+    def add_enr(self, enr: Enr) -> bool:
+        added = self.core.add_enr(enr, trio.current_time())
+        self._pump()
+        return added
+
+    async def ping(self, enr: Enr) -> Pong:
+        value = await self._wait(self.core.ping(enr, trio.current_time()))
+        assert isinstance(value, Pong)
+        return value
+
+    async def find_node(self, enr: Enr, distances: list[int]) -> list[Enr]:
+        value = await self._wait(self.core.find_node(enr, distances, trio.current_time()))
+        assert isinstance(value, tuple)
+        return list(value)
+
+    async def talk_req(self, enr: Enr, protocol: bytes, request: bytes) -> bytes:
+        value = await self._wait(self.core.talk_req(enr, protocol, request, trio.current_time()))
+        assert isinstance(value, TalkResp)
+        return value.response
+
+    async def lookup(self, target: bytes) -> list[Enr]:
+        """Iterative lookup of `target`; returns the closest nodes that answered."""
+        value = await self._wait(self.core.start_lookup(target, trio.current_time()))
+        assert isinstance(value, tuple)
+        return list(value)
+
+    async def find_random_node(self) -> list[Enr]:
+        """Lookup of a random id (Aztec's peer manager runs this every heartbeat)."""
+        return await self.lookup(os.urandom(32))
+
+    async def _wait(self, handle: int) -> Pong | tuple[Enr, ...] | TalkResp:
+        if not self._running:
+            raise Discv5RequestError("discv5 service is not running")
+        waiter = _Waiter()
+        self._waiters[handle] = waiter
+        try:
+            self._pump()
+            await waiter.event.wait()
+        finally:
+            self._waiters.pop(handle, None)
+        if waiter.error is not None or waiter.value is None:
+            raise Discv5RequestError(waiter.error or "request failed")
+        return waiter.value
+
+    # ---- trio plumbing ------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[Enr] = trio.TASK_STATUS_IGNORED) -> None:
+        sock = trio.socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind(self._listen)
+            host, port = sock.getsockname()[:2]
+            enr = self.core.enr
+            if enr.udp is None:
+                changes: dict[str | bytes, bytes] = {"udp": port.to_bytes((port.bit_length() + 7) // 8, "big")}
+                if enr.ip is None and host != "0.0.0.0":
+                    changes["ip"] = _socket.inet_aton(host)
+                self.core.set_local_enr(enr.updated(self._private_key, set_=changes))
+            now = trio.current_time()
+            for record in self._bootstrap:
+                self.core.add_enr(record, now)
+            log.info("discv5 listening on %s:%d as %s", host, port, self.core.enr.to_text())
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._receive_loop, sock)
+                    nursery.start_soon(self._send_loop, sock)
+                    nursery.start_soon(self._timer_loop)
+                    self._running = True
+                    self._pump()
+                    task_status.started(self.core.enr)
+            finally:
+                self._running = False
+                for waiter in self._waiters.values():
+                    waiter.error = "discv5 service stopped"
+                    waiter.event.set()
+
+    async def _receive_loop(self, sock: trio.socket.SocketType) -> None:
+        while True:
+            try:
+                data, raw_addr = await sock.recvfrom(MAX_PACKET_SIZE + 1)
+            except OSError as exc:  # e.g. ICMP errors surfaced on some platforms
+                self.stats["socket_errors"] += 1
+                log.debug("recvfrom failed: %s", exc)
+                continue
+            if len(data) > MAX_PACKET_SIZE:
+                self.stats["oversize_in"] += 1
+                continue
+            addr = (str(raw_addr[0]), int(raw_addr[1]))
+            now = trio.current_time()
+            if not self._limiter.allow(addr[0], now):
+                continue
+            try:
+                self.core.receive(data, addr, now)
+            except Exception:  # a bug in the core must not take the node down
+                log.exception("discv5 core failed on a packet from %s", addr)
+            self._pump()
+
+    async def _send_loop(self, sock: trio.socket.SocketType) -> None:
+        async for data, addr in self._send_rx:
+            try:
+                await sock.sendto(data, addr)
+            except OSError as exc:
+                self.stats["socket_errors"] += 1
+                log.debug("sendto %s failed: %s", addr, exc)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.core.next_deadline()
+            self._armed = deadline if deadline is not None else math.inf
+            with trio.move_on_at(self._armed):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+            self.core.tick(trio.current_time())
+            self._pump()
+
+    def _pump(self) -> None:
+        for data, addr in self.core.take_outgoing():
+            try:
+                self._send_tx.send_nowait((data, addr))
+            except trio.WouldBlock:
+                self.stats["send_dropped"] += 1
+        for event in self.core.take_events():
+            if isinstance(event, EnrDiscovered):
+                if self._aztec_network is None or event.enr.is_aztec(self._aztec_network):
+                    try:
+                        self._disc_tx.send_nowait(event.enr)
+                    except trio.WouldBlock:
+                        self.stats["discovered_dropped"] += 1
+                continue
+            waiter = self._waiters.get(event.handle)
+            if waiter is None:
+                continue
+            if isinstance(event, RequestCompleted):
+                waiter.value = event.response
+            elif isinstance(event, LookupCompleted):
+                waiter.value = event.enrs
+            elif isinstance(event, RequestFailed):
+                waiter.error = event.reason
+            waiter.event.set()
+        deadline = self.core.next_deadline()
+        if deadline is not None and deadline < self._armed and not self._wake.is_set():
+            self._wake.set()  # something new is due earlier than the timer loop sleeps
