@@ -1,0 +1,179 @@
+"""The prover node's driver: polls L1, applies `monitor.decide`, sends quotes, proves claimed epochs.
+
+Everything it talks to is a narrow port (Protocol), so the loop runs the same against the real L1
+client, archiver, P2P client and orchestrator, or against in-memory doubles on a MockClock.
+
+Start-up: BondManager.ensure_bond() (top the escrow up to PROVER_TARGET_ESCROW_AMOUNT when below the
+minimum), then report ready. Every PROVER_NODE_POLLING_INTERVAL_MS: read a ChainView; for SendQuote,
+ask the QuoteProvider, ensure the bond covers it, sign the EIP-712 digest and hand it to the quote
+sink (P2PClient gossip, or PROVER_COORDINATION_NODE_URL); for StartProving, run the epoch proving job
+in this component's nursery (restart-safe: after a crash the claim is seen again and the job resumes
+from the broker's stored results).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from node.prover_node.bond import BondManager
+from node.prover_node.monitor import ChainView, MonitorState, ProofClaim, SendQuote, StartProving, decide
+from node.prover_node.quote_provider import QuoteProvider, QuoteRequest
+from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload
+
+log = logging.getLogger("node.prover_node")
+
+MAX_QUOTE_ATTEMPTS_PER_EPOCH = 3
+MAX_PROVING_ATTEMPTS_PER_EPOCH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EpochBlockSummary:
+    number: int
+    tx_count: int
+    total_fees: int
+
+
+class ChainReader(Protocol):
+    async def chain_view(self) -> ChainView: ...
+
+
+class BlockSource(Protocol):
+    async def epoch_block_summaries(self, epoch: int) -> Sequence[EpochBlockSummary]: ...
+
+
+class QuoteSink(Protocol):
+    async def add_epoch_proof_quote(self, quote: EpochProofQuote) -> None: ...
+
+
+class EpochProver(Protocol):
+    async def prove_and_publish(self, epoch: int, claim: ProofClaim) -> None:
+        """Prove every block of `epoch` and submit the root proof to L1; raises on failure."""
+        ...
+
+
+@dataclass
+class ProverNodeStats:
+    quotes_sent: int = 0
+    quote_failures: int = 0
+    epochs_started: int = 0
+    epochs_proven: int = 0
+    epochs_failed: int = 0
+
+
+class ProverNode:
+    def __init__(
+        self,
+        *,
+        chain: ChainReader,
+        blocks: BlockSource,
+        quote_provider: QuoteProvider,
+        quote_sink: QuoteSink,
+        bond: BondManager,
+        prover: EpochProver,
+        signer_key: bytes,
+        prover_address: bytes,
+        chain_id: int,
+        rollup_address: bytes,
+        polling_interval: float,
+    ) -> None:
+        self.chain, self.blocks, self.quote_provider, self.quote_sink = chain, blocks, quote_provider, quote_sink
+        self.bond, self.prover = bond, prover
+        self._key = signer_key
+        self.address = prover_address
+        self.chain_id, self.rollup_address = chain_id, rollup_address
+        self.polling_interval = polling_interval
+        self.state = MonitorState()
+        self.stats = ProverNodeStats()
+        self._attempts: dict[int, int] = {}
+        self._prove_failures: dict[int, int] = {}
+
+    def statistics(self) -> dict[str, int]:
+        return {**self.stats.__dict__, "quoted_epochs": len(self.state.quoted), "proving": len(self.state.proving)}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.bond.ensure_bond()
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            log.info("prover node started", extra={"prover": "0x" + self.address.hex()})
+            while True:
+                try:
+                    await self.tick(nursery)
+                except Exception as e:  # one bad poll (L1 hiccup) must not stop the node
+                    log.warning("prover node poll failed: %s", e)
+                await trio.sleep(self.polling_interval)
+
+    async def tick(self, nursery: trio.Nursery) -> None:
+        view = await self.chain.chain_view()
+        if view.epoch_to_prove is not None:
+            self.state.forget_before(view.epoch_to_prove)
+        for action in decide(view, self.state, self.address):
+            if isinstance(action, StartProving):
+                self.state.proving.add(action.epoch)
+                nursery.start_soon(self._prove, action)
+            elif isinstance(action, SendQuote):
+                await self._quote(action)
+
+    async def _quote(self, action: SendQuote) -> None:
+        epoch = action.epoch
+        blocks = await self.blocks.epoch_block_summaries(epoch)
+        if not blocks:
+            log.info("no blocks found for epoch %d, not quoting", epoch)
+            self.state.quoted.add(epoch)
+            return
+        request = QuoteRequest(
+            epoch_number=epoch,
+            from_block=blocks[0].number,
+            to_block=blocks[-1].number,
+            tx_count=sum(b.tx_count for b in blocks),
+            total_fees=sum(b.total_fees for b in blocks),
+        )
+        try:
+            params = await self.quote_provider.get_quote(request)
+            await self.bond.ensure_bond(params.bond_amount)
+        except Exception as e:  # QuoteProviderError, InsufficientTokens, L1 errors: skip this epoch's quote
+            self.stats.quote_failures += 1
+            n = self._attempts[epoch] = self._attempts.get(epoch, 0) + 1
+            if n >= MAX_QUOTE_ATTEMPTS_PER_EPOCH:
+                self.state.quoted.add(epoch)
+            log.warning("no quote for epoch %d (attempt %d): %s", epoch, n, e)
+            return
+        valid_until = action.valid_until_slot if params.valid_until_slot is None else params.valid_until_slot
+        payload = EpochProofQuotePayload(epoch, valid_until, params.bond_amount, self.address, params.basis_point_fee)
+        quote = EpochProofQuote.new(payload, self._key, self.chain_id, self.rollup_address)
+        await self.quote_sink.add_epoch_proof_quote(quote)
+        self.state.quoted.add(epoch)
+        self.stats.quotes_sent += 1
+        log.info(
+            "sent quote",
+            extra={
+                "epoch": epoch,
+                "blocks": f"{request.from_block}-{request.to_block}",
+                "fee_bps": params.basis_point_fee,
+                "bond": params.bond_amount,
+                "valid_until_slot": valid_until,
+            },
+        )
+
+    async def _prove(self, action: StartProving) -> None:
+        self.stats.epochs_started += 1
+        log.info("our quote was claimed, proving", extra={"epoch": action.epoch})
+        try:
+            await self.prover.prove_and_publish(action.epoch, action.claim)
+        except Exception as e:
+            self.stats.epochs_failed += 1
+            n = self._prove_failures[action.epoch] = self._prove_failures.get(action.epoch, 0) + 1
+            if n < MAX_PROVING_ATTEMPTS_PER_EPOCH:
+                self.state.proving.discard(action.epoch)  # a later poll retries while the claim is still live
+            log.error("proving epoch %d failed (attempt %d): %s", action.epoch, n, e, exc_info=True)
+            return
+        self.stats.epochs_proven += 1
+        log.info("epoch proven and submitted", extra={"epoch": action.epoch})
+        try:
+            await self.bond.ensure_bond()  # the claim staked part of the deposit
+        except Exception as e:
+            log.warning("bond top-up after proving failed: %s", e)
