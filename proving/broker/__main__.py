@@ -1,0 +1,67 @@
+"""Standalone broker: ``python -m proving.broker --data-dir DIR [--host H] [--port P]``.
+
+Prints ``listening http://host:port`` on stdout once serving (and writes it to ``--address-file``
+if given), runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import trio
+from prometheus_client import CollectorRegistry
+
+from proving.broker.service import BrokerService
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m proving.broker", description=__doc__)
+    ap.add_argument("--data-dir", type=Path, default=None, help="journal directory (omit: in memory)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--sync", choices=["normal", "full", "off"], default="normal")
+    ap.add_argument("--job-timeout", type=float, default=60.0, help="seconds without a progress report")
+    ap.add_argument("--max-attempts", type=int, default=3)
+    ap.add_argument("--policy", choices=["priority", "aztec"], default="priority")
+    ap.add_argument("--max-epochs-to-keep", type=int, default=None)
+    ap.add_argument("--address-file", type=Path, default=None)
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    service = BrokerService(
+        args.data_dir,
+        args.host,
+        args.port,
+        sync=args.sync,
+        job_timeout=args.job_timeout,
+        max_attempts=args.max_attempts,
+        policy=args.policy,
+        max_epochs_to_keep=args.max_epochs_to_keep,
+        registry=CollectorRegistry(),
+    )
+
+    async def amain() -> None:
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(service.run)
+            line = f"listening http://{host}:{port}"
+            if args.address_file is not None:
+                tmp = args.address_file.with_suffix(".tmp")
+                tmp.write_text(f"http://{host}:{port}\n")
+                tmp.replace(args.address_file)
+            print(line, flush=True)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(amain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""BrokerClient: ProvingJobProducer + ProvingJobConsumer over HTTP JSON-RPC (PROVER_BROKER_HOST).
+
+- Every call is retried on transport errors (broker restarting, connection reset) with capped
+  exponential backoff for up to ``retry_for`` seconds (None = forever). All broker methods are
+  idempotent for this purpose: enqueue by content-addressed id, a repeated success report is
+  acknowledged but not applied twice.
+- ``connections`` keep-alive connections are pooled (agents use 1 each; a producer a few).
+- ``wait_for_job_to_settle``: while :meth:`run` is running, one follower task reads the broker's
+  settle log (``getSettledJobs`` long-poll) and wakes every local waiter, so thousands of pending
+  jobs cost one open request, not one each. After a broker restart (new instance) the follower
+  re-checks the status of every job it waits for. Without :meth:`run`, each wait long-polls
+  ``waitForJobToSettle`` on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import OrderedDict
+from typing import Any, Final, Literal
+from urllib.parse import urlparse
+
+import trio
+
+from proving.interfaces import ReportResult
+from proving.rpc.http import HttpConnection, TransportError
+from proving.rpc.jsonrpc import JsonRpcError, decode_response, encode_request
+from proving.types import JobFilter, JobStatus, ProvingJob
+
+log = logging.getLogger(__name__)
+
+LONG_POLL_MS: Final = 20_000
+SEEN_CACHE: Final = 200_000
+
+
+class BrokerUnavailableError(ConnectionError):
+    """The broker could not be reached within ``retry_for`` seconds."""
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise ValueError(f"PROVER_BROKER_HOST must look like http://host:port, got {url!r}")
+    return parsed.hostname, parsed.port or 80
+
+
+class BrokerClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connections: int = 1,
+        retry_for: float | None = 300.0,
+        max_backoff: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.host, self.port = parse_broker_url(url)
+        if connections < 1:
+            raise ValueError("connections must be >= 1")
+        self._pool = [HttpConnection(self.host, self.port) for _ in range(connections)]
+        self._free_send, self._free_recv = trio.open_memory_channel[HttpConnection](connections)
+        for c in self._pool:
+            self._free_send.send_nowait(c)
+        self._follow_conn = HttpConnection(self.host, self.port)
+        self.retry_for = retry_for
+        self.max_backoff = max_backoff
+        self._ids = itertools.count(1)
+        self._waiting: dict[str, trio.Event] = {}
+        self._seen: OrderedDict[str, JobStatus] = OrderedDict()
+        self._following = False
+        self.calls = 0
+        self.retries = 0
+
+    async def aclose(self) -> None:
+        for c in [*self._pool, self._follow_conn]:
+            await c.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    async def call(self, method: str, *params: Any, conn: HttpConnection | None = None) -> Any:
+        deadline = None if self.retry_for is None else trio.current_time() + self.retry_for
+        backoff = 0.01
+        while True:
+            req_id = next(self._ids)
+            body = encode_request(req_id, method, list(params))
+            try:
+                if conn is not None:
+                    status, resp = await conn.post(body)
+                else:
+                    c = await self._free_recv.receive()
+                    try:
+                        status, resp = await c.post(body)
+                    finally:
+                        self._free_send.send_nowait(c)
+                self.calls += 1
+            except TransportError as exc:
+                if deadline is not None and trio.current_time() >= deadline:
+                    raise BrokerUnavailableError(f"broker at {self.url} unreachable: {exc}") from None
+                self.retries += 1
+                log.debug("broker call %s failed (%s); retrying in %.2fs", method, exc, backoff)
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if status != 200:
+                raise JsonRpcError(-32000, f"HTTP {status} from broker: {resp[:200]!r}")
+            return decode_response(resp, req_id)
+
+    # ------------------------------------------------------------------ producer
+
+    async def enqueue_proving_job(self, job: ProvingJob) -> JobStatus:
+        return JobStatus.from_wire(await self.call("enqueueProvingJob", job.to_wire()))
+
+    async def get_proving_job_status(self, job_id: str) -> JobStatus:
+        return JobStatus.from_wire(await self.call("getProvingJobStatus", job_id))
+
+    async def remove_and_cancel_proving_job(self, job_id: str) -> JobStatus:
+        return JobStatus.from_wire(await self.call("removeAndCancelProvingJob", job_id))
+
+    async def wait_for_job_to_settle(self, job_id: str) -> JobStatus:
+        if not self._following:
+            while True:
+                st = JobStatus.from_wire(await self.call("waitForJobToSettle", job_id, LONG_POLL_MS))
+                if st.settled or st.status == "not-found":
+                    return st
+        while True:
+            seen = self._seen.get(job_id)
+            if seen is not None:
+                return seen
+            ev = self._waiting.get(job_id)
+            if ev is None:
+                ev = self._waiting[job_id] = trio.Event()
+            st = await self.get_proving_job_status(job_id)  # covers a settle before registration
+            if st.settled or st.status == "not-found":
+                self._waiting.pop(job_id, None)
+                return st
+            await ev.wait()
+
+    async def cleanup_epochs_before(self, epoch: int) -> int:
+        n = await self.call("cleanUpProvingJobState", epoch)
+        assert isinstance(n, int)
+        return n
+
+    async def statistics(self) -> dict[str, Any]:
+        out = await self.call("getBrokerStatistics")
+        assert isinstance(out, dict)
+        return out
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the broker's settle log (needed only by producers)."""
+        instance: str | None = None
+        seq = -1
+        self._following = True
+        task_status.started()
+        try:
+            while True:
+                res = await self.call("getSettledJobs", seq, instance, LONG_POLL_MS, conn=self._follow_conn)
+                if not isinstance(res, dict):
+                    raise JsonRpcError(-32603, "bad getSettledJobs answer")
+                if res.get("reset") or instance is None:
+                    instance, seq = res["instance"], res["nextSeq"]
+                    self._wake_all()
+                    continue
+                seq = res["nextSeq"]
+                for job_id, raw in res["jobs"]:
+                    st = JobStatus.from_wire(raw)
+                    self._seen[job_id] = st
+                    if len(self._seen) > SEEN_CACHE:
+                        self._seen.popitem(last=False)
+                    ev = self._waiting.pop(job_id, None)
+                    if ev is not None:
+                        ev.set()
+        finally:
+            self._following = False
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Make every waiter re-check its job's status (broker restarted or follower stopped)."""
+        waiting, self._waiting = self._waiting, {}
+        for ev in waiting.values():
+            ev.set()
+
+    # ------------------------------------------------------------------ consumer
+
+    async def get_proving_job(
+        self, flt: JobFilter, *, agent_id: str | None = None, max_wait: float = 0.0
+    ) -> ProvingJob | None:
+        res = await self.call("getProvingJob", flt.to_wire(), agent_id, int(max_wait * 1000))
+        return None if res is None else ProvingJob.from_wire(res["job"])
+
+    async def report_proving_job_progress(
+        self, job_id: str, *, agent_id: str | None = None
+    ) -> Literal["continue", "abort"]:
+        res = await self.call("reportProvingJobProgress", job_id, agent_id)
+        return "abort" if res.get("status") == "abort" else "continue"
+
+    async def report_proving_job_success(
+        self,
+        job_id: str,
+        result_uri: str,
+        *,
+        agent_id: str | None = None,
+        next_filter: JobFilter | None = None,
+    ) -> ReportResult:
+        flt = None if next_filter is None else next_filter.to_wire()
+        res = await self.call("reportProvingJobSuccess", job_id, result_uri, agent_id, flt)
+        nxt = res.get("next")
+        return ReportResult(bool(res.get("applied")), None if nxt is None else ProvingJob.from_wire(nxt["job"]))
+
+    async def report_proving_job_error(
+        self,
+        job_id: str,
+        reason: str,
+        *,
+        retry: bool = False,
+        agent_id: str | None = None,
+        next_filter: JobFilter | None = None,
+    ) -> ReportResult:
+        flt = None if next_filter is None else next_filter.to_wire()
+        res = await self.call("reportProvingJobError", job_id, reason, retry, agent_id, flt)
+        nxt = res.get("next")
+        return ReportResult(bool(res.get("applied")), None if nxt is None else ProvingJob.from_wire(nxt["job"]))

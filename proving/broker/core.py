@@ -1,0 +1,404 @@
+"""ProvingBroker: the trio driver around :class:`JobStateMachine` and the :class:`Journal`.
+
+Implements ProvingJobProducer and ProvingJobConsumer in-process. It only moves events into the
+machine and effects out of it: writes to the journal (durable before ack), wakes long-polling
+agents when jobs become dispatchable (journal before dispatch), wakes settle waiters, and feeds
+the settle log that remote producers follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import trio
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from proving.broker.state import (
+    DEFAULT_JOB_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_JOBS,
+    DispatchPolicy,
+    Effects,
+    JobRecord,
+    JobState,
+    JobStateMachine,
+    MachineStatistics,
+)
+from proving.broker.store import Journal, JournalStatistics, SqliteJobStore
+from proving.interfaces import ReportResult
+from proving.types import JobFilter, JobStatus, ProvingJob, ProvingRequestType
+
+log = logging.getLogger(__name__)
+
+MAX_LONG_POLL: Final = 60.0
+DEFAULT_MAX_WAITING_AGENTS: Final = 100_000
+DEFAULT_SETTLE_LOG: Final = 1_000_000
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class BrokerBusyError(RuntimeError):
+    """Too many agents are long-polling at once (``max_waiting_agents``)."""
+
+
+class _QueueCollector(Collector):
+    def __init__(self, broker: ProvingBroker) -> None:
+        self._broker = broker
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "aztec_proving_queue_depth", "Jobs waiting for an agent, per proof type", labels=["type"]
+        )
+        for ptype, n in self._broker.machine.queue_depths().items():
+            depth.add_metric([ptype.name], n)
+        busy = GaugeMetricFamily("aztec_proving_jobs_in_progress", "Jobs held by agents")
+        busy.add_metric([], self._broker.machine.statistics().in_progress)
+        idle = GaugeMetricFamily("aztec_proving_agents_waiting", "Agents long-polling for a job")
+        idle.add_metric([], len(self._broker._waiters))
+        return [depth, busy, idle]
+
+
+class BrokerMetrics:
+    def __init__(self, broker: ProvingBroker, registry: CollectorRegistry | None) -> None:
+        reg = REGISTRY if registry is None else registry
+        self.wait = Histogram(
+            "aztec_proving_job_wait_seconds",
+            "Enqueue to dispatch, per proof type",
+            ["type"],
+            registry=reg,
+            buckets=_BUCKETS,
+        )
+        self.proving = Histogram(
+            "aztec_proving_job_proving_seconds",
+            "Dispatch to settlement, per proof type",
+            ["type"],
+            registry=reg,
+            buckets=_BUCKETS,
+        )
+        self.enqueued = Counter("aztec_proving_jobs_enqueued", "New jobs", ["type"], registry=reg)
+        self.settled = Counter(
+            "aztec_proving_jobs_settled", "Settled jobs", ["type", "status"], registry=reg
+        )
+        self.timeouts = Counter("aztec_proving_job_timeouts", "Jobs whose agent stopped reporting", registry=reg)
+        reg.register(_QueueCollector(broker))
+        self._wait_children = {t: self.wait.labels(t.name) for t in ProvingRequestType}
+        self._proving_children = {t: self.proving.labels(t.name) for t in ProvingRequestType}
+
+    def dispatched(self, rec: JobRecord, now: float) -> None:
+        self._wait_children[rec.type].observe(max(0.0, now - rec.enqueued_at))
+
+    def settled_job(self, rec: JobRecord, now: float) -> None:
+        status = "fulfilled" if rec.state == JobState.FULFILLED else "rejected"
+        self.settled.labels(rec.type.name, status).inc()
+        if rec.dispatched_at:
+            self._proving_children[rec.type].observe(max(0.0, now - rec.dispatched_at))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    machine: MachineStatistics
+    journal: JournalStatistics
+    waiting_agents: int
+    settle_waiters: int
+    settle_log_seq: int
+
+
+@dataclass(slots=True)
+class _Waiter:
+    flt: JobFilter
+    agent: str | None
+    event: trio.Event
+    job: JobRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettledBatch:
+    instance: str
+    next_seq: int
+    ids: list[str]
+    reset: bool  # the cursor was unknown (other instance, or trimmed): re-check statuses
+
+
+class ProvingBroker:
+    """In-process broker. ``store=None`` keeps everything in memory (not durable)."""
+
+    def __init__(
+        self,
+        store: SqliteJobStore | None = None,
+        *,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_jobs: int = DEFAULT_MAX_JOBS,
+        policy: DispatchPolicy = "priority",
+        max_epochs_to_keep: int | None = None,
+        max_waiting_agents: int = DEFAULT_MAX_WAITING_AGENTS,
+        settle_log_size: int = DEFAULT_SETTLE_LOG,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.machine = JobStateMachine(
+            job_timeout=job_timeout, max_attempts=max_attempts, max_jobs=max_jobs, policy=policy
+        )
+        self.store = store
+        self.journal = Journal(store)
+        self.max_epochs_to_keep = max_epochs_to_keep
+        self.max_waiting_agents = max_waiting_agents
+        self.instance = secrets.token_hex(8)
+        self._waiters: deque[_Waiter] = deque()
+        self._settle_events: dict[str, trio.Event] = {}
+        self._settle_log: list[str] = []
+        self._settle_base = 0  # seq of _settle_log[0]
+        self._settle_log_size = settle_log_size
+        self._settle_wakeup = trio.Event()
+        self._newest_epoch = -1
+        self._ready = trio.Event()
+        self.metrics = BrokerMetrics(self, registry)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self.store is not None:
+            store = self.store
+            records = await trio.to_thread.run_sync(store.load)
+            now = trio.current_time()
+            for rec in records:
+                rec.enqueued_at = now
+            self.machine.restore(records)
+            self._newest_epoch = max((r.epoch for r in records), default=-1)
+            log.info("broker restored %d jobs from %s", len(records), store.path)
+        self.machine.take_effects()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.journal.run, self._on_journaled)
+            nursery.start_soon(self._timeouts)
+            self._ready.set()
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _timeouts(self) -> None:
+        period = min(max(self.machine.job_timeout / 4, 0.01), 1.0)
+        while True:
+            await trio.sleep(period)
+            expired = self.machine.tick(trio.current_time())
+            if expired:
+                self.metrics.timeouts.inc(len(expired))
+                log.warning("%d job(s) timed out: %s", len(expired), expired[:5])
+                await self._commit(self.machine.take_effects())
+
+    def _on_journaled(self, ids: list[str]) -> None:
+        self.machine.on_journaled(ids)
+        eff = self.machine.take_effects()
+        if eff.available:
+            self._feed_waiters()
+
+    async def _commit(self, eff: Effects) -> None:
+        if eff.persist or eff.delete:
+            await self.journal.write(eff.persist, eff.delete)
+        if eff.settled:
+            now = trio.current_time()
+            for job_id in eff.settled:
+                rec = self.machine.record(job_id)
+                if rec is not None:
+                    self.metrics.settled_job(rec, now)
+                ev = self._settle_events.pop(job_id, None)
+                if ev is not None:
+                    ev.set()
+            self._settle_log.extend(eff.settled)
+            if len(self._settle_log) > self._settle_log_size:
+                drop = len(self._settle_log) // 2
+                del self._settle_log[:drop]
+                self._settle_base += drop
+            self._settle_wakeup.set()
+            self._settle_wakeup = trio.Event()
+        if eff.available:
+            self._feed_waiters()
+
+    def _feed_waiters(self) -> None:
+        if not self._waiters:
+            return
+        now = trio.current_time()
+        kept: deque[_Waiter] = deque()
+        while self._waiters:
+            w = self._waiters.popleft()
+            if w.event.is_set():
+                continue
+            if self.machine.has_work_for(w.flt):
+                rec = self.machine.dispatch(w.flt, w.agent, now)
+                if rec is not None:
+                    self.metrics.dispatched(rec, now)
+                    w.job = rec
+                    w.event.set()
+                    continue
+            kept.append(w)
+            if not self.machine.total_queued():
+                kept.extend(self._waiters)
+                self._waiters.clear()
+                break
+        self._waiters = kept
+
+    async def _durable(self, job_id: str) -> None:
+        if self.journal.is_pending(job_id):
+            await self.journal.wait_durable()
+
+    # ------------------------------------------------------------------ producer
+
+    async def enqueue_proving_job(self, job: ProvingJob) -> JobStatus:
+        await self._ready.wait()
+        status = self.machine.enqueue(job, trio.current_time())
+        eff = self.machine.take_effects()
+        if job.id in eff.persist and status.status == "in-queue":
+            self.metrics.enqueued.labels(job.type.name).inc()
+        if job.epoch_number > self._newest_epoch:
+            self._newest_epoch = job.epoch_number
+            if self.max_epochs_to_keep is not None:
+                self.machine.cleanup_epochs_before(job.epoch_number - self.max_epochs_to_keep + 1)
+                more = self.machine.take_effects()
+                eff.persist.update(more.persist)
+                eff.delete |= more.delete
+        await self._commit(eff)
+        await self._durable(job.id)
+        return self.machine.status(job.id)
+
+    async def enqueue_many(self, jobs: list[ProvingJob]) -> list[JobStatus]:
+        """Batch enqueue (one journal commit for all of them)."""
+        await self._ready.wait()
+        now = trio.current_time()
+        for job in jobs:
+            self.machine.enqueue(job, now)
+        await self._commit(self.machine.take_effects())
+        return [self.machine.status(j.id) for j in jobs]
+
+    async def get_proving_job_status(self, job_id: str) -> JobStatus:
+        await self._durable(job_id)
+        return self.machine.status(job_id)
+
+    async def remove_and_cancel_proving_job(self, job_id: str) -> JobStatus:
+        status = self.machine.cancel(job_id, trio.current_time())
+        await self._commit(self.machine.take_effects())
+        return status
+
+    async def wait_for_job_to_settle(self, job_id: str, max_wait: float | None = None) -> JobStatus:
+        """Wait until the job is settled (or unknown); with ``max_wait``, return the current status
+        when it runs out."""
+        with trio.move_on_after(MAX_LONG_POLL * 60 if max_wait is None else max_wait):
+            while True:
+                await self._durable(job_id)
+                status = self.machine.status(job_id)
+                if status.settled or status.status == "not-found":
+                    return status
+                ev = self._settle_events.setdefault(job_id, trio.Event())
+                await ev.wait()
+        return self.machine.status(job_id)
+
+    async def get_settled_jobs(self, after_seq: int, instance: str | None, max_wait: float) -> SettledBatch:
+        """The settle log: ids settled since ``after_seq`` (waits up to ``max_wait`` for one).
+        ``reset`` tells a follower its cursor belongs to another broker instance or fell off the
+        bounded log, so it must re-check the statuses it waits for."""
+        reset = instance is not None and instance != self.instance
+        end = self._settle_base + len(self._settle_log)
+        if reset or after_seq < self._settle_base or after_seq > end:
+            return SettledBatch(self.instance, end, [], reset=instance is not None)
+        if after_seq == end and max_wait > 0:
+            with trio.move_on_after(min(max_wait, MAX_LONG_POLL)):
+                await self._settle_wakeup.wait()
+        end = self._settle_base + len(self._settle_log)
+        if after_seq < self._settle_base:
+            return SettledBatch(self.instance, end, [], reset=True)
+        return SettledBatch(self.instance, end, self._settle_log[after_seq - self._settle_base :], False)
+
+    async def cleanup_epochs_before(self, epoch: int) -> int:
+        n = self.machine.cleanup_epochs_before(epoch)
+        await self._commit(self.machine.take_effects())
+        return n
+
+    # ------------------------------------------------------------------ consumer
+
+    async def get_proving_job(
+        self, flt: JobFilter, *, agent_id: str | None = None, max_wait: float = 0.0
+    ) -> ProvingJob | None:
+        await self._ready.wait()
+        now = trio.current_time()
+        rec = self.machine.dispatch(flt, agent_id, now)
+        if rec is not None:
+            self.metrics.dispatched(rec, now)
+            return rec.job()
+        if max_wait <= 0:
+            return None
+        if len(self._waiters) >= self.max_waiting_agents:
+            raise BrokerBusyError(f"{len(self._waiters)} agents already waiting")
+        waiter = _Waiter(flt, agent_id, trio.Event())
+        self._waiters.append(waiter)
+        try:
+            with trio.move_on_after(min(max_wait, MAX_LONG_POLL)):
+                await waiter.event.wait()
+        except BaseException:
+            if waiter.job is not None:  # cancelled after a job was handed over: put it back
+                self._release(waiter.job)
+            raise
+        finally:
+            waiter.event.set()  # marks it dead for _feed_waiters
+        return None if waiter.job is None else waiter.job.job()
+
+    def _release(self, rec: JobRecord) -> None:
+        if rec.state == JobState.IN_PROGRESS:
+            self.machine.release(rec.id)
+            eff = self.machine.take_effects()
+            if eff.available:
+                self._feed_waiters()
+
+    async def report_proving_job_progress(
+        self, job_id: str, *, agent_id: str | None = None
+    ) -> Literal["continue", "abort"]:
+        return self.machine.report_progress(job_id, agent_id, trio.current_time())
+
+    async def report_proving_job_success(
+        self,
+        job_id: str,
+        result_uri: str,
+        *,
+        agent_id: str | None = None,
+        next_filter: JobFilter | None = None,
+    ) -> ReportResult:
+        outcome = self.machine.report_success(job_id, result_uri, agent_id, trio.current_time())
+        await self._commit(self.machine.take_effects())
+        if not outcome.applied:
+            await self._durable(job_id)
+        return ReportResult(outcome.applied, self._next(next_filter, agent_id))
+
+    async def report_proving_job_error(
+        self,
+        job_id: str,
+        reason: str,
+        *,
+        retry: bool = False,
+        agent_id: str | None = None,
+        next_filter: JobFilter | None = None,
+    ) -> ReportResult:
+        outcome = self.machine.report_error(job_id, reason, retry, agent_id, trio.current_time())
+        await self._commit(self.machine.take_effects())
+        return ReportResult(outcome.applied, self._next(next_filter, agent_id))
+
+    def _next(self, flt: JobFilter | None, agent_id: str | None) -> ProvingJob | None:
+        if flt is None:
+            return None
+        now = trio.current_time()
+        rec = self.machine.dispatch(flt, agent_id, now)
+        if rec is None:
+            return None
+        self.metrics.dispatched(rec, now)
+        return rec.job()
+
+    # ------------------------------------------------------------------ introspection
+
+    def statistics(self) -> BrokerStatistics:
+        return BrokerStatistics(
+            machine=self.machine.statistics(),
+            journal=self.journal.statistics(),
+            waiting_agents=sum(1 for w in self._waiters if not w.event.is_set()),
+            settle_waiters=len(self._settle_events),
+            settle_log_seq=self._settle_base + len(self._settle_log),
+        )

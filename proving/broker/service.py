@@ -1,0 +1,86 @@
+"""BrokerService: the durable broker served over HTTP JSON-RPC (PROVER_BROKER_HOST).
+
+``POST /`` JSON-RPC 2.0 (single or batch), ``GET /metrics`` Prometheus text of the registry the
+broker's metrics are registered on, ``GET /health``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+from proving.broker.core import ProvingBroker
+from proving.broker.rpc import build_dispatcher
+from proving.broker.state import DEFAULT_JOB_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_JOBS, DispatchPolicy
+from proving.broker.store import SqliteJobStore, SyncMode
+from proving.rpc.http import HttpResponse, HttpServer
+
+DB_NAME = "broker.sqlite"
+
+
+class BrokerService:
+    """Durable broker + JSON-RPC server. ``data_dir=None`` runs in memory (not durable).
+
+    ``run`` calls ``task_status.started((host, port))`` with the bound address (``port=0`` picks
+    a free port). ``self.broker`` is the in-process broker, usable directly by an in-process
+    orchestrator and agent pool (``--prover``) while remote agents use the JSON-RPC endpoint."""
+
+    def __init__(
+        self,
+        data_dir: Path | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sync: SyncMode = "normal",
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_jobs: int = DEFAULT_MAX_JOBS,
+        policy: DispatchPolicy = "priority",
+        max_epochs_to_keep: int | None = None,
+        max_connections: int = 4096,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.registry = REGISTRY if registry is None else registry
+        store = None if data_dir is None else SqliteJobStore(data_dir / DB_NAME, sync=sync)
+        self.broker = ProvingBroker(
+            store,
+            job_timeout=job_timeout,
+            max_attempts=max_attempts,
+            max_jobs=max_jobs,
+            policy=policy,
+            max_epochs_to_keep=max_epochs_to_keep,
+            registry=self.registry,
+        )
+        self.dispatcher = build_dispatcher(self.broker)
+        self.server = HttpServer(self._handle, host, port, max_connections=max_connections)
+        self.address: tuple[str, int] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.address is None:
+            raise RuntimeError("BrokerService is not running")
+        return f"http://{self.address[0]}:{self.address[1]}"
+
+    async def _handle(self, method: bytes, target: bytes, body: bytes) -> HttpResponse:
+        if method == b"POST":
+            out = await self.dispatcher.handle_body(body)
+            return HttpResponse(200 if out else 204, out)
+        path = target.split(b"?", 1)[0]
+        if method == b"GET" and path == b"/metrics":
+            return HttpResponse(200, generate_latest(self.registry), b"text/plain; version=0.0.4")
+        if method == b"GET" and path == b"/health":
+            return HttpResponse(200, b'{"status":"ok"}')
+        return HttpResponse(404, b'{"error":"not found"}')
+
+    async def run(self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.broker.run)
+                self.address = await nursery.start(self.server.run)
+                task_status.started(self.address)
+        finally:
+            if self.broker.store is not None:
+                self.broker.store.close()

@@ -1,0 +1,555 @@
+"""The broker's job state machine: sans-IO (method calls in, effects out).
+
+Every method takes the current time explicitly and never blocks. The I/O driver
+(:mod:`proving.broker.core`) calls :meth:`JobStateMachine.take_effects` after each event and:
+
+- writes ``effects.persist`` / ``effects.delete`` to the journal (one group commit);
+- after that commit, calls :meth:`JobStateMachine.on_journaled` so newly enqueued (or revived)
+  jobs become dispatchable (*journal before dispatch*), wakes waiters of ``effects.settled`` and
+  acknowledges the callers (*durable before ack*);
+- wakes agents waiting for ``effects.available`` types.
+
+Lifecycle of a job::
+
+    enqueue ──journaled──▶ QUEUED ──dispatch──▶ IN_PROGRESS ──success──▶ FULFILLED
+                             ▲                      │  │
+                             └── error (retryable,  │  └── error (final) / attempts used up ──▶ REJECTED
+                                 attempts left) or  │
+                                 heartbeat timeout ─┘          cancel (any unsettled) ──▶ REJECTED("Aborted")
+
+A settled job never changes again (a late or duplicate result is acknowledged but not applied),
+except that ``cancel`` of a settled job removes it and re-``enqueue`` of an *aborted* job revives
+it. IN_PROGRESS is not journaled: after a restart every unsettled job is QUEUED again.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from proving.types import (
+    AZTEC_TYPE_PRIORITY,
+    IN_PROGRESS,
+    IN_QUEUE,
+    NOT_FOUND,
+    JobFilter,
+    JobStatus,
+    ProvingJob,
+    ProvingRequestType,
+)
+
+ABORTED_REASON: Final = "Aborted"
+DEFAULT_MAX_ATTEMPTS: Final = 3  # Aztec's MAX_RETRIES: attempts in total, errors and timeouts alike
+DEFAULT_JOB_TIMEOUT: Final = 60.0  # PROVER_JOB_TIMEOUT_MS default
+DEFAULT_MAX_JOBS: Final = 2_000_000
+
+DispatchPolicy = Literal["priority", "aztec"]
+
+
+class JobState(enum.IntEnum):
+    QUEUED = 0
+    IN_PROGRESS = 1
+    FULFILLED = 2
+    REJECTED = 3
+
+
+SETTLED: Final = (JobState.FULFILLED, JobState.REJECTED)
+
+
+class BrokerFullError(RuntimeError):
+    """The broker holds ``max_jobs`` jobs; new ones are refused until epochs are cleaned up."""
+
+
+class JobRecord:
+    """Metadata of one job (inputs and proofs live in the proof store, by URI)."""
+
+    __slots__ = (
+        "agent",
+        "attempts",
+        "awaiting_journal",
+        "deadline",
+        "dispatched_at",
+        "enqueued_at",
+        "epoch",
+        "heartbeat_at",
+        "id",
+        "inputs_uri",
+        "priority",
+        "reason",
+        "result",
+        "seq",
+        "state",
+        "token",
+        "type",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        type: ProvingRequestType,
+        epoch: int,
+        inputs_uri: str,
+        priority: int,
+        deadline: float | None,
+        seq: int,
+        state: JobState,
+        attempts: int = 0,
+        result: str | None = None,
+        reason: str | None = None,
+        enqueued_at: float = 0.0,
+    ) -> None:
+        self.id = id
+        self.type = type
+        self.epoch = epoch
+        self.inputs_uri = inputs_uri
+        self.priority = priority
+        self.deadline = deadline
+        self.seq = seq
+        self.state = state
+        self.attempts = attempts
+        self.result = result
+        self.reason = reason
+        self.enqueued_at = enqueued_at
+        self.dispatched_at = 0.0
+        self.heartbeat_at = 0.0
+        self.agent: str | None = None
+        self.token = 0
+        self.awaiting_journal = False
+
+    def job(self) -> ProvingJob:
+        return ProvingJob(
+            id=self.id,
+            type=self.type,
+            epoch_number=self.epoch,
+            inputs_uri=self.inputs_uri,
+            priority=self.priority,
+            deadline=self.deadline,
+        )
+
+    def status(self) -> JobStatus:
+        if self.state == JobState.FULFILLED:
+            return JobStatus("fulfilled", value=self.result)
+        if self.state == JobState.REJECTED:
+            return JobStatus("rejected", reason=self.reason)
+        if self.state == JobState.IN_PROGRESS:
+            return IN_PROGRESS
+        return IN_QUEUE
+
+    def __repr__(self) -> str:
+        return f"JobRecord({self.id}, {self.state.name}, attempts={self.attempts})"
+
+
+@dataclass
+class Effects:
+    persist: dict[str, JobRecord] = field(default_factory=dict)
+    delete: set[str] = field(default_factory=set)
+    settled: list[str] = field(default_factory=list)
+    available: set[ProvingRequestType] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not (self.persist or self.delete or self.settled or self.available)
+
+
+ProgressVerdict = Literal["continue", "abort"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    applied: bool  # the result (or error) changed the job
+    status: JobStatus  # the job's status after the report
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStatistics:
+    jobs: int
+    queued: dict[str, int]
+    in_progress: int
+    fulfilled: int
+    rejected: int
+    awaiting_journal: int
+    heap_entries: int
+    timeouts: int
+    retries: int
+
+
+_HeapEntry = tuple[int, int, float, int, int, str]  # epoch, priority, deadline, seq, token, id
+
+
+class JobStateMachine:
+    def __init__(
+        self,
+        *,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_jobs: int = DEFAULT_MAX_JOBS,
+        policy: DispatchPolicy = "priority",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.job_timeout = job_timeout
+        self.max_attempts = max_attempts
+        self.max_jobs = max_jobs
+        self.policy: DispatchPolicy = policy
+        self._jobs: dict[str, JobRecord] = {}
+        self._heaps: dict[ProvingRequestType, list[_HeapEntry]] = {t: [] for t in ProvingRequestType}
+        self._queued: dict[ProvingRequestType, int] = dict.fromkeys(ProvingRequestType, 0)
+        self._in_progress: dict[str, JobRecord] = {}
+        self._settled_counts = {JobState.FULFILLED: 0, JobState.REJECTED: 0}
+        self._awaiting = 0
+        self._seq = 0
+        self._effects = Effects()
+        self.timeouts = 0
+        self.retries = 0
+
+    # ------------------------------------------------------------------ effects / bookkeeping
+
+    def take_effects(self) -> Effects:
+        eff, self._effects = self._effects, Effects()
+        return eff
+
+    def _persist(self, rec: JobRecord) -> None:
+        self._effects.persist[rec.id] = rec
+        self._effects.delete.discard(rec.id)
+
+    def _set_state(self, rec: JobRecord, new: JobState) -> None:
+        old = rec.state
+        if old == new:
+            return
+        if old == JobState.QUEUED and not rec.awaiting_journal:
+            self._queued[rec.type] -= 1
+        elif old == JobState.IN_PROGRESS:
+            self._in_progress.pop(rec.id, None)
+        elif old in SETTLED:
+            self._settled_counts[old] -= 1
+        rec.state = new
+        rec.token += 1  # invalidates any heap entry
+        if new == JobState.QUEUED:
+            if not rec.awaiting_journal:
+                self._push(rec)
+        elif new == JobState.IN_PROGRESS:
+            self._in_progress[rec.id] = rec
+        else:
+            self._settled_counts[new] += 1
+            self._effects.settled.append(rec.id)
+
+    def _push(self, rec: JobRecord) -> None:
+        self._queued[rec.type] += 1
+        deadline = math.inf if rec.deadline is None else rec.deadline
+        heap = self._heaps[rec.type]
+        heapq.heappush(heap, (rec.epoch, rec.priority, deadline, rec.seq, rec.token, rec.id))
+        self._effects.available.add(rec.type)
+        if len(heap) > 2 * self._queued[rec.type] + 1024:
+            self._compact(rec.type)
+
+    def _compact(self, ptype: ProvingRequestType) -> None:
+        heap = [e for e in self._heaps[ptype] if self._live(e)]
+        heapq.heapify(heap)
+        self._heaps[ptype] = heap
+
+    def _live(self, entry: _HeapEntry) -> bool:
+        rec = self._jobs.get(entry[5])
+        return rec is not None and rec.state == JobState.QUEUED and rec.token == entry[4]
+
+    def _head(self, ptype: ProvingRequestType) -> _HeapEntry | None:
+        heap = self._heaps[ptype]
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def _remove(self, rec: JobRecord) -> None:
+        if rec.state == JobState.QUEUED:
+            if rec.awaiting_journal:
+                self._awaiting -= 1
+            else:
+                self._queued[rec.type] -= 1
+        elif rec.state == JobState.IN_PROGRESS:
+            self._in_progress.pop(rec.id, None)
+        else:
+            self._settled_counts[rec.state] -= 1
+        rec.token += 1
+        del self._jobs[rec.id]
+        self._effects.persist.pop(rec.id, None)
+        self._effects.delete.add(rec.id)
+
+    # ------------------------------------------------------------------ restore
+
+    def restore(self, records: Iterable[JobRecord]) -> None:
+        """Load journaled records after a restart; unsettled jobs become QUEUED and dispatchable."""
+        for rec in records:
+            if rec.id in self._jobs:
+                continue
+            self._seq = max(self._seq, rec.seq + 1)
+            state = rec.state
+            rec.state = JobState.QUEUED if state not in SETTLED else state
+            rec.awaiting_journal = False
+            self._jobs[rec.id] = rec
+            if rec.state == JobState.QUEUED:
+                self._push(rec)
+            else:
+                self._settled_counts[rec.state] += 1
+        self._effects = Effects(available=self._effects.available)
+
+    # ------------------------------------------------------------------ producer events
+
+    def enqueue(self, job: ProvingJob, now: float) -> JobStatus:
+        rec = self._jobs.get(job.id)
+        if rec is not None:
+            if rec.type != job.type:
+                raise ValueError(f"job {job.id} exists with type {rec.type.name}, not {job.type.name}")
+            if rec.state == JobState.REJECTED and rec.reason == ABORTED_REASON:
+                # Cancelled earlier; a new enqueue of the same inputs asks for it again.
+                rec.attempts = 0
+                rec.reason = None
+                rec.epoch = max(rec.epoch, job.epoch_number)
+                rec.awaiting_journal = True
+                self._awaiting += 1
+                self._set_state(rec, JobState.QUEUED)
+                self._persist(rec)
+                return IN_QUEUE
+            if job.epoch_number > rec.epoch:
+                rec.epoch = job.epoch_number  # keeps it alive through cleanup of older epochs
+                self._persist(rec)
+            return rec.status()
+        if len(self._jobs) >= self.max_jobs:
+            raise BrokerFullError(f"broker holds {len(self._jobs)} jobs (max_jobs={self.max_jobs})")
+        rec = JobRecord(
+            id=job.id,
+            type=job.type,
+            epoch=job.epoch_number,
+            inputs_uri=job.inputs_uri,
+            priority=job.priority,
+            deadline=job.deadline,
+            seq=self._seq,
+            state=JobState.QUEUED,
+            enqueued_at=now,
+        )
+        self._seq += 1
+        rec.awaiting_journal = True
+        self._awaiting += 1
+        self._jobs[job.id] = rec
+        self._persist(rec)
+        return IN_QUEUE
+
+    def on_journaled(self, ids: Iterable[str]) -> None:
+        """The journal commit holding these ids is durable: queued ones become dispatchable."""
+        for job_id in ids:
+            rec = self._jobs.get(job_id)
+            if rec is None or not rec.awaiting_journal:
+                continue
+            rec.awaiting_journal = False
+            self._awaiting -= 1
+            if rec.state == JobState.QUEUED:
+                self._push(rec)
+
+    def status(self, job_id: str) -> JobStatus:
+        rec = self._jobs.get(job_id)
+        return NOT_FOUND if rec is None else rec.status()
+
+    def record(self, job_id: str) -> JobRecord | None:
+        return self._jobs.get(job_id)
+
+    def cancel(self, job_id: str, now: float) -> JobStatus:
+        """removeAndCancelProvingJob: an unsettled job is rejected as aborted; a settled one is
+        removed (the producer no longer needs its result)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            return NOT_FOUND
+        if rec.state in SETTLED:
+            self._remove(rec)
+            return NOT_FOUND
+        if rec.awaiting_journal:
+            rec.awaiting_journal = False
+            self._awaiting -= 1
+            self._queued[rec.type] += 1  # balance _set_state's decrement
+        rec.reason = ABORTED_REASON
+        rec.result = None
+        self._set_state(rec, JobState.REJECTED)
+        self._persist(rec)
+        return rec.status()
+
+    def cleanup_epochs_before(self, epoch: int) -> int:
+        """Drop every job of an epoch older than ``epoch`` (settled or not); returns the count."""
+        old = [rec for rec in self._jobs.values() if rec.epoch < epoch]
+        for rec in old:
+            self._remove(rec)
+        return len(old)
+
+    # ------------------------------------------------------------------ consumer events
+
+    def dispatch(self, flt: JobFilter, agent: str | None, now: float) -> JobRecord | None:
+        types = AZTEC_TYPE_PRIORITY if flt.allow_list is None else [
+            t for t in AZTEC_TYPE_PRIORITY if t in flt.allow_list
+        ]
+        best: _HeapEntry | None = None
+        best_type: ProvingRequestType | None = None
+        for ptype in types:
+            if not self._queued[ptype]:
+                continue
+            head = self._head(ptype)
+            if head is None:
+                continue
+            if self.policy == "aztec":
+                best, best_type = head, ptype
+                break
+            if best is None or head < best:
+                best, best_type = head, ptype
+        if best is None or best_type is None:
+            return None
+        heapq.heappop(self._heaps[best_type])
+        rec = self._jobs[best[5]]
+        self._set_state(rec, JobState.IN_PROGRESS)
+        rec.dispatched_at = now
+        rec.heartbeat_at = now
+        rec.agent = agent
+        return rec
+
+    def release(self, job_id: str) -> None:
+        """Give back a job whose dispatch never reached its agent (no attempt is counted)."""
+        rec = self._jobs.get(job_id)
+        if rec is not None and rec.state == JobState.IN_PROGRESS:
+            rec.agent = None
+            self._set_state(rec, JobState.QUEUED)
+
+    def total_queued(self) -> int:
+        return sum(self._queued.values())
+
+    def has_work_for(self, flt: JobFilter) -> bool:
+        if flt.allow_list is None:
+            return any(self._queued.values())
+        return any(self._queued[t] for t in flt.allow_list)
+
+    def report_progress(self, job_id: str, agent: str | None, now: float) -> ProgressVerdict:
+        rec = self._jobs.get(job_id)
+        if rec is None or rec.state in SETTLED:
+            return "abort"
+        if rec.state == JobState.IN_PROGRESS:
+            if agent is not None and rec.agent is not None and rec.agent != agent:
+                return "abort"  # handed to another agent after a timeout or restart
+            rec.heartbeat_at = now
+            return "continue"
+        if rec.awaiting_journal:
+            return "abort"
+        # QUEUED again (broker restarted or the job timed out): the reporting agent still works
+        # on it, so give it back to that agent instead of proving it twice.
+        self._set_state(rec, JobState.IN_PROGRESS)
+        rec.dispatched_at = now
+        rec.heartbeat_at = now
+        rec.agent = agent
+        return "continue"
+
+    def report_success(self, job_id: str, result_uri: str, agent: str | None, now: float) -> ReportOutcome:
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            return ReportOutcome(False, NOT_FOUND)
+        if rec.state in SETTLED:
+            return ReportOutcome(False, rec.status())  # late or duplicate: acknowledged, not applied
+        if rec.awaiting_journal:
+            rec.awaiting_journal = False
+            self._awaiting -= 1
+            self._queued[rec.type] += 1
+        rec.result = result_uri
+        rec.reason = None
+        self._set_state(rec, JobState.FULFILLED)
+        self._persist(rec)
+        return ReportOutcome(True, rec.status())
+
+    def report_error(
+        self, job_id: str, reason: str, retry: bool, agent: str | None, now: float
+    ) -> ReportOutcome:
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            return ReportOutcome(False, NOT_FOUND)
+        if rec.state in SETTLED:
+            return ReportOutcome(False, rec.status())
+        if rec.state == JobState.IN_PROGRESS and agent is not None and rec.agent not in (None, agent):
+            return ReportOutcome(False, rec.status())  # a stale holder; the current one decides
+        if rec.awaiting_journal:
+            return ReportOutcome(False, rec.status())
+        rec.attempts += 1
+        if retry and rec.attempts < self.max_attempts and rec.type != ProvingRequestType.PUBLIC_VM:
+            self.retries += 1
+            self._set_state(rec, JobState.QUEUED)
+            self._persist(rec)
+            return ReportOutcome(True, rec.status())
+        rec.reason = f"{reason} (after {rec.attempts} attempt{'s' if rec.attempts > 1 else ''})"
+        self._set_state(rec, JobState.REJECTED)
+        self._persist(rec)
+        return ReportOutcome(True, rec.status())
+
+    def tick(self, now: float) -> list[str]:
+        """Requeue (or, when attempts are used up, reject) jobs whose agent stopped heartbeating."""
+        expired = [r for r in self._in_progress.values() if now - r.heartbeat_at >= self.job_timeout]
+        for rec in expired:
+            self.timeouts += 1
+            rec.attempts += 1
+            rec.agent = None
+            if rec.attempts < self.max_attempts:
+                self._set_state(rec, JobState.QUEUED)
+            else:
+                rec.reason = (
+                    f"Timed out: no progress report for {self.job_timeout:g}s "
+                    f"(after {rec.attempts} attempts)"
+                )
+                self._set_state(rec, JobState.REJECTED)
+            self._persist(rec)
+        return [r.id for r in expired]
+
+    def next_timeout(self) -> float | None:
+        if not self._in_progress:
+            return None
+        return min(r.heartbeat_at for r in self._in_progress.values()) + self.job_timeout
+
+    # ------------------------------------------------------------------ introspection
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def records(self) -> Iterable[JobRecord]:
+        return self._jobs.values()
+
+    def queue_depths(self) -> dict[ProvingRequestType, int]:
+        return dict(self._queued)
+
+    def statistics(self) -> MachineStatistics:
+        return MachineStatistics(
+            jobs=len(self._jobs),
+            queued={t.name: n for t, n in self._queued.items() if n},
+            in_progress=len(self._in_progress),
+            fulfilled=self._settled_counts[JobState.FULFILLED],
+            rejected=self._settled_counts[JobState.REJECTED],
+            awaiting_journal=self._awaiting,
+            heap_entries=sum(len(h) for h in self._heaps.values()),
+            timeouts=self.timeouts,
+            retries=self.retries,
+        )
+
+    def check_invariants(self) -> None:
+        """Consistency of the counters with the records (used by the property tests)."""
+        queued = dict.fromkeys(ProvingRequestType, 0)
+        awaiting = 0
+        settled = {JobState.FULFILLED: 0, JobState.REJECTED: 0}
+        for rec in self._jobs.values():
+            if rec.state == JobState.QUEUED:
+                if rec.awaiting_journal:
+                    awaiting += 1
+                else:
+                    queued[rec.type] += 1
+            elif rec.state == JobState.IN_PROGRESS:
+                assert self._in_progress.get(rec.id) is rec
+            else:
+                settled[rec.state] += 1
+                assert not rec.awaiting_journal
+        assert queued == self._queued, (queued, self._queued)
+        assert awaiting == self._awaiting
+        assert settled == self._settled_counts
+        assert len(self._in_progress) == sum(
+            1 for r in self._jobs.values() if r.state == JobState.IN_PROGRESS
+        )
+        for ptype, n in queued.items():
+            live = sum(1 for e in self._heaps[ptype] if self._live(e))
+            assert live == n, (ptype, live, n)

@@ -1,0 +1,241 @@
+"""The broker's embedded journal: sqlite3 in WAL mode, one table of job metadata.
+
+Writes are group-committed: :class:`Journal` collects row writes from every caller, and one writer
+task commits whatever accumulated while the previous commit was running, in one transaction, in a
+worker thread. ``await journal.write(...)`` returns once the transaction holding that write has
+committed, so callers acknowledge only durable state. Batching has no fixed delay: under load,
+batches grow by themselves; when idle a write commits at once.
+
+Durability: with ``synchronous=NORMAL`` (default) a committed WAL transaction survives ``kill -9``
+of the broker (the OS has the pages); ``synchronous=FULL`` also survives power loss at the cost of
+an fsync per group commit.
+
+Only metadata is stored (ids, type, epoch, URIs, state, attempts): inputs and proofs are in the
+proof store, referenced by URI.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import trio
+
+from proving.broker.state import JobRecord, JobState
+from proving.types import ProvingRequestType
+
+SyncMode = Literal["normal", "full", "off"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  type INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  inputs_uri TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  deadline REAL,
+  seq INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  result TEXT,
+  reason TEXT
+) WITHOUT ROWID;
+"""
+
+_UPSERT = (
+    "INSERT OR REPLACE INTO jobs (id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts,"
+    " result, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+Row = tuple[str, int, int, str, int, float | None, int, int, int, str | None, str | None]
+
+
+def record_row(rec: JobRecord) -> Row:
+    state = rec.state if rec.state in (JobState.FULFILLED, JobState.REJECTED) else JobState.QUEUED
+    return (
+        rec.id,
+        int(rec.type),
+        rec.epoch,
+        rec.inputs_uri,
+        rec.priority,
+        rec.deadline,
+        rec.seq,
+        int(state),
+        rec.attempts,
+        rec.result,
+        rec.reason,
+    )
+
+
+def row_record(row: Sequence[object]) -> JobRecord:
+    (job_id, ptype, epoch, uri, priority, deadline, seq, state, attempts, result, reason) = row
+    assert isinstance(job_id, str) and isinstance(uri, str)
+    assert isinstance(ptype, int) and isinstance(epoch, int) and isinstance(priority, int)
+    assert isinstance(seq, int) and isinstance(state, int) and isinstance(attempts, int)
+    assert deadline is None or isinstance(deadline, float | int)
+    assert result is None or isinstance(result, str)
+    assert reason is None or isinstance(reason, str)
+    return JobRecord(
+        id=job_id,
+        type=ProvingRequestType(ptype),
+        epoch=epoch,
+        inputs_uri=uri,
+        priority=priority,
+        deadline=None if deadline is None else float(deadline),
+        seq=seq,
+        state=JobState(state),
+        attempts=attempts,
+        result=result,
+        reason=reason,
+    )
+
+
+class SqliteJobStore:
+    """Blocking sqlite access; used from one worker thread at a time (guarded by a lock)."""
+
+    def __init__(self, path: Path, *, sync: SyncMode = "normal") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+        self._db.execute("PRAGMA temp_store=MEMORY")
+        self._db.execute(_SCHEMA)
+
+    def load(self) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts, result,"
+                " reason FROM jobs ORDER BY seq"
+            ).fetchall()
+        return [row_record(r) for r in rows]
+
+    def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN")
+            try:
+                if upserts:
+                    cur.executemany(_UPSERT, upserts)
+                dels = [(d,) for d in deletes]
+                if dels:
+                    cur.executemany("DELETE FROM jobs WHERE id = ?", dels)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalStatistics:
+    pending_rows: int
+    commits: int
+    rows_committed: int
+    max_batch: int
+    max_pending: int
+
+
+class Journal:
+    """Group-commit front of a :class:`SqliteJobStore` (or of nothing: ``store=None`` keeps the
+    broker in memory only, for tests and the virtual-clock benches)."""
+
+    def __init__(self, store: SqliteJobStore | None, *, max_pending: int = 200_000) -> None:
+        self.store = store
+        self.max_pending = max_pending
+        self._upserts: dict[str, Row] = {}
+        self._deletes: set[str] = set()
+        self._ids: list[str] = []
+        self._inflight: set[str] = set()
+        self._inflight_done = trio.Event()
+        self._batch_done = trio.Event()
+        self._wakeup = trio.Event()
+        self._space = trio.Event()
+        self.commits = 0
+        self.rows_committed = 0
+        self.max_batch = 0
+        self.generation = 0  # number of the batch being filled
+        self.durable_generation = -1
+
+    def _pending(self) -> int:
+        return len(self._upserts) + len(self._deletes)
+
+    async def write(self, records: dict[str, JobRecord], deletes: set[str]) -> list[str]:
+        """Queue the rows and wait until they are committed. Returns the ids written."""
+        if not records and not deletes:
+            return []
+        while self._pending() >= self.max_pending:  # bounded: writers wait for the disk
+            await self._space.wait()
+        ids = list(records)
+        for job_id, rec in records.items():
+            self._upserts[job_id] = record_row(rec)
+            self._deletes.discard(job_id)
+        for job_id in deletes:
+            self._upserts.pop(job_id, None)
+            self._deletes.add(job_id)
+        self._ids.extend(ids)
+        done = self._batch_done
+        self._wakeup.set()
+        await done.wait()
+        return ids
+
+    def is_pending(self, job_id: str) -> bool:
+        return job_id in self._upserts or job_id in self._deletes or job_id in self._inflight
+
+    async def wait_durable(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._pending():
+            await self._batch_done.wait()
+        elif self._inflight:
+            await self._inflight_done.wait()
+
+    async def run(
+        self,
+        on_committed: Callable[[list[str]], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            if not self._upserts and not self._deletes:
+                continue
+            upserts = list(self._upserts.values())
+            deletes = list(self._deletes)
+            ids = self._ids
+            done = self._batch_done
+            self._inflight = set(self._upserts) | self._deletes
+            self._inflight_done = done
+            self._upserts, self._deletes, self._ids = {}, set(), []
+            self._batch_done = trio.Event()
+            self.generation += 1
+            if self.store is not None:
+                store = self.store
+                await trio.to_thread.run_sync(store.commit, upserts, deletes, abandon_on_cancel=False)
+            self.commits += 1
+            self.rows_committed += len(upserts) + len(deletes)
+            self.max_batch = max(self.max_batch, len(upserts) + len(deletes))
+            self.durable_generation = self.generation
+            self._inflight = set()
+            self._space.set()
+            self._space = trio.Event()
+            on_committed(ids)
+            done.set()
+
+    def statistics(self) -> JournalStatistics:
+        return JournalStatistics(
+            pending_rows=self._pending(),
+            commits=self.commits,
+            rows_committed=self.rows_committed,
+            max_batch=self.max_batch,
+            max_pending=self.max_pending,
+        )
