@@ -54,6 +54,11 @@ def _uint_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
+def port_bytes(port: int) -> bytes:
+    """Ports are always 2 bytes: @chainsafe/enr (Aztec's ENR library) rejects shorter port values."""
+    return port.to_bytes(2, "big")
+
+
 def _verify_v4(public_key: bytes, signature: bytes, digest: bytes) -> bool:
     """ECDSA verify of a 64-byte r||s signature; high-S signatures are normalised first."""
     try:
@@ -119,7 +124,7 @@ class Enr:
             if port is not None:
                 if not 0 <= port <= 0xFFFF:
                     raise EnrError(f"ENR {name.decode()} port out of range: {port}")
-                pairs[name] = _uint_bytes(port)
+                pairs[name] = port_bytes(port)
         for key, value in (extra or {}).items():
             pairs[key.encode() if isinstance(key, str) else key] = value
         content = cls._content(seq, pairs)

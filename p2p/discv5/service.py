@@ -30,7 +30,7 @@ from p2p.discv5.protocol import (
     RequestFailed,
 )
 from p2p.discv5.ratelimit import RateLimiter
-from p2p.enr import AZTEC_NETWORK_DEVNET, Enr
+from p2p.enr import AZTEC_NETWORK_DEVNET, Enr, port_bytes
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class Discv5Service:
             host, port = sock.getsockname()[:2]
             enr = self.core.enr
             if enr.udp is None:
-                changes: dict[str | bytes, bytes] = {"udp": port.to_bytes((port.bit_length() + 7) // 8, "big")}
+                changes: dict[str | bytes, bytes] = {"udp": port_bytes(port)}
                 if enr.ip is None and host != "0.0.0.0":
                     changes["ip"] = _socket.inet_aton(host)
                 self.core.set_local_enr(enr.updated(self._private_key, set_=changes))
