@@ -1,0 +1,280 @@
+"""`python -m node --devnet`: a whole local network on this machine, every part a real process.
+
+anvil (npm) -> Aztec's v0.63.1 L1 contracts -> a discv5 boot node -> N sequencers -> a prover node
+(archiver, broker, agents) -> a tx bot. Each node is its own `python -m node ...` child process with
+its own env and data directory (under DATA_DIRECTORY, default ./.devnet, wiped at start); their logs go
+to `<dir>/logs/<name>.log`, their warnings and errors are echoed. The devnet itself prints what
+happens on L1: blocks, claims (who, fee, bond), proofs, prunes. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import trio
+
+from node.l1.anvil import Anvil, AnvilInfo
+from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contracts_report
+
+log = logging.getLogger("node.devnet")
+
+# anvil's well-known development accounts ("test test ... junk" mnemonic); devnet only.
+ANVIL_KEYS = (
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+)
+DEPLOYER, FIRST_SEQUENCER = 0, 1
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    data_dir: Path
+    slot_duration: int = 8
+    epoch_duration: int = 4
+    claim_window: int = 2
+    sequencers: int = 3
+    committee: bool = False
+    agents: int = 4
+    l1_port: int = 0
+    base_port: int = 40400
+    tx_per_slot: int = 2
+    quote_fee_bps: int = 100
+    quote_bond: int = 1000
+    echo_children: bool = False
+
+
+class ChildDied(RuntimeError):
+    pass
+
+
+class ChildProcess:
+    """One `python -m node ...` child. Ready when it logs "node running"; cancelled -> SIGTERM, then
+    SIGKILL after 10 s. An unexpected exit raises ChildDied with its last log lines."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        echo: Callable[[str, str], None],
+        ready_timeout: float = 90.0,
+    ) -> None:
+        self.name, self.argv, self.env, self.log_path, self.echo = name, list(argv), dict(env), log_path, echo
+        self.ready_timeout = ready_timeout
+        self.tail: deque[str] = deque(maxlen=30)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        proc = await trio.lowlevel.open_process(
+            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        ready = trio.Event()
+        try:
+            with self.log_path.open("w") as logf:
+                async with trio.open_nursery() as nursery:
+                    assert proc.stdout is not None
+                    nursery.start_soon(self._pump, proc.stdout, logf, ready)
+                    with trio.move_on_after(self.ready_timeout) as cs:
+                        await ready.wait()
+                    if cs.cancelled_caught:
+                        raise ChildDied(f"{self.name} not ready after {self.ready_timeout}s: " + " | ".join(self.tail))
+                    task_status.started()
+                    code = await proc.wait()
+                    await trio.sleep(0.2)  # let the pump flush the last lines
+                    raise ChildDied(f"{self.name} exited with code {code}: " + " | ".join(list(self.tail)[-8:]))
+        finally:
+            with trio.CancelScope(shield=True):
+                if proc.returncode is None:
+                    proc.terminate()
+                    with trio.move_on_after(10):
+                        await proc.wait()
+                    if proc.returncode is None:
+                        proc.kill()
+                        await proc.wait()
+
+    async def _pump(self, stream: trio.abc.ReceiveStream, logf: TextIO, ready: trio.Event) -> None:
+        buf = b""
+        async for chunk in stream:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                logf.write(line + "\n")
+                self.tail.append(line)
+                if "node running" in line:
+                    ready.set()
+                self.echo(self.name, line)
+            logf.flush()
+
+
+@dataclass
+class Devnet:
+    cfg: DevnetConfig
+    python: str = sys.executable
+    out: Callable[[str], None] = print
+    addresses: L1ContractAddresses | None = None
+    l1_url: str = ""
+    children: dict[str, ChildProcess] = field(default_factory=dict)
+
+    def _echo(self, name: str, line: str) -> None:
+        if self.cfg.echo_children or " ERROR " in line or " WARNING " in line:
+            self.out(f"[{name}] {line}")
+
+    def _env(self, name: str, extra: Mapping[str, str], http_port: int) -> dict[str, str]:
+        assert self.addresses is not None
+        data = self.cfg.data_dir / name
+        data.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("P2P_", "PROVER_", "SEQ_", "QUOTE_"))}
+        env.update(
+            {
+                "ETHEREUM_HOST": self.l1_url,
+                "L1_CHAIN_ID": "31337",
+                "ROLLUP_CONTRACT_ADDRESS": self.addresses.rollup,
+                "DATA_DIRECTORY": str(data),
+                "AZTEC_HOST": "127.0.0.1",
+                "AZTEC_PORT": str(http_port),
+                "LOG_JSON": "false",
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def _child(self, name: str, flags: Sequence[str], env: dict[str, str]) -> ChildProcess:
+        child = ChildProcess(
+            name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo
+        )
+        self.children[name] = child
+        return child
+
+    async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.cfg
+        if cfg.data_dir.exists():
+            shutil.rmtree(cfg.data_dir)
+        cfg.data_dir.mkdir(parents=True)
+        async with trio.open_nursery() as nursery:
+            anvil: AnvilInfo = await nursery.start(Anvil(port=cfg.l1_port, block_time=1).run)
+            self.l1_url = anvil.url
+            validators = (
+                [_address(ANVIL_KEYS[FIRST_SEQUENCER + i]) for i in range(cfg.sequencers)] if cfg.committee else []
+            )
+            rollup_cfg = RollupConfig(cfg.slot_duration, cfg.epoch_duration, len(validators), cfg.claim_window)
+            report = await trio.to_thread.run_sync(
+                lambda: deploy_l1_contracts_report(anvil.url, ANVIL_KEYS[DEPLOYER], rollup_cfg, validators)
+            )
+            self.addresses = report.addresses
+            self.out(
+                f"[devnet] L1 {anvil.url}: rollup {report.addresses.rollup}, escrow "
+                f"{report.addresses.proof_commitment_escrow}, slot {cfg.slot_duration}s, epoch "
+                f"{cfg.epoch_duration} slots, claim window {cfg.claim_window}, committee {len(validators)}"
+            )
+            port = cfg.base_port
+            boot_http = port + 99
+            await nursery.start(
+                self._child(
+                    "bootnode",
+                    ["--p2p-bootstrap"],
+                    self._env(
+                        "bootnode",
+                        {
+                            "P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{port}",
+                            "P2P_UDP_ANNOUNCE_ADDR": f"127.0.0.1:{port}",
+                            "PEER_ID_PRIVATE_KEY": "08021220" + "b0" * 32,
+                        },
+                        boot_http,
+                    ),
+                ).run
+            )
+            boot_url = f"http://127.0.0.1:{boot_http}"
+            p2p_common = {"P2P_ENABLED": "true", "BOOT_NODE_URL": boot_url}
+
+            def p2p_env(i: int) -> dict[str, str]:
+                p = port + 1 + i
+                return {
+                    **p2p_common,
+                    "P2P_TCP_LISTEN_ADDR": f"127.0.0.1:{p}",
+                    "P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{p}",
+                    "P2P_TCP_ANNOUNCE_ADDR": f"127.0.0.1:{p}",
+                }
+
+            for i in range(cfg.sequencers):
+                name = f"sequencer-{i + 1}"
+                await nursery.start(
+                    self._child(
+                        name,
+                        ["--sequencer", "--p2p"],
+                        self._env(
+                            name,
+                            {
+                                **p2p_env(i),
+                                "SEQ_PUBLISHER_PRIVATE_KEY": ANVIL_KEYS[FIRST_SEQUENCER + i],
+                                "DEVNET_SEQUENCER_INDEX": str(i),
+                                "DEVNET_SEQUENCERS": str(cfg.sequencers),
+                            },
+                            boot_http + 1 + i,
+                        ),
+                    ).run
+                )
+            prover_key = ANVIL_KEYS[FIRST_SEQUENCER + cfg.sequencers]
+            await nursery.start(
+                self._child(
+                    "prover-node",
+                    ["--prover-node", "--archiver", "--prover", "--p2p"],
+                    self._env(
+                        "prover-node",
+                        {
+                            **p2p_env(cfg.sequencers),
+                            "PROVER_PUBLISHER_PRIVATE_KEY": prover_key,
+                            "PROVER_AGENT_CONCURRENCY": str(cfg.agents),
+                            "PROVER_REAL_PROOFS": "false",
+                            "PROVER_MINIMUM_ESCROW_AMOUNT": str(cfg.quote_bond),
+                            "PROVER_TARGET_ESCROW_AMOUNT": str(cfg.quote_bond * 5),
+                            "QUOTE_PROVIDER_BASIS_POINT_FEE": str(cfg.quote_fee_bps),
+                            "QUOTE_PROVIDER_BOND_AMOUNT": str(cfg.quote_bond),
+                            "PROVER_NODE_POLLING_INTERVAL_MS": "500",
+                            "DEVNET_MINT_BOND_TOKENS": "true",
+                        },
+                        boot_http + 20,
+                    ),
+                ).run
+            )
+            await nursery.start(
+                self._child(
+                    "tx-bot",
+                    ["--tx-bot", "--p2p"],
+                    self._env(
+                        "tx-bot",
+                        {**p2p_env(cfg.sequencers + 1), "TXBOT_TX_PER_SLOT": str(cfg.tx_per_slot)},
+                        boot_http + 21,
+                    ),
+                ).run
+            )
+            info = {"l1": anvil.url, "addresses": report.addresses.to_json(), "children": list(self.children)}
+            task_status.started(info)
+            self.out(f"[devnet] running: {', '.join(self.children)}; logs in {cfg.data_dir / 'logs'}")
+            from node.devnet_status import watch_l1
+
+            await watch_l1(anvil.url, report.addresses.rollup, self.out)
+
+
+def _address(key_hex: str) -> bytes:
+    from p2p.wire.quote import address_of
+
+    return address_of(bytes.fromhex(key_hex))
