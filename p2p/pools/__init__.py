@@ -1,0 +1,1 @@
+"""Bounded in-memory pools: epoch proof quotes, txs, attestations (sans-IO)."""

@@ -1,0 +1,155 @@
+"""EpochProofQuotePool: quotes per epoch, bounded, with the proposer's best-quote rule (sans-IO).
+
+Aztec 0.63 keeps a plain list per epoch with no checks and no de-duplication (p2p doc 8.1). This
+pool keeps 0.63's interface (`add_quote`, `get_quotes`, `delete_quotes_to_epoch`) and adds:
+- de-duplication by (payload, normalised signature): a high-s variant of a signature is the same
+  quote, so re-signed malleated copies are not stored twice;
+- bounds: at most `max_per_epoch` quotes per epoch and `max_total` overall. When an epoch is full
+  the quote with the **highest fee** is dropped (ties: the newest one), and the incoming quote is
+  refused if it is not cheaper than that. When the whole pool is full, expired quotes go first
+  (if the current slot is known), then the highest-fee quote of the epoch holding most quotes;
+- `best_quote`: the proposer's rule (sequencer.ts): drop quotes with validUntilSlot < slot, drop
+  those the caller's `is_claimable` check rejects (the L1 `validateEpochProofRightClaimAtTime`
+  eth_call), then the lowest basisPointFee, ties going to the quote received first.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from p2p.wire.quote import SECP256K1_N, EpochProofQuote
+
+DEFAULT_MAX_PER_EPOCH: Final = 128
+DEFAULT_MAX_TOTAL: Final = 1024
+
+
+def quote_key(quote: EpochProofQuote) -> bytes:
+    """Identity of a quote: payload bytes + r + low-s (so s and n-s variants collide)."""
+    s = quote.signature.s
+    low_s = min(s, SECP256K1_N - s) if 0 < s < SECP256K1_N else s
+    return quote.payload.to_bytes() + quote.signature.r.to_bytes(32, "big") + low_s.to_bytes(32, "big")
+
+
+class AddResult(enum.Enum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    REFUSED_FULL = "refused_full"  # epoch full and the quote is not cheaper than the worst kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    seq: int
+    key: bytes
+    quote: EpochProofQuote
+
+
+class EpochProofQuotePool:
+    def __init__(self, *, max_per_epoch: int = DEFAULT_MAX_PER_EPOCH, max_total: int = DEFAULT_MAX_TOTAL) -> None:
+        if max_per_epoch < 1 or max_total < 1:
+            raise ValueError("pool bounds must be >= 1")
+        self.max_per_epoch = max_per_epoch
+        self.max_total = max_total
+        self._epochs: dict[int, list[_Entry]] = {}
+        self._keys: dict[bytes, int] = {}  # key -> epoch
+        self._seq = 0
+        self._stats = {"added": 0, "duplicates": 0, "refused_full": 0, "evicted": 0, "expired": 0, "deleted": 0}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def contains(self, quote: EpochProofQuote) -> bool:
+        return quote_key(quote) in self._keys
+
+    def add_quote(self, quote: EpochProofQuote, *, current_slot: int | None = None) -> AddResult:
+        key = quote_key(quote)
+        if key in self._keys:
+            self._stats["duplicates"] += 1
+            return AddResult.DUPLICATE
+        epoch = quote.payload.epoch_to_prove
+        bucket = self._epochs.get(epoch, [])
+        if len(bucket) >= self.max_per_epoch:
+            worst = self._worst(bucket)
+            if quote.payload.basis_point_fee >= worst.quote.payload.basis_point_fee:
+                self._stats["refused_full"] += 1
+                return AddResult.REFUSED_FULL
+            self._remove(epoch, worst)
+            self._stats["evicted"] += 1
+        if len(self._keys) >= self.max_total:
+            if current_slot is not None:
+                self.prune_expired(current_slot)
+            if len(self._keys) >= self.max_total:
+                big = max(self._epochs, key=lambda e: (len(self._epochs[e]), -e))
+                self._remove(big, self._worst(self._epochs[big]))
+                self._stats["evicted"] += 1
+        self._seq += 1
+        self._epochs.setdefault(epoch, []).append(_Entry(self._seq, key, quote))
+        self._keys[key] = epoch
+        self._stats["added"] += 1
+        return AddResult.ADDED
+
+    @staticmethod
+    def _worst(bucket: list[_Entry]) -> _Entry:
+        return max(bucket, key=lambda e: (e.quote.payload.basis_point_fee, e.seq))
+
+    def _remove(self, epoch: int, entry: _Entry) -> None:
+        bucket = self._epochs[epoch]
+        bucket.remove(entry)
+        del self._keys[entry.key]
+        if not bucket:
+            del self._epochs[epoch]
+
+    def get_quotes(self, epoch: int) -> list[EpochProofQuote]:
+        """Quotes for `epoch` in the order received."""
+        return [e.quote for e in self._epochs.get(epoch, ())]
+
+    def epochs(self) -> list[int]:
+        return sorted(self._epochs)
+
+    def best_quote(
+        self,
+        epoch: int,
+        current_slot: int,
+        is_claimable: Callable[[EpochProofQuote], bool] = lambda _q: True,
+    ) -> EpochProofQuote | None:
+        """Lowest fee among unexpired, claimable quotes; ties go to the one received first."""
+        best: _Entry | None = None
+        for e in self._epochs.get(epoch, ()):
+            if e.quote.payload.valid_until_slot < current_slot:
+                continue
+            if best is not None and e.quote.payload.basis_point_fee >= best.quote.payload.basis_point_fee:
+                continue
+            if not is_claimable(e.quote):
+                continue
+            best = e
+        return None if best is None else best.quote
+
+    def delete_quotes_to_epoch(self, epoch: int) -> int:
+        """Remove every quote for epochs <= `epoch` (called when an epoch is proven)."""
+        n = 0
+        for e in [e for e in self._epochs if e <= epoch]:
+            for entry in self._epochs.pop(e):
+                del self._keys[entry.key]
+                n += 1
+        self._stats["deleted"] += n
+        return n
+
+    def prune_expired(self, current_slot: int) -> int:
+        n = 0
+        for epoch in list(self._epochs):
+            for entry in [x for x in self._epochs[epoch] if x.quote.payload.valid_until_slot < current_slot]:
+                self._remove(epoch, entry)
+                n += 1
+        self._stats["expired"] += n
+        return n
+
+    def statistics(self) -> dict[str, object]:
+        return {
+            "quotes": len(self._keys),
+            "epochs": len(self._epochs),
+            "max_per_epoch": self.max_per_epoch,
+            "max_total": self.max_total,
+            **self._stats,
+        }
