@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from node.config import ConfigError, NodeConfig
+from node.config import ConfigError, HostPort, NodeConfig
 from node.http import HttpServer, JsonRpcDispatcher
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named
@@ -66,3 +66,31 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
     if config.otel_metrics_endpoint:
         components.append(Named("otlp", OtlpPusher(config.otel_metrics_endpoint, ctx.registry, "aztec-py-node")))
     return components
+
+
+def _addr(hp: HostPort | None) -> tuple[str, int] | None:
+    return None if hp is None else (hp.host or "0.0.0.0", hp.port)
+
+
+@builder("p2p_bootstrap")
+def _boot_node(ctx: Context) -> list[Named]:
+    from p2p.discv5.bootnode import BootNode, BootNodeConfig
+
+    c = ctx.config
+    listen = _addr(c.p2p_udp_listen_addr)
+    assert listen is not None
+    announce = _addr(c.p2p_udp_announce_addr or c.p2p_tcp_announce_addr)
+    try:
+        node = BootNode(BootNodeConfig(udp_listen=listen, udp_announce=announce, private_key=c.peer_id_private_key))
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+    async def get_encoded_enr() -> str:
+        return node.service.enr.to_text()
+
+    async def get_node_info() -> dict[str, Any]:
+        return {"enr": node.service.enr.to_text(), "l1ChainId": c.l1_chain_id}
+
+    ctx.rpc.register("node_getEncodedEnr", get_encoded_enr)
+    ctx.rpc.register("pxe_getNodeInfo", get_node_info)
+    return [Named("bootnode", node)]

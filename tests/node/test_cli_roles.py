@@ -1,0 +1,71 @@
+"""Each role started the way an operator would: `python -m node --<role>` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from p2p.enr import Enr
+from tests.conftest import REPO
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def node_process(flags: list[str], env: dict[str, str], timeout: float = 60) -> Iterator[subprocess.Popen[str]]:
+    full = {**os.environ, "AZTEC_HOST": "127.0.0.1", "LOG_LEVEL": "info", **env}
+    p = subprocess.Popen([sys.executable, "-m", "node", *flags], env=full, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert p.stderr is not None
+    deadline, seen = time.monotonic() + timeout, []
+    try:
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            seen.append(line)
+            if "node running" in line:
+                break
+            if not line and p.poll() is not None:
+                raise AssertionError("node exited: " + "".join(seen))
+        else:
+            raise AssertionError("node not running in time: " + "".join(seen))
+        yield p
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def rpc(port: int, method: str, *params: Any) -> Any:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", method="POST", data=json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())["result"]
+
+
+def test_p2p_bootstrap_serves_its_enr() -> None:
+    udp, http = free_port(socket.SOCK_DGRAM), free_port()
+    env = {"P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{udp}", "AZTEC_PORT": str(http),
+           "PEER_ID_PRIVATE_KEY": "08021220" + "11" * 32}
+    with node_process(["--p2p-bootstrap"], env) as p:
+        text = rpc(http, "node_getEncodedEnr")
+        enr = Enr.from_text(text)
+        assert enr.udp == udp and enr.ip == "127.0.0.1" and enr.aztec_network == 1
+        assert rpc(http, "pxe_getNodeInfo")["enr"] == text
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as r:
+            assert b'aztec_py_node_component{component="p2p_bootstrap"} 1.0' in r.read()
+    assert p.returncode == 0
