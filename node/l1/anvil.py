@@ -137,7 +137,9 @@ class Anvil:
         ready_timeout: float = 30.0,
     ) -> None:
         self._binary = find_anvil_binary(node_modules)
-        self._cmd_kwargs = dict(
+        self._cmd = anvil_command(
+            self._binary,
+            port=port,
             chain_id=chain_id,
             block_time=block_time,
             automine=automine,
@@ -158,8 +160,7 @@ class Anvil:
         return [line.decode(errors="replace") for line in self._log]
 
     async def run(self, *, task_status: trio.TaskStatus[AnvilInfo] = trio.TASK_STATUS_IGNORED) -> None:
-        cmd = anvil_command(self._binary, port=self._port, **self._cmd_kwargs)  # type: ignore[arg-type]
-        proc = await trio.lowlevel.open_process(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = await trio.lowlevel.open_process(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             async with trio.open_nursery() as nursery:
                 port_found = trio.Event()

@@ -241,7 +241,8 @@ def prepare_tx(
         base["to"] = to
     if gas is None:
         try:
-            est = int(rpc.w3.eth.estimate_gas(base))  # type: ignore[arg-type]
+            # "pending": on anvil this runs at the timestamp set by evm_setNextBlockTimestamp
+            est = int(rpc.w3.eth.estimate_gas(base, "pending"))  # type: ignore[arg-type]
         except Exception as e:
             raise rpc._wrap(e, context or "eth_estimateGas") from e
         gas = est * GAS_MARGIN_NUM // GAS_MARGIN_DEN

@@ -1,0 +1,241 @@
+"""Aztec v0.63.1 L1 rules as small pure functions: slot/epoch arithmetic, claim checks in the Rollup's
+order, pruning deadlines and the sequencer's best-quote choice.
+
+Sources: Rollup.sol / Leonidas.sol (0.63.1) and the on-anvil measurements in
+../shared/notes/aztec-v0.63.1-npm-and-l1.md §3 and aztec-v0.63.1-propose-and-prove.md §3-4. Names of
+rejections are the Solidity custom error names, with the same arguments, so a prediction can be
+compared with a real revert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from node.constants import (
+    AZTEC_EPOCH_DURATION,
+    AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS,
+    AZTEC_SLOT_DURATION,
+    MAX_BASIS_POINT_FEE,
+    PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST,
+)
+from p2p.wire.quote import EpochProofQuote, QuoteError
+
+ZERO_ADDRESS: Final = b"\0" * 20
+
+
+@dataclass(frozen=True, slots=True)
+class L1Timing:
+    """The Rollup's timing constants (read them from the contract: GENESIS_TIME, SLOT_DURATION,
+    EPOCH_DURATION, CLAIM_DURATION_IN_L2_SLOTS)."""
+
+    genesis_time: int
+    slot_duration: int = AZTEC_SLOT_DURATION
+    epoch_duration: int = AZTEC_EPOCH_DURATION
+    claim_duration: int = AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS
+
+    def __post_init__(self) -> None:
+        if self.slot_duration <= 0 or self.epoch_duration <= 0 or self.genesis_time < 0:
+            raise ValueError(f"invalid timing {self}")
+        if not 0 <= self.claim_duration <= self.epoch_duration:
+            raise ValueError(f"claim duration must be within an epoch: {self}")
+
+    # --- slot / epoch arithmetic (Leonidas: getSlotAt, getEpochAt, getTimestampForSlot) ---
+    def slot_at(self, timestamp: int) -> int:
+        """L2 slot containing `timestamp`. Before genesis the contract underflows; we raise."""
+        if timestamp < self.genesis_time:
+            raise ValueError(f"timestamp {timestamp} is before genesis {self.genesis_time}")
+        return (timestamp - self.genesis_time) // self.slot_duration
+
+    def timestamp_for_slot(self, slot: int) -> int:
+        """First second of `slot` (= the header timestamp a block in that slot must carry)."""
+        if slot < 0:
+            raise ValueError(f"negative slot {slot}")
+        return self.genesis_time + slot * self.slot_duration
+
+    def epoch_at_slot(self, slot: int) -> int:
+        if slot < 0:
+            raise ValueError(f"negative slot {slot}")
+        return slot // self.epoch_duration
+
+    def epoch_at(self, timestamp: int) -> int:
+        return self.epoch_at_slot(self.slot_at(timestamp))
+
+    def first_slot_of_epoch(self, epoch: int) -> int:
+        if epoch < 0:
+            raise ValueError(f"negative epoch {epoch}")
+        return epoch * self.epoch_duration
+
+    def position_in_epoch(self, slot: int) -> int:
+        if slot < 0:
+            raise ValueError(f"negative slot {slot}")
+        return slot % self.epoch_duration
+
+    def in_claim_phase(self, slot: int) -> bool:
+        """Rollup: `positionInEpoch(currentSlot) < CLAIM_DURATION_IN_L2_SLOTS` (any epoch)."""
+        return self.position_in_epoch(slot) < self.claim_duration
+
+    # --- deadlines (Rollup.canPruneAtTime) ---
+    def prune_slot_unclaimed(self, epoch: int) -> int:
+        """First slot at which an unproven, unclaimed `epoch` makes the chain prunable: S + E + W."""
+        return self.first_slot_of_epoch(epoch) + self.epoch_duration + self.claim_duration
+
+    def prune_slot_claimed(self, epoch: int) -> int:
+        """First slot at which a claimed but unproven `epoch` is prunable: the start of epoch N+2."""
+        return self.first_slot_of_epoch(epoch + 2)
+
+    def proof_deadline(self, epoch: int) -> int:
+        """Last timestamp at which the epoch root proof for a claimed `epoch` can be mined: the last
+        second of epoch N+1."""
+        return self.timestamp_for_slot(self.prune_slot_claimed(epoch)) - 1
+
+    def claim_window_slots(self, epoch: int) -> range:
+        """Slots in which a prover should let its quote for `epoch` be claimed: the claim phase of
+        epoch N+1. (L1 also accepts claims in the claim phase of epoch N itself or of N+2 before
+        anyone prunes; a claim in N+2 can be pruned at once and its bond is lost.)"""
+        start = self.first_slot_of_epoch(epoch + 1)
+        return range(start, start + self.claim_duration)
+
+
+def can_prune_at_slot(
+    timing: L1Timing,
+    slot: int,
+    *,
+    pending_block: int,
+    proven_block: int,
+    oldest_pending_epoch: int,
+    claimed_epoch: int | None,
+) -> bool:
+    """Rollup.canPruneAtTime: nothing pending -> False; otherwise prunable once the claim phase after
+    the oldest pending epoch passed without a claim for it, or once epoch N+2 begins regardless."""
+    if pending_block == proven_block:
+        return False
+    if slot < timing.prune_slot_unclaimed(oldest_pending_epoch):
+        return False
+    claim_exists = claimed_epoch == oldest_pending_epoch and slot < timing.prune_slot_claimed(oldest_pending_epoch)
+    return not claim_exists
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRejection:
+    """Why L1 would reject a claim: the Rollup's custom error name and its arguments."""
+
+    error: str
+    args: tuple[int | bytes, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.error}({', '.join(a.hex() if isinstance(a, bytes) else str(a) for a in self.args)})"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimContext:
+    """L1 state a claim is checked against (Rollup.validateEpochProofRightClaimAtTime)."""
+
+    current_slot: int
+    epoch_to_prove: int | None  # getEpochToProve(); None when pending == proven (NoEpochToProve)
+    proposer: bytes  # getProposerAt(now); 0x0 when there is no committee
+    sender: bytes  # msg.sender of the claim / proposeAndClaim
+    already_claimed: bool  # proofClaim.proposerClaimant != 0 and proofClaim.epochToProve == epoch
+    escrow_deposit: int  # ProofCommitmentEscrow.deposits(quote.prover)
+    claim_duration: int = AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS
+    epoch_duration: int = AZTEC_EPOCH_DURATION
+    min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST
+
+
+# Individual checks (each True when the rule is satisfied).
+def quote_not_expired(valid_until_slot: int, current_slot: int) -> bool:
+    """validUntilSlot >= currentSlot (inclusive)."""
+    return valid_until_slot >= current_slot
+
+
+def basis_point_fee_ok(fee: int) -> bool:
+    return 0 <= fee <= MAX_BASIS_POINT_FEE
+
+
+def proposer_ok(proposer: bytes, sender: bytes) -> bool:
+    return proposer in (ZERO_ADDRESS, sender)
+
+
+def epoch_matches(quote_epoch: int, epoch_to_prove: int) -> bool:
+    return quote_epoch == epoch_to_prove
+
+
+def in_claim_phase(slot: int, epoch_duration: int, claim_duration: int) -> bool:
+    return slot % epoch_duration < claim_duration
+
+
+def bond_meets_minimum(bond: int, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> bool:
+    return bond >= min_bond
+
+
+def bond_covered_by_escrow(bond: int, deposit: int) -> bool:
+    return bond <= deposit
+
+
+def check_signature(quote: EpochProofQuote, chain_id: int, rollup: bytes | str) -> ClaimRejection | None:
+    """SignatureLib.verify: not empty, v in {27, 28}, ecrecover(digest) == prover (high-s accepted)."""
+    sig = quote.signature
+    if sig.is_empty:
+        return ClaimRejection("SignatureLib__CannotVerifyEmpty")
+    try:
+        recovered = quote.recover_signer(chain_id, rollup)
+    except QuoteError:
+        recovered = ZERO_ADDRESS  # ecrecover returns 0x0 for bad v / unrecoverable points
+    if recovered != quote.payload.prover:
+        return ClaimRejection("SignatureLib__InvalidSignature", (quote.payload.prover, recovered))
+    return None
+
+
+def check_claim(
+    quote: EpochProofQuote, ctx: ClaimContext, *, chain_id: int | None = None, rollup: bytes | str | None = None
+) -> ClaimRejection | None:
+    """First rule L1 would reject the claim for, in the Rollup's order; None if it would pass.
+
+    The signature is checked only when chain_id and rollup are given."""
+    p = quote.payload
+    if chain_id is not None and rollup is not None:
+        sig = check_signature(quote, chain_id, rollup)
+        if sig is not None:
+            return sig
+    if ctx.epoch_to_prove is None:
+        return ClaimRejection("Rollup__NoEpochToProve")
+    if not quote_not_expired(p.valid_until_slot, ctx.current_slot):
+        return ClaimRejection("Rollup__QuoteExpired", (ctx.current_slot, p.valid_until_slot))
+    if not basis_point_fee_ok(p.basis_point_fee):
+        return ClaimRejection("Rollup__InvalidBasisPointFee", (p.basis_point_fee,))
+    if not proposer_ok(ctx.proposer, ctx.sender):
+        return ClaimRejection("Leonidas__InvalidProposer", (ctx.proposer, ctx.sender))
+    if not epoch_matches(p.epoch_to_prove, ctx.epoch_to_prove):
+        return ClaimRejection("Rollup__NotClaimingCorrectEpoch", (ctx.epoch_to_prove, p.epoch_to_prove))
+    if not in_claim_phase(ctx.current_slot, ctx.epoch_duration, ctx.claim_duration):
+        return ClaimRejection("Rollup__NotInClaimPhase", (ctx.current_slot % ctx.epoch_duration, ctx.claim_duration))
+    if ctx.already_claimed:
+        return ClaimRejection("Rollup__ProofRightAlreadyClaimed")
+    if not bond_meets_minimum(p.bond_amount, ctx.min_bond):
+        return ClaimRejection("Rollup__InsufficientBondAmount", (ctx.min_bond, p.bond_amount))
+    if not bond_covered_by_escrow(p.bond_amount, ctx.escrow_deposit):
+        return ClaimRejection("Rollup__InsufficientFundsInEscrow", (p.bond_amount, ctx.escrow_deposit))
+    return None
+
+
+def drop_expired(quotes: Iterable[EpochProofQuote], slot: int) -> list[EpochProofQuote]:
+    """Sequencer step 3: keep quotes with validUntilSlot >= slot, in their original order."""
+    return [q for q in quotes if quote_not_expired(q.payload.valid_until_slot, slot)]
+
+
+def select_best_quote(quotes: Sequence[EpochProofQuote], slot: int) -> EpochProofQuote | None:
+    """Sequencer step 5 (after L1 validation): lowest basisPointFee among unexpired quotes; ties go
+    to the quote seen first (Aztec uses a stable sort)."""
+    best: EpochProofQuote | None = None
+    for q in drop_expired(quotes, slot):
+        if best is None or q.payload.basis_point_fee < best.payload.basis_point_fee:
+            best = q
+    return best
+
+
+def escrow_top_up(deposit: int, bond: int, *, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> int:
+    """Tokens a prover must deposit so that `bond` (raised to the minimum) is covered."""
+    if deposit < 0 or bond < 0:
+        raise ValueError("deposit and bond must be >= 0")
+    return max(0, max(bond, min_bond) - deposit)
