@@ -14,14 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True, slots=True)
-class ProofClaim:
-    epoch_to_prove: int
-    basis_point_fee: int
-    bond_amount: int
-    bond_provider: bytes
-    proposer_claimant: bytes
+from node.l1.client import ProofClaim
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +25,7 @@ class ChainView:
     pending_block: int
     proven_block: int
     epoch_to_prove: int | None  # epoch of block proven+1, None when pending == proven
-    claim: ProofClaim | None  # None when proofClaim is empty
+    claim: ProofClaim | None  # None when Rollup.proofClaim is empty
 
     @property
     def current_epoch(self) -> int:

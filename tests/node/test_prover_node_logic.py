@@ -8,11 +8,11 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.l1.client import ProofClaim
 from node.prover_node.bond import BondManager, InsufficientTokens, top_up_amount
 from node.prover_node.monitor import (
     ChainView,
     MonitorState,
-    ProofClaim,
     SendQuote,
     StartProving,
     claim_window_last_slot,

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import trio
 import trio.testing
 
+from node.l1.client import ProofClaim
 from node.prover_node.bond import BondManager
-from node.prover_node.monitor import ChainView, ProofClaim
+from node.prover_node.monitor import ChainView
 from node.prover_node.node import EpochBlockSummary, ProverNode
 from node.prover_node.quote_provider import SimpleQuoteProvider
 from p2p.wire.quote import EpochProofQuote, address_of
