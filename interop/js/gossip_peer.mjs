@@ -184,9 +184,18 @@ async function main() {
         for (const t of Object.values(TOPICS)) topicPeers[t] = pubsub.getSubscribers(t).map(p => p.toString());
         const mesh = {};
         for (const t of Object.values(TOPICS)) mesh[t] = pubsub.getMeshPeers(t);
+        const peerProtocols = {};
+        for (const p of node.getPeers()) {
+          try {
+            peerProtocols[p.toString()] = (await node.peerStore.get(p)).protocols;
+          } catch {
+            peerProtocols[p.toString()] = null;
+          }
+        }
         out({
           event: 'reply',
           cmd: 'peers',
+          peerProtocols,
           peers: node.getPeers().map(p => p.toString()),
           topicPeers,
           mesh,
