@@ -22,22 +22,12 @@ from typing import Any, TextIO
 
 import trio
 
+from node.l1.anvil import ANVIL_DEV_KEYS as ANVIL_KEYS
 from node.l1.anvil import Anvil, AnvilInfo
 from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contracts_report
 
 log = logging.getLogger("node.devnet")
 
-# anvil's well-known development accounts ("test test ... junk" mnemonic); devnet only.
-ANVIL_KEYS = (
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-)
 DEPLOYER, FIRST_SEQUENCER = 0, 1
 
 
@@ -277,4 +267,4 @@ class Devnet:
 def _address(key_hex: str) -> bytes:
     from p2p.wire.quote import address_of
 
-    return address_of(bytes.fromhex(key_hex))
+    return address_of(bytes.fromhex(key_hex.removeprefix("0x")))
