@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import socket as _socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import trio
@@ -93,6 +93,15 @@ class Discv5Service:
         One consumer (the peer manager). When it lags by more than the buffer, ENRs are dropped.
         """
         return self._disc_rx
+
+    async def discovered_peers(self) -> AsyncIterator[Enr]:
+        """`p2p.peer_manager.DiscoverySource`: yields the same ENRs as `discovered()`."""
+        async for enr in self._disc_rx:
+            yield enr
+
+    def local_enr(self) -> str | None:
+        """`p2p.peer_manager.DiscoverySource`: our ENR text."""
+        return self.core.enr.to_text()
 
     def known_enrs(self) -> list[Enr]:
         return self.core.known_enrs()
