@@ -18,7 +18,7 @@ from node.supervisor import ComponentFailed, Supervisor, run_until_signal
 
 log = logging.getLogger("node")
 
-ROLES = ("p2p", "p2p_bootstrap", "prover_node", "archiver", "prover", "prover_broker", "sequencer", "devnet")
+ROLES = ("p2p", "p2p_bootstrap", "prover_node", "archiver", "prover", "prover_broker", "sequencer", "tx_bot", "devnet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run prover agents (in-process, or against PROVER_BROKER_HOST)")
     p.add_argument("--prover-broker", action="store_true", help="run a durable prover broker (JSON-RPC)")
     p.add_argument("--sequencer", action="store_true", help="run a sequencer (propose blocks, claim quotes)")
+    p.add_argument("--tx-bot", action="store_true", help="gossip a steady stream of valid transactions (needs --p2p)")
     p.add_argument("--devnet", action="store_true",
                    help="run a whole local network: anvil, contracts, boot node, sequencers, prover node, tx bot")
     p.add_argument("--env-file", type=Path, help="read KEY=VALUE lines before the process environment")

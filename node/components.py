@@ -21,7 +21,9 @@ from node.supervisor import Named
 log = logging.getLogger("node.components")
 
 # Start order: infrastructure first, then the roles that others depend on.
-ROLE_ORDER = ("devnet", "p2p_bootstrap", "prover_broker", "archiver", "p2p", "prover", "prover_node", "sequencer")
+ROLE_ORDER = (
+    "devnet", "p2p_bootstrap", "prover_broker", "archiver", "p2p", "prover", "prover_node", "sequencer", "tx_bot"
+)
 
 
 @dataclass
@@ -94,3 +96,28 @@ def _boot_node(ctx: Context) -> list[Named]:
     ctx.rpc.register("node_getEncodedEnr", get_encoded_enr)
     ctx.rpc.register("pxe_getNodeInfo", get_node_info)
     return [Named("bootnode", node)]
+
+
+@builder("devnet")
+def _devnet(ctx: Context) -> list[Named]:
+    from pathlib import Path
+
+    from node.devnet import Devnet, DevnetConfig
+
+    c = ctx.config
+    if c.devnet_claim_window > c.devnet_epoch_duration:
+        raise ConfigError("DEVNET_CLAIM_WINDOW must not exceed DEVNET_EPOCH_DURATION")
+    cfg = DevnetConfig(
+        data_dir=c.data_directory or Path(".devnet"),
+        slot_duration=c.devnet_slot_duration,
+        epoch_duration=c.devnet_epoch_duration,
+        claim_window=c.devnet_claim_window,
+        sequencers=c.devnet_sequencers,
+        committee=c.devnet_committee,
+        agents=c.devnet_prover_agents,
+        tx_per_slot=c.txbot_tx_per_slot,
+        quote_fee_bps=c.quote_provider_basis_point_fee,
+        quote_bond=c.quote_provider_bond_amount,
+        echo_children=c.log_level in ("debug", "trace"),
+    )
+    return [Named("devnet", Devnet(cfg))]

@@ -228,6 +228,22 @@ VARS: Final[tuple[Var, ...]] = (
         "Sequencer's L1 publisher key (proposes blocks, claims quotes)."),
     Var("VALIDATOR_PRIVATE_KEY", "validator_private_key", parse_private_key, None, "hex key",
         "Sequencer's validator key (attestations); defaults to the publisher key."),
+    Var("SEQ_INDEX", "seq_index", _int_parser(0, 1023), None, "int",
+        "With open proposing (no committee), this sequencer's turn: it proposes when slot % SEQ_COUNT == SEQ_INDEX."),
+    Var("SEQ_COUNT", "seq_count", positive, 1, "int", "Number of sequencers sharing slots by SEQ_INDEX."),
+    Var("TXBOT_TX_PER_SLOT", "txbot_tx_per_slot", _int_parser(0, 10_000), 2, "int",
+        "Transactions the tx bot (`--tx-bot`) gossips per L2 slot."),
+    Var("BOND_TOKEN_MINT", "bond_token_mint", parse_bool, False, "bool",
+        "Let the BondManager mint bond tokens when short (only the devnet's TestERC20 allows it)."),
+    # --- devnet (`--devnet`)
+    Var("DEVNET_SLOT_DURATION", "devnet_slot_duration", positive, 8, "s", "Devnet L2 slot length."),
+    Var("DEVNET_EPOCH_DURATION", "devnet_epoch_duration", positive, 4, "slots", "Devnet epoch length."),
+    Var("DEVNET_CLAIM_WINDOW", "devnet_claim_window", positive, 2, "slots", "Devnet claim window."),
+    Var("DEVNET_SEQUENCERS", "devnet_sequencers", positive, 3, "int", "Sequencers the devnet starts."),
+    Var("DEVNET_COMMITTEE", "devnet_committee", parse_bool, False, "bool",
+        "Register the devnet sequencers as validators (committee; proposals need attestations over gossip)."),
+    Var("DEVNET_PROVER_AGENTS", "devnet_prover_agents", _int_parser(0, 1024), 4, "int",
+        "Agents of the devnet's prover node; 0 = it quotes and claims but never proves (its bond is lost)."),
 )
 
 _BY_ATTR: Final = {v.attr: v for v in VARS}
@@ -271,6 +287,16 @@ class NodeConfig:
     registry_contract_address: bytes | None = None
     seq_publisher_private_key: bytes | None = field(default=None, repr=False)
     validator_private_key: bytes | None = field(default=None, repr=False)
+    seq_index: int | None = None
+    seq_count: int = 1
+    txbot_tx_per_slot: int = 2
+    bond_token_mint: bool = False
+    devnet_slot_duration: int = 8
+    devnet_epoch_duration: int = 4
+    devnet_claim_window: int = 2
+    devnet_sequencers: int = 3
+    devnet_committee: bool = False
+    devnet_prover_agents: int = 4
 
     @property
     def target_escrow_amount(self) -> int:

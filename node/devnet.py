@@ -39,7 +39,7 @@ class DevnetConfig:
     claim_window: int = 2
     sequencers: int = 3
     committee: bool = False
-    agents: int = 4
+    agents: int = 4  # 0: the prover node quotes and claims but has no agents, so it never proves
     l1_port: int = 0
     base_port: int = 40400
     tx_per_slot: int = 2
@@ -130,7 +130,9 @@ class Devnet:
         assert self.addresses is not None
         data = self.cfg.data_dir / name
         data.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("P2P_", "PROVER_", "SEQ_", "QUOTE_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("P2P_", "PROVER_", "SEQ_", "QUOTE_", "DEVNET_"))
+        }
         env.update(
             {
                 "ETHEREUM_HOST": self.l1_url,
@@ -215,8 +217,8 @@ class Devnet:
                             {
                                 **p2p_env(i),
                                 "SEQ_PUBLISHER_PRIVATE_KEY": ANVIL_KEYS[FIRST_SEQUENCER + i],
-                                "DEVNET_SEQUENCER_INDEX": str(i),
-                                "DEVNET_SEQUENCERS": str(cfg.sequencers),
+                                "SEQ_INDEX": str(i),
+                                "SEQ_COUNT": str(cfg.sequencers),
                             },
                             boot_http + 1 + i,
                         ),
@@ -226,20 +228,20 @@ class Devnet:
             await nursery.start(
                 self._child(
                     "prover-node",
-                    ["--prover-node", "--archiver", "--prover", "--p2p"],
+                    ["--prover-node", "--archiver", "--p2p", *(["--prover"] if cfg.agents else [])],
                     self._env(
                         "prover-node",
                         {
                             **p2p_env(cfg.sequencers),
                             "PROVER_PUBLISHER_PRIVATE_KEY": prover_key,
-                            "PROVER_AGENT_CONCURRENCY": str(cfg.agents),
+                            "PROVER_AGENT_CONCURRENCY": str(max(1, cfg.agents)),
                             "PROVER_REAL_PROOFS": "false",
                             "PROVER_MINIMUM_ESCROW_AMOUNT": str(cfg.quote_bond),
                             "PROVER_TARGET_ESCROW_AMOUNT": str(cfg.quote_bond * 5),
                             "QUOTE_PROVIDER_BASIS_POINT_FEE": str(cfg.quote_fee_bps),
                             "QUOTE_PROVIDER_BOND_AMOUNT": str(cfg.quote_bond),
                             "PROVER_NODE_POLLING_INTERVAL_MS": "500",
-                            "DEVNET_MINT_BOND_TOKENS": "true",
+                            "BOND_TOKEN_MINT": "true",
                         },
                         boot_http + 20,
                     ),
