@@ -63,13 +63,16 @@ class Discv5Service:
         discovered_buffer: int = 256,
         rate_limit: float = 200.0,
         rate_burst: float = 400.0,
+        ip_rate_limit: float = 2000.0,
     ) -> None:
         self._private_key = private_key
         self._listen = listen
         self.core = Discv5Protocol(private_key, enr, config)
         self._bootstrap = list(bootstrap)
         self._aztec_network = aztec_network
+        # per source address (ip:port), plus a looser one per IP so port-hopping cannot flood us
         self._limiter = RateLimiter(rate_limit, rate_burst)
+        self._ip_limiter = RateLimiter(ip_rate_limit, 2 * ip_rate_limit)
         self._waiters: dict[int, _Waiter] = {}
         self._wake = trio.Event()
         self._armed = math.inf  # deadline the timer loop sleeps until
@@ -110,7 +113,8 @@ class Discv5Service:
         return self.core.table.enrs()
 
     def statistics(self) -> dict[str, int]:
-        return {**self.core.statistics(), **self.stats, "rate_limited": self._limiter.dropped}
+        dropped = self._limiter.dropped + self._ip_limiter.dropped
+        return {**self.core.statistics(), **self.stats, "rate_limited": dropped}
 
     # ---- API ----------------------------------------------------------------------------------
     def add_enr(self, enr: Enr) -> bool:
@@ -200,7 +204,7 @@ class Discv5Service:
                 continue
             addr = (str(raw_addr[0]), int(raw_addr[1]))
             now = trio.current_time()
-            if not self._limiter.allow(addr[0], now):
+            if not self._ip_limiter.allow(addr[0], now) or not self._limiter.allow(f"{addr[0]}:{addr[1]}", now):
                 continue
             try:
                 self.core.receive(data, addr, now)

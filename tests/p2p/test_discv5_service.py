@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
+import pytest
 import trio
+import trio.testing
 
 from p2p.discv5.bootnode import BootNode, BootNodeConfig, parse_address
+from p2p.discv5.errors import Discv5RequestError
 from p2p.discv5.protocol import Discv5Config
+from p2p.discv5.ratelimit import RateLimiter
 from p2p.discv5.service import Discv5Service
 from p2p.enr import Enr
 from p2p.keys import generate_private_key
@@ -126,3 +132,33 @@ def test_parse_address() -> None:
     assert parse_address("127.0.0.1:40400") == ("127.0.0.1", 40400)
     assert parse_address("[::1]:9000") == ("::1", 9000)
     assert parse_address("10.0.0.1", default_port=1) == ("10.0.0.1", 1)
+
+
+async def test_request_timeout_and_retry_on_virtual_clock(autojump_clock: trio.testing.MockClock) -> None:
+    """Time comes from trio: with MockClock a silent peer fails after 2 attempts x 2 s of virtual time."""
+    silent = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    with silent:
+        await silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        dead = Enr.create(generate_private_key(), ip="127.0.0.1", udp=port)
+        key = generate_private_key()
+        service = Discv5Service(key, Enr.create(key, ip="127.0.0.1"), config=Discv5Config(request_timeout=2.0))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            start = trio.current_time()
+            with pytest.raises(Discv5RequestError, match="timeout"):
+                await service.ping(dead)
+            assert trio.current_time() - start >= 4.0
+            assert await service.lookup(os.urandom(32)) == []  # empty table: finishes at once
+            nursery.cancel_scope.cancel()
+
+
+def test_rate_limiter() -> None:
+    limiter = RateLimiter(rate=10, burst=5, max_sources=2)
+    assert all(limiter.allow("a", 0.0) for _ in range(5))
+    assert not limiter.allow("a", 0.0)
+    assert limiter.allow("a", 0.1)  # refilled one token
+    limiter.allow("b", 0.0)
+    limiter.allow("c", 0.0)  # "a" forgotten (bounded)
+    assert all(limiter.allow("a", 0.2) for _ in range(5))
+    assert limiter.dropped == 1
