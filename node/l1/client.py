@@ -21,6 +21,7 @@ from web3 import Web3
 from node.l1 import artifacts as art
 from node.l1.deploy import L1ContractAddresses, read_l1_addresses_sync
 from node.l1.errors import L1RevertError, L1TransactionError, L1TransientError
+from node.l1.propose import EpochProofArgs, ProposeArgs
 from node.l1.rpc import (
     LocalSigner,
     Receipt,
@@ -420,6 +421,25 @@ class L1Client:
         """TestERC20.mint (open to anyone on the test token; real deployments have no such call)."""
         data = encode_call(self._abi[art.TEST_ERC20], "mint", [normalize_address(to), amount])
         return await self.send_transaction(self.addresses.fee_juice, data, context="TestERC20.mint")
+
+    # ----- blocks and proofs -----
+    async def compute_txs_effects_hash(self, body: bytes) -> bytes:
+        """Rollup.computeTxsEffectsHash (TxsDecoder.decode) over raw body bytes."""
+        return bytes(await self._rollup("computeTxsEffectsHash", body))
+
+    async def propose(self, args: ProposeArgs, *, gas: int | None = None) -> Receipt:
+        return await self._rollup_tx("propose", *args.abi_args(), gas=gas)
+
+    async def propose_and_claim(self, args: ProposeArgs, quote: EpochProofQuote) -> Receipt:
+        return await self._rollup_tx("proposeAndClaim", *args.abi_args(), quote.to_l1_tuple())
+
+    async def submit_epoch_root_proof(self, args: EpochProofArgs) -> Receipt:
+        return await self._rollup_tx("submitEpochRootProof", *args.abi_args())
+
+    async def epoch_proof_public_inputs(self, args: EpochProofArgs) -> list[bytes]:
+        a = args.abi_args()
+        out = await self._rollup("getEpochProofPublicInputs", a[0], a[1], a[2], a[3])
+        return [bytes(x) for x in out]
 
     # ----- Inbox / Outbox (read side) -----
     async def inbox_root(self, block_number: int) -> bytes:
