@@ -20,6 +20,7 @@ Nothing outside this module (and `libp2p_patches.py`) imports `libp2p`. What it 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -151,7 +152,7 @@ class Libp2pHost:
         self._app_score = app_score
         key_pair = create_new_key_pair(config.private_key)
         sec_opt = {TProtocol(NOISE_PROTOCOL): NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)}
-        muxer_opt = {TProtocol(YAMUX_PROTOCOL): Yamux, TProtocol(MPLEX_PROTOCOL): Mplex}
+        muxer_opt: dict[Any, Any] = {TProtocol(YAMUX_PROTOCOL): Yamux, TProtocol(MPLEX_PROTOCOL): Mplex}
         self._host: Any = new_host(
             key_pair=key_pair,
             sec_opt=sec_opt,
@@ -311,10 +312,8 @@ class Libp2pHost:
                 await handler(_StreamAdapter(stream))
             except Exception as e:  # a bad peer must never take the host down
                 log.debug("stream handler %s failed: %r", protocol, e)
-                try:
+                with contextlib.suppress(Exception):
                     await stream.reset()
-                except Exception:
-                    pass
 
         self._host.set_stream_handler(TProtocol(protocol), _h)
 

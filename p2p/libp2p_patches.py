@@ -27,7 +27,7 @@ def apply() -> None:
     # 1. Outbound identify: Aztec (js identify with protocolPrefix 'aztec') only serves
     #    /aztec/id/1.0.0; py-libp2p dials the module-global `IdentifyID` (/ipfs/id/1.0.0), which makes
     #    every connection to an Aztec node log a failed negotiation. Our own hosts serve both ids.
-    basic_host.IdentifyID = TProtocol(AZTEC_IDENTIFY_PROTOCOL)
+    basic_host.IdentifyID = TProtocol(AZTEC_IDENTIFY_PROTOCOL)  # type: ignore[attr-defined]
 
     # 2. GossipSub._check_equivocation is a non-spec check that stores every message ever seen in a
     #    dict that is never pruned (unbounded memory). Under StrictSign the signature already binds
@@ -35,7 +35,7 @@ def apply() -> None:
     def _no_equivocation_check(self: Any, msg: Any) -> bool:
         return True
 
-    gossipsub.GossipSub._check_equivocation = _no_equivocation_check
+    gossipsub.GossipSub._check_equivocation = _no_equivocation_check  # type: ignore[method-assign]
 
     # 3. The per-topic subscription channel is only 32 deep and drops (with a warning per message)
     #    when the reader lags. Our intake happens in the topic validator and the subscription is only

@@ -136,9 +136,7 @@ class ReqResp:
         return self.tx_pool.get_raw_tx(h) or b""
 
     # ---- requester ---------------------------------------------------------------------
-    async def request(
-        self, peer: str, protocol: str, payload: bytes, *, max_response: int = MAX_TX_SIZE
-    ) -> bytes:
+    async def request(self, peer: str, protocol: str, payload: bytes, *, max_response: int = MAX_TX_SIZE) -> bytes:
         self._stats["requests"] += 1
         with trio.move_on_after(INDIVIDUAL_REQUEST_TIMEOUT) as cs:
             try:

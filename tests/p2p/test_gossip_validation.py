@@ -1,0 +1,223 @@
+"""Pure validation rules per topic, penalties, and the intake gate (graylist, rate limit, queues)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from p2p.gossip import EPOCH_PROOF_QUOTE_TOPIC, TX_TOPIC, GossipIntake, IntakeConfig, RateLimit, TokenBuckets
+from p2p.pools.attestation_pool import AttestationPool
+from p2p.pools.quote_pool import EpochProofQuotePool
+from p2p.pools.tx_pool import TxPool
+from p2p.scoring import PeerErrorSeverity, PeerScoring, ScoringConfig
+from p2p.validation import (
+    Accept,
+    Ignore,
+    QuoteValidationContext,
+    Reject,
+    TxValidationContext,
+    validate_block_attestation,
+    validate_block_proposal,
+    validate_quote,
+    validate_tx,
+)
+from p2p.wire.quote import SECP256K1_N, EpochProofQuote, EpochProofQuotePayload, Signature, address_of
+from p2p.wire.tx import OFF_CHAIN_ID, OFF_MAX_BLOCK_NUMBER, Tx
+from tests.conftest import load_shared_vectors
+
+KEY = bytes([5]) * 32
+CHAIN, ROLLUP = 31337, bytes.fromhex("33" * 20)
+
+
+def quote(epoch: int = 1, valid_until: int = 100, fee: int = 10, key: bytes = KEY) -> EpochProofQuote:
+    return EpochProofQuote.new(
+        EpochProofQuotePayload(epoch, valid_until, 2000, address_of(key), fee), key, CHAIN, ROLLUP
+    )
+
+
+def ctx(slot: int = 20, proven: int | None = None) -> QuoteValidationContext:
+    return QuoteValidationContext(CHAIN, ROLLUP, current_slot=lambda: slot, proven_epoch=lambda: proven)
+
+
+def test_quote_accept() -> None:
+    q = quote()
+    v = validate_quote(q.to_bytes(), ctx())
+    assert isinstance(v, Accept) and v.value == q
+
+
+@pytest.mark.parametrize(
+    ("mutate", "kind"),
+    [
+        (lambda b: b[:-1], Reject),
+        (lambda b: b + b"\0", Reject),
+        (lambda b: b[:116] + (10_001).to_bytes(4, "big") + b[120:], Reject),  # fee > 10000
+        (lambda b: b[:184] + (29).to_bytes(4, "big"), Reject),  # v
+        (lambda b: b[:184] + (0).to_bytes(4, "big"), Reject),  # v = 0 (TS accepts, L1 does not)
+        (lambda b: b[:120] + bytes(64) + b[184:], Reject),  # empty signature
+        (lambda b: b[:5] + b"\x01" + b[6:], Reject),  # payload changed: signer != prover
+    ],
+)
+def test_quote_rejects(mutate: object, kind: type) -> None:
+    assert callable(mutate)
+    v = validate_quote(mutate(quote().to_bytes()), ctx())
+    assert isinstance(v, kind), v
+
+
+def test_quote_wrong_domain_rejected() -> None:
+    q = quote()
+    other = QuoteValidationContext(CHAIN + 1, ROLLUP, current_slot=lambda: 20)
+    assert isinstance(validate_quote(q.to_bytes(), other), Reject)
+
+
+def test_quote_high_s_variant_accepted_and_same_pool_key() -> None:
+    q = quote()
+    sig = q.signature
+    hs = EpochProofQuote(q.payload, Signature(sig.r, SECP256K1_N - sig.s, 55 - sig.v))
+    v = validate_quote(hs.to_bytes(), ctx())
+    assert isinstance(v, Accept)  # L1 ecrecover accepts high-s as well
+    pool = EpochProofQuotePool()
+    pool.add_quote(q)
+    assert pool.contains(hs)
+
+
+@pytest.mark.parametrize(
+    ("q_kw", "slot", "proven"),
+    [
+        ({"valid_until": 19}, 20, None),  # expired
+        ({"epoch": 1}, 20, 1),  # already proven
+        ({"epoch": 5}, 20, None),  # too far ahead (epoch 1 now)
+        ({"epoch": 1}, 16 * 4, None),  # too old
+    ],
+)
+def test_quote_ignored(q_kw: dict[str, int], slot: int, proven: int | None) -> None:
+    q = quote(valid_until=q_kw.get("valid_until", 1000), epoch=q_kw.get("epoch", 1))
+    assert isinstance(validate_quote(q.to_bytes(), ctx(slot, proven)), Ignore)
+
+
+def _tx_raw(idx: int = 0, chain: int = CHAIN) -> bytearray:
+    raw = bytearray(bytes.fromhex(load_shared_vectors("tx-vectors.json")["txs"][idx]["hex"]))
+    raw[OFF_CHAIN_ID : OFF_CHAIN_ID + 32] = chain.to_bytes(32, "big")
+    return raw
+
+
+def test_tx_rules() -> None:
+    c = TxValidationContext(chain_id=CHAIN, next_block_number=lambda: 10)
+    assert isinstance(validate_tx(bytes(_tx_raw()), c), Accept)
+    wrong_chain = validate_tx(bytes(_tx_raw(chain=1)), c)
+    assert isinstance(wrong_chain, Reject) and wrong_chain.invalid_delivery and wrong_chain.severity is None
+    assert isinstance(validate_tx(bytes(_tx_raw()), TxValidationContext(CHAIN, max_tx_size=1000)), Reject)
+    raw = _tx_raw()
+    raw[OFF_MAX_BLOCK_NUMBER] = 1
+    raw[OFF_MAX_BLOCK_NUMBER + 32] = 5  # maxBlockNumber 5 < next block 10
+    assert isinstance(validate_tx(bytes(raw), c), Reject)
+    # enqueued call tampered: no longer matches the kernel's request
+    raw = _tx_raw()
+    tx = Tx.from_bytes(bytes(raw))
+    off = len(tx.data) + 16 + 16 + 4 + 31  # first enqueued call's msgSender low byte
+    raw[off] ^= 1
+    v = validate_tx(bytes(raw), c)
+    assert isinstance(v, Reject) and "enqueued call" in v.reason
+
+
+def test_consensus_validation() -> None:
+    for c in load_shared_vectors("tx-vectors.json")["consensus"]:
+        raw = bytes.fromhex(c["hex"])
+        fn = validate_block_proposal if c["kind"] == "proposal" else validate_block_attestation
+        v = fn(raw)
+        assert isinstance(v, Accept) and v.value[1] == bytes.fromhex(c["recoveredSigner"][2:])
+        assert isinstance(fn(raw[:-3]), Reject)
+        assert isinstance(fn(raw, 100), Reject)
+
+
+def test_scoring_penalties_decay_and_graylist() -> None:
+    t = [0.0]
+    s = PeerScoring(ScoringConfig(), now=lambda: t[0])
+    s.penalize("p", PeerErrorSeverity.HIGH_TOLERANCE)
+    assert s.score("p") == -20
+    s.penalize("p", PeerErrorSeverity.LOW_TOLERANCE)
+    assert s.is_graylisted("p")  # -520
+    t[0] = 60.0
+    assert s.app_score("p") == pytest.approx(-52 * 0.9)
+    s.invalid_delivery("q", EPOCH_PROOF_QUOTE_TOPIC)
+    assert s.score("q") == pytest.approx(-20)
+    t[0] = 61.0
+    assert s.score("q") == pytest.approx(-10)
+    t[0] = 70.0
+    assert s.score("q") == 0
+    assert ScoringConfig(penalty_values=(50, 2, 10)).penalty(PeerErrorSeverity.MID_TOLERANCE) == 10
+
+
+def test_token_buckets_bounded() -> None:
+    b = TokenBuckets(max_keys=2)
+    lim = RateLimit(1, 2)
+    assert b.allow(("a", "t"), lim, 0) and b.allow(("a", "t"), lim, 0)
+    assert not b.allow(("a", "t"), lim, 0)
+    assert b.allow(("a", "t"), lim, 1.0)
+    b.allow(("b", "t"), lim, 1.0)
+    b.allow(("c", "t"), lim, 1.0)
+    assert len(b._b) == 2
+
+
+def _intake(queue_size: int = 4, quote_rate: RateLimit | None = None) -> GossipIntake:
+    t = [0.0]
+    cfg = IntakeConfig(queue_size=queue_size)
+    if quote_rate is not None:
+        cfg.rate_limits[EPOCH_PROOF_QUOTE_TOPIC] = quote_rate
+    return GossipIntake(
+        quote_ctx=ctx(),
+        tx_ctx=TxValidationContext(CHAIN),
+        scoring=PeerScoring(now=lambda: t[0]),
+        quote_pool=EpochProofQuotePool(),
+        tx_pool=TxPool(),
+        attestation_pool=AttestationPool(),
+        now=lambda: t[0],
+        config=cfg,
+    )
+
+
+def test_intake_flood_of_invalid_quotes_graylists_peer() -> None:
+    g = _intake()
+    bad = bytearray(quote().to_bytes())
+    bad[140] ^= 1
+    for _ in range(5):
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "spammer", "spammer", bytes(bad))
+    assert g.scoring.is_graylisted("spammer")
+    # now even valid quotes from it are dropped unseen
+    assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "spammer", "spammer", quote().to_bytes())
+    st = g.statistics()["topics"][EPOCH_PROOF_QUOTE_TOPIC]  # type: ignore[index]
+    assert st["graylisted"] >= 1 and st["rejected"] == 3  # -40 each: graylisted after the third
+    # an honest relay forwarding expired quotes is not penalised
+    for i in range(20):
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "relay", "x", quote(valid_until=5, fee=i).to_bytes())
+    assert g.scoring.score("relay") == 0
+
+
+def test_intake_queue_full_drops_and_counts() -> None:
+    g = _intake(queue_size=2)
+    for fee in range(5):
+        assert g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote(fee=fee).to_bytes())
+    st = g.statistics()["topics"][EPOCH_PROOF_QUOTE_TOPIC]  # type: ignore[index]
+    assert st["accepted"] == 5 and st["queue_full_dropped"] == 3
+
+
+def test_intake_rate_limit() -> None:
+    g = _intake(queue_size=100, quote_rate=RateLimit(1, 3))
+    results = [g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote(fee=f).to_bytes()) for f in range(6)]
+    assert results == [True, True, True, False, False, False]
+    assert g.scoring.score("p") == 0
+
+
+async def test_intake_consumer_fills_pools() -> None:
+    g = _intake(queue_size=16)
+    raw = bytes(_tx_raw(2))
+    async with trio.open_nursery() as n:
+        await n.start(g.run)
+        assert g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote().to_bytes())
+        assert g.validate(TX_TOPIC, "p", "p", raw)
+        await trio.sleep(0.05)
+        assert g.quote_pool.get_quotes(1) == [quote()]
+        assert g.tx_pool.get_raw_tx(Tx.from_bytes(raw).tx_hash()) == raw
+        # duplicates are ignored (not forwarded, not penalised)
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote().to_bytes())
+        assert not g.validate(TX_TOPIC, "p", "p", raw)
+        n.cancel_scope.cancel()
