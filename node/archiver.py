@@ -4,7 +4,7 @@ Each poll: read `tips()`; if our local tip's archive no longer matches `archiveA
 is below ours) the chain was pruned: drop blocks above the last matching one and emit a `PruneEvent`.
 Then fetch each new block: the `L2BlockProposed(n, archive)` log gives the L1 tx, whose calldata
 (`propose` / `proposeAndClaim`, sent by an EOA) holds header, archive, blockHash, txHashes and body.
-Inbox `MessageSent(l2BlockNumber, index, hash)` logs give the messages of each block.
+Inbox `MessageSent(l2BlockNumber indexed, index, hash indexed)` logs give the messages of each block.
 Blocks and messages are stored in sqlite (DATA_DIRECTORY/archiver.sqlite, or in memory); a restart
 resumes from the store. Subscribers get `NewBlockEvent` / `PruneEvent` on bounded memory channels
 (a subscriber that does not keep up loses events: `send_nowait` drops and counts them).
@@ -223,7 +223,7 @@ class Archiver:
     async def _fetch_block(self, n: int, archive: bytes) -> L2Block:
         logs = await self._get_logs(self.l1.addresses.rollup, [L2_BLOCK_PROPOSED_TOPIC, n.to_bytes(32, "big")], 0)
         for lg in reversed(logs):
-            if int.from_bytes(bytes(lg["topics"][1]), "big") == n and bytes(lg["data"])[:32] == archive:
+            if bytes(lg["topics"][2]) == archive:
                 tx = await trio.to_thread.run_sync(self.l1.rpc.w3.eth.get_transaction, lg["transactionHash"])
                 block = self._decoder.decode(bytes(tx["input"]), int(lg["blockNumber"]))
                 if block.number != n or block.archive != archive:
@@ -248,8 +248,8 @@ class Archiver:
         last = self._msg_from_l1
         for lg in logs:
             topics = [bytes(t) for t in lg["topics"]]
-            n, idx = int.from_bytes(topics[1], "big"), int.from_bytes(topics[2], "big")
-            rows.append((n, idx, bytes(lg["data"])[:32]))
+            n, idx = int.from_bytes(topics[1], "big"), int.from_bytes(bytes(lg["data"])[:32], "big")
+            rows.append((n, idx, topics[2]))
             last = max(last, int(lg["blockNumber"]) + 1)
         if rows:
             await trio.to_thread.run_sync(self.store.put_messages, rows)

@@ -1,0 +1,354 @@
+"""Sequencer: each L2 slot, if L1 elects us, build a block from pending txs and publish it.
+
+Per slot (`work_at(ts)`, ts = the timestamp the next L1 block will carry):
+1. slot = slot_at(ts); proposer = getProposerAt(ts). 0x0 means anyone: among our devnet sequencers
+   the one with `slot % sequencer_count == sequencer_index` proposes, so they do not race.
+2. parent = proven tip if canPruneAtTime(ts) else pending tip (like propose does); skip if the parent
+   is already in this slot or the archiver has not synced it.
+3. take up to `max_txs_per_block` pending txs, convert each to a TxEffect (`node.l2.from_tx`), build
+   header/body/archive/blockHash (`node.l2.block.build_block`); inHash = Inbox.getRoot(n) (block 1:
+   the empty root); gas fees 0 (non-canonical rollup).
+4. committee (getCurrentEpochCommittee at ts) non-empty: gossip a BlockProposal and collect
+   attestations; signatures go in committee order, missing ones as empty entries; need 2n/3+1.
+5. claim: getClaimableEpoch(); quotes for it from the quote source, drop validUntilSlot < slot,
+   eth_call validateEpochProofRightClaimAtTime(ts, quote) from our publisher, lowest fee wins
+   (stable) -> proposeAndClaim, else propose. With fewer than `min_txs_per_block` txs we do not
+   propose but still claim with claimEpochProofRight, so claims do not depend on traffic.
+6. mark the included txs mined in the tx source.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import trio
+
+from node.l1 import artifacts as art
+from node.l1.client import L1Client
+from node.l1.errors import L1Error, L1RevertError
+from node.l1.rpc import Receipt, decode_output, encode_call
+from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
+from node.l2.block import BlockGlobals, L2Block, build_block
+from node.l2.from_tx import tx_to_effect
+from node.l2.messages import in_hash
+from node.l2.tx_effect import Body, BodyDecodeError
+from node.l2.world_state import ChainState
+from p2p.wire.block_attestation import BlockAttestation
+from p2p.wire.block_proposal import BlockProposal
+from p2p.wire.quote import EpochProofQuote, Signature, address_of
+from p2p.wire.serialization import DecodeError
+from p2p.wire.tx import Tx
+
+log = logging.getLogger("node.sequencer")
+
+EMPTY_SIGNATURE: Final = Signature(0, 0, 0)
+
+
+class TxSource(Protocol):
+    def get_pending_txs(self, limit: int) -> list[Tx]: ...
+    def mark_txs_as_mined(self, tx_hashes: Sequence[bytes], block_number: int) -> None: ...
+
+
+class QuoteSource(Protocol):
+    def get_epoch_proof_quotes(self, epoch: int) -> list[EpochProofQuote]: ...
+
+
+class AttestationCollector(Protocol):
+    async def collect(self, proposal: BlockProposal, committee: Sequence[bytes], needed: int,
+                      deadline: float) -> dict[bytes, BlockAttestation]: ...
+
+
+class ChainStateSource(Protocol):
+    """The archiver: world state after a synced block, and that block's archive."""
+
+    def chain_state(self, block_number: int) -> ChainState: ...
+    def get_block(self, n: int) -> L2Block | None: ...
+    def get_l1_to_l2_messages(self, block_number: int) -> list[bytes]: ...
+
+
+class LocalAttestors:
+    """In-process validators (devnet / tests): sign attestations with the given keys."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self.keys = {address_of(k): k for k in keys}
+
+    async def collect(self, proposal: BlockProposal, committee: Sequence[bytes], needed: int,
+                      deadline: float) -> dict[bytes, BlockAttestation]:
+        return {a: BlockAttestation.create(proposal.payload, k) for a, k in self.keys.items() if a in committee}
+
+
+class P2PAttestations:
+    """Gossip the proposal through a P2PClient and poll its attestation pool until enough arrive."""
+
+    def __init__(self, p2p: Any, own_keys: Sequence[bytes] = (), poll: float = 0.2) -> None:
+        self.p2p = p2p
+        self.local = LocalAttestors(own_keys)
+        self.poll = poll
+
+    async def collect(self, proposal: BlockProposal, committee: Sequence[bytes], needed: int,
+                      deadline: float) -> dict[bytes, BlockAttestation]:
+        await self.p2p.broadcast_proposal(proposal)
+        got = await self.local.collect(proposal, committee, needed, deadline)
+        while len(got) < needed and trio.current_time() < deadline:
+            for att in self.p2p.get_attestations_for_slot(proposal.slot_number, proposal.archive):
+                try:
+                    sender = att.get_sender()
+                except DecodeError:
+                    continue
+                if sender in committee and att.payload == proposal.payload:
+                    got[sender] = att
+            await trio.sleep(self.poll)
+        return got
+
+
+class P2PSources:
+    """TxSource + QuoteSource over the real P2PClient."""
+
+    def __init__(self, p2p: Any) -> None:
+        self.p2p = p2p
+
+    def get_pending_txs(self, limit: int) -> list[Tx]:
+        return list(self.p2p.get_txs("pending"))[:limit]
+
+    def mark_txs_as_mined(self, tx_hashes: Sequence[bytes], block_number: int) -> None:
+        self.p2p.mark_txs_as_mined(tx_hashes, block_number)
+
+    def get_epoch_proof_quotes(self, epoch: int) -> list[EpochProofQuote]:
+        return list(self.p2p.get_epoch_proof_quotes(epoch))
+
+
+@dataclass
+class MemorySources:
+    """In-process tx + quote source (tests, devnet without libp2p)."""
+
+    txs: dict[bytes, Tx] = field(default_factory=dict)
+    mined: dict[bytes, int] = field(default_factory=dict)
+    quotes: list[EpochProofQuote] = field(default_factory=list)
+
+    def add_tx(self, tx: Tx) -> None:
+        self.txs[tx.tx_hash()] = tx
+
+    def get_pending_txs(self, limit: int) -> list[Tx]:
+        return [t for h, t in self.txs.items() if h not in self.mined][:limit]
+
+    def mark_txs_as_mined(self, tx_hashes: Sequence[bytes], block_number: int) -> None:
+        for h in tx_hashes:
+            self.mined[h] = block_number
+
+    def get_epoch_proof_quotes(self, epoch: int) -> list[EpochProofQuote]:
+        return [q for q in self.quotes if q.payload.epoch_to_prove == epoch]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotResult:
+    slot: int
+    action: str  # "proposed", "claimed", "skipped:<why>"
+    block: L2Block | None = None
+    quote: EpochProofQuote | None = None
+    receipt: Receipt | None = None
+
+
+def needed_attestations(committee_size: int) -> int:
+    return committee_size * 2 // 3 + 1 if committee_size else 0
+
+
+def signatures_in_committee_order(
+    committee: Sequence[bytes], attestations: dict[bytes, BlockAttestation]
+) -> list[tuple[bool, int, bytes, bytes]]:
+    out = []
+    for member in committee:
+        att = attestations.get(member)
+        sig = att.signature if att is not None else EMPTY_SIGNATURE
+        out.append((sig.is_empty, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")))
+    return out
+
+
+async def wall_clock() -> int:
+    return int(time.time())
+
+
+class Sequencer:
+    """`Sequencer(l1, archiver, txs=..., quotes=..., attestations=None, ...)`.
+
+    `l1` must carry the publisher's signer (`L1Client.with_signer(key)`); that account proposes.
+    `archiver` gives the parent chain state; `txs` / `quotes` are TxSource / QuoteSource (P2PSources
+    for a P2PClient, MemorySources in-process); `attestations` collects committee signatures."""
+
+    def __init__(
+        self,
+        l1: L1Client,
+        archiver: ChainStateSource,
+        *,
+        txs: TxSource,
+        quotes: QuoteSource,
+        attestations: AttestationCollector | None = None,
+        sequencer_index: int = 0,
+        sequencer_count: int = 1,
+        max_txs_per_block: int = 32,
+        min_txs_per_block: int = 0,
+        coinbase: bytes = ZERO_ADDRESS,
+        fee_recipient: int = 0,
+        polling_interval: float = 1.0,
+        attestation_timeout: float = 4.0,
+        clock: Callable[[], Awaitable[int]] = wall_clock,
+    ) -> None:
+        if l1.signer is None:
+            raise ValueError("the sequencer's L1Client needs a signer (the publisher account)")
+        if not 0 <= sequencer_index < sequencer_count:
+            raise ValueError(f"sequencer index {sequencer_index} not in [0, {sequencer_count})")
+        self.l1 = l1
+        self.archiver = archiver
+        self.txs = txs
+        self.quotes = quotes
+        self.attestations = attestations
+        self.index = sequencer_index
+        self.count = sequencer_count
+        self.max_txs = max_txs_per_block
+        self.min_txs = min_txs_per_block
+        self.coinbase = coinbase
+        self.fee_recipient = fee_recipient
+        self.polling_interval = polling_interval
+        self.attestation_timeout = attestation_timeout
+        self.clock = clock
+        self.me = bytes.fromhex(l1.address.removeprefix("0x"))
+        self._last_slot = -1
+        self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0}
+        self.results: list[SlotResult] = []
+
+    def statistics(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    async def _pending_view(self, fn: str, *args: Any) -> Any:
+        abi = art.load_artifact(art.ROLLUP).abi
+        data = encode_call(abi, fn, args)
+        out = await trio.to_thread.run_sync(
+            lambda: self.l1.rpc.call(self.l1.addresses.rollup, data, block="pending", context=fn))
+        return decode_output(abi, fn, len(args), out)[0]
+
+    async def _best_quote(self, slot: int, ts: int) -> EpochProofQuote | None:
+        epoch = await self.l1.claimable_epoch()
+        if epoch is None:
+            return None
+        valid = []
+        for q in drop_expired(self.quotes.get_epoch_proof_quotes(epoch), slot):
+            try:
+                await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
+            except L1RevertError as e:
+                log.debug("quote rejected by L1: %s", e)
+                continue
+            valid.append(q)
+        return select_best_quote(valid, slot)
+
+    def _build(self, parent: ChainState, slot: int, ts: int, chain_id: int, inbox_root: bytes,
+               txs: list[Tx]) -> tuple[L2Block, list[bytes]]:
+        effects = []
+        used: list[bytes] = []
+        for tx in txs:
+            try:
+                if tx.chain_id != chain_id or tx.version != 1:
+                    continue
+                effects.append(tx_to_effect(tx))
+                used.append(tx.tx_hash())
+            except (DecodeError, BodyDecodeError) as e:
+                log.info("dropping tx that cannot be included: %s", e)
+        n = parent.block_number + 1
+        block, _ = build_block(
+            parent,
+            BlockGlobals(chain_id, n, slot, ts, self.coinbase, self.fee_recipient),
+            Body(tuple(effects)),
+            self.archiver.get_l1_to_l2_messages(n),
+            in_hash_override=inbox_root,
+        )
+        return block, used
+
+    async def work_at(self, ts: int) -> SlotResult:
+        timing = await self.l1.timing()
+        slot = timing.slot_at(ts)
+        res = await self._work(slot, ts, timing.timestamp_for_slot(slot))
+        self.results.append(res)
+        key = res.action.split(":")[0]
+        self._stats[key if key in self._stats else "skipped"] = self._stats.get(key, 0) + 1
+        return res
+
+    async def _work(self, slot: int, ts: int, slot_start: int) -> SlotResult:
+        proposer = await self.l1.proposer_at(ts)
+        if proposer == ZERO_ADDRESS:
+            if slot % self.count != self.index:
+                return SlotResult(slot, "skipped:not-our-turn")
+        elif proposer != self.me:
+            return SlotResult(slot, "skipped:not-proposer")
+        tips = await self.l1.tips()
+        parent_n = tips.proven_block_number if await self.l1.can_prune_at(ts) else tips.pending_block_number
+        parent_log = await self.l1.block(parent_n)
+        if parent_log.slot_number >= slot:
+            return SlotResult(slot, "skipped:slot-taken")
+        try:
+            parent = self.archiver.chain_state(parent_n)
+        except Exception as e:  # archiver not synced to the parent yet
+            return SlotResult(slot, f"skipped:parent-not-synced ({e})")
+        if parent.archive.root.to_bytes(32, "big") != parent_log.archive:
+            return SlotResult(slot, "skipped:parent-archive-mismatch")
+        txs = self.txs.get_pending_txs(self.max_txs)
+        quote = await self._best_quote(slot, ts)
+        if len(txs) < self.min_txs:
+            if quote is None:
+                return SlotResult(slot, "skipped:no-txs")
+            receipt = await self.l1.claim_epoch_proof_right(quote)
+            self._stats["claims"] += 1
+            return SlotResult(slot, "claimed", quote=quote, receipt=receipt)
+        n = parent_n + 1
+        inbox_root = in_hash([]) if n == 1 else await self.l1.inbox_root(n)
+        block, used = self._build(parent, slot, slot_start, await self.l1.chain_id(), inbox_root, txs)
+        committee = [bytes.fromhex(a[2:]) if isinstance(a, str) else bytes(a)
+                     for a in await self._pending_view("getCurrentEpochCommittee")]
+        sigs: list[tuple[bool, int, bytes, bytes]] = []
+        if committee:
+            if self.attestations is None:
+                return SlotResult(slot, "skipped:no-attestation-collector")
+            proposal = BlockProposal.create(block.header, int.from_bytes(block.archive, "big"), block.tx_hashes,
+                                            self._signing_key())
+            needed = needed_attestations(len(committee))
+            got = await self.attestations.collect(proposal, committee, needed,
+                                                  trio.current_time() + self.attestation_timeout)
+            if len(got) < needed:
+                return SlotResult(slot, f"skipped:attestations {len(got)}/{needed}")
+            sigs = signatures_in_committee_order(committee, got)
+        args: list[Any] = [block.header.to_bytes(), block.archive, block.block_hash, list(block.tx_hashes), sigs,
+                           block.body.to_bytes()]
+        fn = "propose"
+        if quote is not None:
+            args.append(quote.to_l1_tuple())
+            fn = "proposeAndClaim"
+        data = encode_call(self.l1._abi[art.ROLLUP], fn, args)
+        receipt = await self.l1.send_transaction(self.l1.addresses.rollup, data, context=f"Rollup.{fn}")
+        self.txs.mark_txs_as_mined(used, block.number)
+        self._stats["txs"] += len(used)
+        if quote is not None:
+            self._stats["claims"] += 1
+        log.info("proposed block %d in slot %d with %d txs (%s, gas %d)", block.number, slot, len(used), fn,
+                 receipt.gas_used)
+        return SlotResult(slot, "proposed", block=block, quote=quote, receipt=receipt)
+
+    def _signing_key(self) -> bytes:
+        signer = self.l1.signer
+        assert signer is not None
+        return bytes(signer._account.key)
+
+    async def run(self, *, task_status: trio.TaskStatus[Sequencer] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started(self)
+        while True:
+            try:
+                ts = await self.clock()
+                slot = (await self.l1.timing()).slot_at(ts)
+                if slot > self._last_slot:
+                    res = await self.work_at(ts)
+                    if res.action != "skipped:parent-not-synced":
+                        self._last_slot = slot
+            except (L1Error, ValueError) as e:
+                self._stats["errors"] += 1
+                log.warning("sequencer slot failed: %s", e)
+            await trio.sleep(self.polling_interval)
