@@ -78,7 +78,13 @@ class BootNode:
             extra={AZTEC_ENR_KEY: bytes([config.aztec_network])},
         )
         self.service = Discv5Service(
-            self.private_key, enr, listen=config.udp_listen, config=config.discv5, aztec_network=None
+            self.private_key,
+            enr,
+            listen=config.udp_listen,
+            config=config.discv5,
+            aztec_network=None,
+            random_lookup_interval=None,  # Aztec's boot node only answers, it does not search
+            publish_discovered=False,
         )
         self.http_port: int | None = None
 

@@ -47,6 +47,10 @@ class _Waiter:
 class Discv5Service:
     """A discv5 v5.1 node on one IPv4 UDP socket.
 
+    Like Aztec's peer-manager heartbeat (p2p doc 6.5), a random-target lookup runs every
+    `random_lookup_interval` seconds (None: never), the first one `first_lookup_delay` seconds after
+    start; `pause_lookups(True)` stops them (e.g. when the peer manager is at P2P_MAX_PEERS).
+
     If `enr` has no `udp` port (e.g. listening on port 0 in tests), the bound port (and the listen IP
     if `ip` is missing) is written into the record after binding (seq + 1).
     """
@@ -64,6 +68,9 @@ class Discv5Service:
         rate_limit: float = 200.0,
         rate_burst: float = 400.0,
         ip_rate_limit: float = 2000.0,
+        random_lookup_interval: float | None = 1.0,
+        first_lookup_delay: float = 2.0,
+        publish_discovered: bool = True,
     ) -> None:
         self._private_key = private_key
         self._listen = listen
@@ -78,6 +85,10 @@ class Discv5Service:
         self._armed = math.inf  # deadline the timer loop sleeps until
         self._send_tx, self._send_rx = trio.open_memory_channel[tuple[bytes, Address]](SEND_QUEUE_SIZE)
         self._disc_tx, self._disc_rx = trio.open_memory_channel[Enr](discovered_buffer)
+        self._lookup_interval = random_lookup_interval
+        self._first_lookup_delay = first_lookup_delay
+        self._lookups_paused = False
+        self._publish = publish_discovered
         self._running = False
         self.stats = {"send_dropped": 0, "discovered_dropped": 0, "oversize_in": 0, "socket_errors": 0}
 
@@ -121,6 +132,9 @@ class Discv5Service:
         added = self.core.add_enr(enr, trio.current_time())
         self._pump()
         return added
+
+    def pause_lookups(self, paused: bool) -> None:
+        self._lookups_paused = paused
 
     async def ping(self, enr: Enr) -> Pong:
         value = await self._wait(self.core.ping(enr, trio.current_time()))
@@ -182,6 +196,8 @@ class Discv5Service:
                     nursery.start_soon(self._receive_loop, sock)
                     nursery.start_soon(self._send_loop, sock)
                     nursery.start_soon(self._timer_loop)
+                    if self._lookup_interval is not None:
+                        nursery.start_soon(self._lookup_loop, self._lookup_interval)
                     self._running = True
                     self._pump()
                     task_status.started(self.core.enr)
@@ -231,6 +247,16 @@ class Discv5Service:
             self.core.tick(trio.current_time())
             self._pump()
 
+    async def _lookup_loop(self, interval: float) -> None:
+        await trio.sleep(self._first_lookup_delay)
+        while True:
+            if not self._lookups_paused and len(self.core.table):
+                try:
+                    await self.find_random_node()
+                except Discv5RequestError as exc:
+                    log.debug("random lookup failed: %s", exc)
+            await trio.sleep(interval)
+
     def _pump(self) -> None:
         for data, addr in self.core.take_outgoing():
             try:
@@ -239,6 +265,8 @@ class Discv5Service:
                 self.stats["send_dropped"] += 1
         for event in self.core.take_events():
             if isinstance(event, EnrDiscovered):
+                if not self._publish:
+                    continue
                 if self._aztec_network is None or event.enr.is_aztec(self._aztec_network):
                     try:
                         self._disc_tx.send_nowait(event.enr)

@@ -162,3 +162,29 @@ def test_rate_limiter() -> None:
     limiter.allow("c", 0.0)  # "a" forgotten (bounded)
     assert all(limiter.allow("a", 0.2) for _ in range(5))
     assert limiter.dropped == 1
+
+
+async def test_background_random_lookups_fill_known_records() -> None:
+    boot = BootNode(BootNodeConfig(udp_listen=("127.0.0.1", 0), discv5=FAST))
+    async with trio.open_nursery() as nursery:
+        boot_enr = Enr.from_text(await nursery.start(boot.run))
+        services = []
+        for _ in range(5):
+            key = generate_private_key()
+            enr = Enr.create(key, ip="127.0.0.1", tcp=1, extra={"aztec_network": b"\x01"})
+            service = Discv5Service(
+                key, enr, config=FAST, bootstrap=[boot_enr], random_lookup_interval=0.2, first_lookup_delay=0.1
+            )
+            services.append(service)
+        for s in services:
+            await nursery.start(s.run)
+            await s.ping(boot_enr)  # so the boot node knows everyone early
+        ids = {s.node_id for s in services}
+        with trio.fail_after(15):
+            for _ in range(150):  # polling the services' state, nothing to wait on
+                if all(ids - {s.node_id} <= {e.node_id for e in s.known_enrs()} for s in services):
+                    break
+                await trio.sleep(0.1)
+        assert all(ids - {s.node_id} <= {e.node_id for e in s.known_enrs()} for s in services)
+        services[0].pause_lookups(True)
+        nursery.cancel_scope.cancel()
