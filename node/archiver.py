@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import trio
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 
 from node.l1 import artifacts as art
 from node.l1.client import L1Client
@@ -84,7 +85,7 @@ class ProposeCalldataDecoder:
             args = abi_decode(types, calldata[4:])
             header = Header.from_bytes(bytes(args[0]))
             body = Body.from_bytes(bytes(args[5]))
-        except (DecodeError, ValueError, TypeError) as e:
+        except (DecodeError, DecodingError, ValueError, TypeError) as e:
             raise ArchiverError(f"propose calldata does not decode: {e}") from e
         return L2Block(header, bytes(args[1]), bytes(args[2]), body, tuple(bytes(h) for h in args[3]), l1_block_number)
 
