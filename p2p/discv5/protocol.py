@@ -299,6 +299,9 @@ class Discv5Protocol:
             if now - call.sent_at < timeout or call.request.request_id not in self._calls:
                 continue
             if call.attempts <= self.config.request_retries and call.nodes_seen == 0:
+                waiting = self._waiting.get(call.key)
+                if waiting is not None and call in waiting:
+                    waiting.remove(call)  # it stops waiting for another call's handshake and tries itself
                 self._transmit(call, now)
             elif call.nodes_seen and call.enrs:
                 self._complete(call, tuple(call.enrs), now)  # partial NODES answer, like js
@@ -519,10 +522,10 @@ class Discv5Protocol:
     def _request(self, enr: Enr, request: Request, owner: _Owner, now: float, lookup: int = 0) -> int:
         handle = self._handle()
         addr = enr.udp_endpoint() or enr.udp6_endpoint()
+        call = _Call(handle, request, enr, addr or ("", 0), owner, lookup)
         if addr is None or enr.node_id == self.local_id:
-            self._events.append(RequestFailed(handle, "record has no UDP endpoint"))
+            self._fail(call, "record has no UDP endpoint" if addr is None else "cannot send to ourselves", now)
             return handle
-        call = _Call(handle, request, enr, addr, owner, lookup)
         if len(self._calls) >= self.config.max_calls:
             self._fail(call, "too many requests in flight", now)
             return handle

@@ -184,3 +184,34 @@ def test_full_bucket_liveness_check_evicts_dead_node() -> None:
     a.tick(6.0)  # ping timed out twice: evicted, replacement promoted
     assert first.node_id not in a.table
     assert bucket[256][16].node_id in a.table
+
+
+def test_requests_to_records_without_endpoint_fail_at_once() -> None:
+    a = make_node(1001)
+    no_udp = Enr.create(generate_private_key(), ip="127.0.0.1")
+    handle = a.ping(no_udp, 0.0)
+    events = a.take_events()
+    assert events == [RequestFailed(handle, "record has no UDP endpoint")]
+    assert not a.take_outgoing()
+    # a lookup whose only seed cannot be contacted finishes at once instead of waiting for its timeout
+    b = make_node(1002)
+    a.add_enr(b.enr, 0.0)
+    a.take_outgoing()
+    handle = a.start_lookup(b.local_id, 0.0)
+    a.tick(2.1)
+    a.tick(4.2)  # both attempts to b time out
+    assert any(isinstance(e, LookupCompleted) and e.handle == handle for e in a.take_events())
+
+
+def test_concurrent_requests_share_one_handshake() -> None:
+    a, b = make_node(1001), make_node(1002)
+    handles = [a.ping(b.enr, 0.0) for _ in range(3)] + [a.find_node(b.enr, [0], 0.0)]
+    first = a.take_outgoing()
+    assert len(first) == 1  # one random packet; the other requests wait for its handshake
+    b.receive(first[0][0], a.enr.udp_endpoint() or ("", 0), 0.0)
+    net = Net(a, b)
+    net.run(0.0)  # WHOAREYOU -> handshake (+ the 3 waiting requests, now encrypted) -> responses
+    results = [net.results(a, h)[0] for h in handles]
+    assert all(isinstance(r, RequestCompleted) for r in results)
+    assert b.statistics()["handshakes_in"] == 1
+    assert a.statistics()["handshakes_out"] == 1
