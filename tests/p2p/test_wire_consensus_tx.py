@@ -96,6 +96,7 @@ def test_consensus_vectors(idx: int) -> None:
     # re-signing with the vector key reproduces the bytes (RFC 6979)
     key = _hex(c["privateKey"])
     assert address_of(key) == _hex(c["signerAddress"])
+    again: BlockProposal | BlockAttestation
     if isinstance(msg, BlockProposal):
         again = BlockProposal.create(msg.payload.header, msg.archive, msg.payload.tx_hashes, key)
     else:
