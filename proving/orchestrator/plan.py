@@ -1,0 +1,685 @@
+"""EpochProvingPlan: the epoch's proof DAG, sans-IO (events in, :class:`EnqueueJob` actions out).
+
+It follows v0.63.1's ProvingOrchestrator (section 2 and 4 of the proving doc):
+
+- per block: 4 BASE_PARITY -> ROOT_PARITY; per tx: TUBE (every tx) and PUBLIC_VM (one per tx with
+  public calls) -> PRIVATE_BASE / PUBLIC_BASE; a left-greedy power-of-two ("wonky") MERGE tree whose
+  top two outputs feed the BLOCK_ROOT, which also waits for the root parity and block completion;
+- per epoch: the same wonky tree of BLOCK_MERGE over max(2, B) leaves, topped by ROOT_ROLLUP; a
+  1-block epoch pads with one EMPTY_BLOCK_ROOT; 0/1-tx blocks declared with 2 txs pad with
+  PRIVATE_BASE rollups over one PRIVATE_KERNEL_EMPTY proof.
+
+Every job is emitted the moment its inputs exist (maximum parallelism, streaming as txs and blocks
+arrive). Each job carries a priority: minus its "rank" (its own weight plus the heaviest path from
+it to the root, weights from the gate table), so that the broker runs the critical path first.
+
+Like Aztec's ``setBlockCompleted``, completing a block builds its header locally from the tx
+effects (checked against the published header when given) and appends the block hash to the
+archive, so the next block's base rollups can start before this block's proofs are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from proving.circuits.hashing import (
+    append_with_sibling_path,
+    largest_power_of_two_below,
+    root_from_sibling_path,
+    sha256_merkle_root,
+    sha256_trunc_fields,
+    unbalanced_sha256_root,
+)
+from proving.circuits.simulate import (
+    AvmInputs,
+    BaseOrMergeOutput,
+    BaseParityInputs,
+    BlockMergeRollupInputs,
+    BlockOutput,
+    BlockRootRollupInputs,
+    EmptyBlockRootRollupInputs,
+    KernelEmptyOutput,
+    MergeRollupInputs,
+    ParityOutput,
+    PrivateBaseRollupInputs,
+    PrivateKernelEmptyInputs,
+    ProofOnlyOutput,
+    PublicBaseRollupInputs,
+    RootOutput,
+    RootParityInputs,
+    RootRollupInputs,
+    TubeInputs,
+    encode_inputs,
+)
+from proving.circuits.structs import (
+    ARCHIVE_HEIGHT,
+    NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP,
+    ConstantRollupData,
+    ContentCommitment,
+    GlobalVariables,
+    Header,
+    PartialStateReference,
+    Snapshot,
+    StateReference,
+    TxEffect,
+)
+from proving.circuits.timing import GATES_MILLIONS
+from proving.types import ProvingRequestType
+
+T = ProvingRequestType
+PriorityMode = Literal["critical-path", "aztec"]
+MAX_BLOCKS_PER_EPOCH: Final = 1024
+MAX_TXS_PER_BLOCK: Final = 1 << 16
+
+
+class EpochProvingError(RuntimeError):
+    """The epoch cannot be proven (bad call order, header mismatch, a circuit check failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TxInput:
+    """A processed tx, as the prover node hands it over."""
+
+    tx_hash: int
+    has_public_calls: bool
+    effect: TxEffect
+    client_ivc_proof: str = ""
+    end_state: PartialStateReference | None = None  # tree snapshots after the tx, if known
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInput:
+    """Everything ``add_block`` needs. ``start_state`` is the previous header's state,
+    ``end_state`` this block's published header state (the simulation takes tree snapshots from
+    these hints); ``expected_header`` (the published header) is compared with the one built."""
+
+    global_variables: GlobalVariables
+    l1_to_l2_messages: tuple[int, ...]
+    txs: tuple[TxInput, ...]
+    start_state: StateReference
+    end_state: StateReference
+    expected_header: Header | None = None
+    num_txs: int | None = None  # declared tx count (default max(2, len(txs)))
+
+
+@dataclass(frozen=True, slots=True)
+class EpochStart:
+    epoch_number: int
+    total_blocks: int
+    previous_archive: Snapshot  # the archive before the epoch's first block
+    archive_sibling_path: tuple[int, ...]  # of the empty slot previous_archive.next_index
+    previous_block_hash: int  # hash of the last block before the epoch
+    vk_tree_root: int
+    protocol_contract_tree_root: int
+    prover_id: int
+    chain_id: int = 0
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueJob:
+    key: str
+    type: ProvingRequestType
+    inputs: bytes
+    epoch_number: int
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStatistics:
+    emitted: int
+    completed: int
+    by_type: dict[str, int]
+    blocks_started: int
+    blocks_completed: int
+    done: bool
+
+
+_Range = tuple[int, int]
+
+
+def tree_nodes(n: int) -> dict[_Range, _Range | None]:
+    """Parent map of the wonky tree over ``n >= 2`` leaves (leaf i is the range (i, i+1))."""
+    parent: dict[_Range, _Range | None] = {(0, n): None}
+    stack = [(0, n)]
+    while stack:
+        lo, hi = stack.pop()
+        if hi - lo < 2:
+            continue
+        p = largest_power_of_two_below(hi - lo)
+        for child in ((lo, lo + p), (lo + p, hi)):
+            parent[child] = (lo, hi)
+            stack.append(child)
+    return parent
+
+
+def _children(lo: int, hi: int) -> tuple[_Range, _Range]:
+    p = largest_power_of_two_below(hi - lo)
+    return (lo, lo + p), (lo + p, hi)
+
+
+@dataclass
+class _Block:
+    index: int
+    globals: GlobalVariables
+    messages: tuple[int, ...]
+    num_leaves: int
+    start_state: StateReference
+    end_state: StateReference
+    expected_header: Header | None
+    last_archive: Snapshot
+    archive_path: tuple[int, ...]
+    previous_block_hash: int
+    txs: list[TxInput] = field(default_factory=list)
+    leaf_states: list[PartialStateReference] = field(default_factory=list)
+    parent: dict[_Range, _Range | None] = field(default_factory=dict)
+    rank: dict[_Range, float] = field(default_factory=dict)
+    completed: bool = False
+    header: Header | None = None
+    new_archive: Snapshot | None = None
+    padding_leaves: int = 0
+
+
+class EpochProvingPlan:
+    def __init__(self, start: EpochStart, *, priority_mode: PriorityMode = "critical-path") -> None:
+        if not 1 <= start.total_blocks <= MAX_BLOCKS_PER_EPOCH:
+            raise EpochProvingError(f"total_blocks must be in [1, {MAX_BLOCKS_PER_EPOCH}]")
+        if len(start.archive_sibling_path) != ARCHIVE_HEIGHT:
+            raise EpochProvingError(f"archive sibling path must have {ARCHIVE_HEIGHT} entries")
+        if root_from_sibling_path(0, start.previous_archive.next_index, start.archive_sibling_path) != (
+            start.previous_archive.root
+        ):
+            raise EpochProvingError("archive sibling path does not match the previous archive")
+        self.start = start
+        self.priority_mode: PriorityMode = priority_mode
+        self.weights = dict(GATES_MILLIONS)
+        self._outputs: dict[str, Any] = {}
+        self._emitted: dict[str, EnqueueJob] = {}
+        self._actions: list[EnqueueJob] = []
+        self._blocks: list[_Block] = []
+        self._archive = start.previous_archive
+        self._archive_path = start.archive_sibling_path
+        self._last_block_hash = start.previous_block_hash
+        self.block_leaves = max(2, start.total_blocks)
+        self._block_tree = tree_nodes(self.block_leaves)
+        self._block_rank = self._ranks(self._block_tree, self.block_leaves, T.ROOT_ROLLUP, T.BLOCK_MERGE_ROLLUP, None)
+        self._kernel_empty_needed = False
+        self.finalised = False
+        self.result: RootOutput | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _ranks(
+        self,
+        tree: dict[_Range, _Range | None],
+        n: int,
+        top_type: ProvingRequestType,
+        mid_type: ProvingRequestType,
+        top_rank_base: float | None,
+    ) -> dict[_Range, float]:
+        """rank(node) = own weight + rank(parent); leaves get the rank of their parent (the caller
+        adds the leaf weight)."""
+        rank: dict[_Range, float] = {}
+        for node in sorted(tree, key=lambda r: r[1] - r[0], reverse=True):
+            par = tree[node]
+            if par is None:
+                rank[node] = self.weights[top_type] + (top_rank_base or 0.0)
+            elif node[1] - node[0] == 1:
+                rank[node] = rank[par]
+            else:
+                rank[node] = self.weights[mid_type] + rank[par]
+        return rank
+
+    def _priority(self, rank: float) -> int:
+        return 0 if self.priority_mode == "aztec" else -round(rank * 1000)
+
+    def _job_epoch(self, block: _Block | None) -> int:
+        if self.priority_mode == "aztec" and block is not None:
+            return block.globals.block_number  # Aztec passes the block number for block-level jobs
+        return self.start.epoch_number
+
+    def _emit(self, key: str, ptype: ProvingRequestType, inputs: Any, rank: float, block: _Block | None) -> None:
+        if key in self._emitted:
+            return
+        job = EnqueueJob(key, ptype, encode_inputs(inputs), self._job_epoch(block), self._priority(rank))
+        self._emitted[key] = job
+        self._actions.append(job)
+
+    def take_actions(self) -> list[EnqueueJob]:
+        out, self._actions = self._actions, []
+        return out
+
+    def output(self, key: str) -> Any:
+        return self._outputs.get(key)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    # ------------------------------------------------------------------ blocks
+
+    def start_block(
+        self,
+        global_variables: GlobalVariables,
+        l1_to_l2_messages: Sequence[int],
+        num_txs: int,
+        start_state: StateReference,
+        end_state: StateReference,
+        expected_header: Header | None = None,
+    ) -> None:
+        if self._blocks and not self._blocks[-1].completed:
+            raise EpochProvingError("previous block not completed")
+        if len(self._blocks) >= self.start.total_blocks:
+            raise EpochProvingError(f"epoch already has {self.start.total_blocks} blocks")
+        if self.finalised:
+            raise EpochProvingError("epoch already finalised")
+        if num_txs < 2:
+            raise EpochProvingError("a block is declared with at least 2 txs (padding included)")
+        if num_txs > MAX_TXS_PER_BLOCK:
+            raise EpochProvingError("too many txs in one block")
+        if len(l1_to_l2_messages) > NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP:
+            raise EpochProvingError(f"more than {NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP} L1->L2 messages")
+        messages = tuple(l1_to_l2_messages) + (0,) * (NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP - len(l1_to_l2_messages))
+        index = len(self._blocks)
+        block = _Block(
+            index=index,
+            globals=global_variables,
+            messages=messages,
+            num_leaves=num_txs,
+            start_state=start_state,
+            end_state=end_state,
+            expected_header=expected_header,
+            last_archive=self._archive,
+            archive_path=self._archive_path,
+            previous_block_hash=self._last_block_hash,
+        )
+        block.parent = tree_nodes(num_txs)
+        block_root_rank = self._block_rank[(index, index + 1)] + self.weights[T.BLOCK_ROOT_ROLLUP]
+        block.rank = self._ranks(block.parent, num_txs, T.BLOCK_ROOT_ROLLUP, T.MERGE_ROLLUP, None)
+        # shift: the tx tree's top is the block root, whose rank includes the block tree above it
+        shift = block_root_rank - block.rank[(0, num_txs)]
+        block.rank = {k: v + shift for k, v in block.rank.items()}
+        self._blocks.append(block)
+        parity_rank = block_root_rank + self.weights[T.ROOT_PARITY]
+        for j in range(4):
+            self._emit(
+                f"b{index}:base-parity:{j}",
+                T.BASE_PARITY,
+                BaseParityInputs(
+                    messages=messages[4 * j : 4 * j + 4],  # type: ignore[arg-type]
+                    vk_tree_root=self.start.vk_tree_root,
+                ),
+                parity_rank + self.weights[T.BASE_PARITY],
+                block,
+            )
+
+    def _current(self) -> _Block:
+        if not self._blocks or self._blocks[-1].completed:
+            raise EpochProvingError("no block in progress")
+        return self._blocks[-1]
+
+    def _leaf_state(self, block: _Block, i: int) -> PartialStateReference:
+        """Tree snapshots after leaf i (hint from the tx when given; otherwise synthesised between
+        the block's start and end states, the last leaf ending exactly at the block's end)."""
+        if i == block.num_leaves - 1:
+            return block.end_state.partial
+        if i < len(block.txs) and block.txs[i].end_state is not None:
+            state = block.txs[i].end_state
+            assert state is not None
+            return state
+        s, e = block.start_state.partial, block.end_state.partial
+        n = block.num_leaves
+
+        def synth(a: Snapshot, b: Snapshot, tree: int) -> Snapshot:
+            nxt = a.next_index + (b.next_index - a.next_index) * (i + 1) // n
+            root = sha256_trunc_fields([a.root, b.root, block.globals.block_number, tree, i])
+            return Snapshot(root, nxt)
+
+        return PartialStateReference(
+            synth(s.note_hash_tree, e.note_hash_tree, 0),
+            synth(s.nullifier_tree, e.nullifier_tree, 1),
+            synth(s.public_data_tree, e.public_data_tree, 2),
+        )
+
+    def add_tx(self, tx: TxInput) -> None:
+        block = self._current()
+        if len(block.txs) >= block.num_leaves:
+            raise EpochProvingError(f"block already has its {block.num_leaves} txs")
+        tx.effect.check()
+        i = len(block.txs)
+        block.txs.append(tx)
+        block.leaf_states.append(self._leaf_state(block, i))
+        base_rank = block.rank[(i, i + 1)]
+        base_type = T.PUBLIC_BASE_ROLLUP if tx.has_public_calls else T.PRIVATE_BASE_ROLLUP
+        leaf_rank = base_rank + self.weights[base_type]
+        self._emit(
+            f"b{block.index}:tube:{i}",
+            T.TUBE_PROOF,
+            TubeInputs(tx.tx_hash, tx.client_ivc_proof),
+            leaf_rank + self.weights[T.TUBE_PROOF],
+            block,
+        )
+        if tx.has_public_calls:
+            self._emit(
+                f"b{block.index}:avm:{i}",
+                T.PUBLIC_VM,
+                AvmInputs(tx.tx_hash, tx.effect.transaction_fee, tx.effect.revert_code),
+                leaf_rank + self.weights[T.PUBLIC_VM],
+                block,
+            )
+
+    def complete_block(self) -> Header:
+        """setBlockCompleted: pad, build the header from the tx effects, compare with the published
+        one, append it to the archive; may trigger padding bases and the block root."""
+        block = self._current()
+        real = len(block.txs)
+        if real < block.num_leaves:
+            if block.num_leaves != 2:
+                raise EpochProvingError(
+                    f"block {block.globals.block_number} declared {block.num_leaves} txs, got {real}"
+                )
+            block.padding_leaves = 2 - real
+            self._kernel_empty_needed = True
+            for i in range(real, 2):
+                block.leaf_states.append(self._leaf_state(block, i))
+        effects = [tx.effect for tx in block.txs] + [TxEffect.EMPTY] * block.padding_leaves
+        header = Header(
+            last_archive=block.last_archive,
+            content_commitment=ContentCommitment(
+                num_txs=block.num_leaves,
+                txs_effects_hash=unbalanced_sha256_root([e.hash() for e in effects]),
+                in_hash=sha256_merkle_root(block.messages),
+                out_hash=unbalanced_sha256_root([e.out_hash() for e in effects]),
+            ),
+            state=block.end_state,
+            global_variables=block.globals,
+            total_fees=sum(e.transaction_fee for e in effects),
+        )
+        if block.expected_header is not None and block.expected_header != header:
+            raise EpochProvingError(
+                f"Block header mismatch for block {block.globals.block_number}: built {header}, "
+                f"expected {block.expected_header}"
+            )
+        block_hash = header.hash()
+        root, next_path = append_with_sibling_path(block_hash, self._archive.next_index, self._archive_path)
+        block.header = header
+        block.new_archive = Snapshot(root, self._archive.next_index + 1)
+        block.completed = True
+        self._archive, self._archive_path = block.new_archive, next_path
+        self._last_block_hash = block_hash
+        if block.padding_leaves:
+            self._emit_kernel_empty(block)
+        self._progress_block(block)
+        return header
+
+    def _emit_kernel_empty(self, block: _Block) -> None:
+        g = block.globals
+        self._emit(
+            "epoch:private-kernel-empty",
+            T.PRIVATE_KERNEL_EMPTY,
+            PrivateKernelEmptyInputs(
+                header_hash=block.previous_block_hash,
+                chain_id=g.chain_id,
+                version=g.version,
+                vk_tree_root=self.start.vk_tree_root,
+                protocol_contract_tree_root=self.start.protocol_contract_tree_root,
+            ),
+            max(b.rank[(0, 1)] for b in self._blocks) + 10,
+            None,
+        )
+
+    def finalise(self) -> None:
+        """finaliseEpoch: pad a 1-block epoch with an empty block root; the root rollup follows."""
+        if self.finalised:
+            return
+        if not self._blocks or not self._blocks[-1].completed:
+            raise EpochProvingError("finalise needs every started block completed")
+        self.finalised = True
+        missing = self.block_leaves - len(self._blocks)
+        if missing > 0:
+            last = self._blocks[-1]
+            assert last.header is not None and last.new_archive is not None
+            self._emit(
+                "epoch:empty-block-root",
+                T.EMPTY_BLOCK_ROOT_ROLLUP,
+                EmptyBlockRootRollupInputs(
+                    archive=last.new_archive,
+                    block_hash=last.header.hash(),
+                    global_variables=last.globals,
+                    vk_tree_root=self.start.vk_tree_root,
+                    protocol_contract_tree_root=self.start.protocol_contract_tree_root,
+                    prover_id=self.start.prover_id,
+                ),
+                self._block_rank[(self.block_leaves - 1, self.block_leaves)] + self.weights[T.EMPTY_BLOCK_ROOT_ROLLUP],
+                None,
+            )
+
+    # ------------------------------------------------------------------ results
+
+    def on_result(self, key: str, output: Any) -> None:
+        if key not in self._emitted:
+            raise EpochProvingError(f"result for a job this plan never emitted: {key}")
+        if key in self._outputs:
+            raise EpochProvingError(f"result for {key} applied twice")
+        self._outputs[key] = output
+        scope, kind, *rest = key.split(":")
+        if scope == "epoch":
+            if kind == "private-kernel-empty":
+                for block in self._blocks:
+                    if block.padding_leaves:
+                        self._progress_block(block)
+            elif kind == "empty-block-root":
+                for lo in range(len(self._blocks), self.block_leaves):
+                    self._progress_block_tree((lo, lo + 1))
+            elif kind == "block-merge":
+                lo, hi = (int(x) for x in rest[0].split("-"))
+                self._progress_block_tree((lo, hi))
+            elif kind == "root":
+                assert isinstance(output, RootOutput)
+                self.result = output
+            return
+        block = self._blocks[int(scope[1:])]
+        if kind in ("base-parity", "root-parity"):
+            self._progress_parity(block)
+        elif kind in ("tube", "avm"):
+            self._try_base(block, int(rest[0]))
+        elif kind in ("base", "merge"):
+            lo, hi = (int(x) for x in rest[0].split("-"))
+            parent = block.parent[(lo, hi)]
+            assert parent is not None
+            self._try_tx_node(block, parent)
+        elif kind == "block-root":
+            assert isinstance(output, BlockOutput)
+            assert block.header is not None
+            pub = output.public_inputs
+            if pub.end_block_hash != block.header.hash() or pub.new_archive != block.new_archive:
+                raise EpochProvingError(
+                    f"block root of block {block.globals.block_number} does not match the header built locally"
+                )
+            self._progress_block_tree((block.index, block.index + 1))
+
+    def _progress_parity(self, block: _Block) -> None:
+        outs = [self._outputs.get(f"b{block.index}:base-parity:{j}") for j in range(4)]
+        if all(o is not None for o in outs):
+            children = tuple(o for o in outs if isinstance(o, ParityOutput))
+            assert len(children) == 4
+            self._emit(
+                f"b{block.index}:root-parity",
+                T.ROOT_PARITY,
+                RootParityInputs(children),
+                block.rank[(0, block.num_leaves)] + self.weights[T.ROOT_PARITY],
+                block,
+            )
+        if f"b{block.index}:root-parity" in self._outputs:
+            self._try_tx_node(block, (0, block.num_leaves))
+
+    def _progress_block(self, block: _Block) -> None:
+        for i in range(len(block.txs), len(block.txs) + block.padding_leaves):
+            self._try_base(block, i)
+        self._try_tx_node(block, (0, block.num_leaves))
+
+    def _constants(self, block: _Block) -> ConstantRollupData:
+        return ConstantRollupData(
+            last_archive=block.last_archive,
+            vk_tree_root=self.start.vk_tree_root,
+            protocol_contract_tree_root=self.start.protocol_contract_tree_root,
+            global_variables=block.globals,
+        )
+
+    def _leaf_start(self, block: _Block, i: int) -> PartialStateReference:
+        return block.start_state.partial if i == 0 else block.leaf_states[i - 1]
+
+    def _try_base(self, block: _Block, i: int) -> None:
+        key = f"b{block.index}:base:{i}-{i + 1}"
+        if key in self._emitted:
+            return
+        rank = block.rank[(i, i + 1)]
+        if i >= len(block.txs):  # padding tx
+            kernel = self._outputs.get("epoch:private-kernel-empty")
+            if not isinstance(kernel, KernelEmptyOutput):
+                return
+            self._emit(
+                key,
+                T.PRIVATE_BASE_ROLLUP,
+                PrivateBaseRollupInputs(
+                    tx_hash=0,
+                    tx=TxEffect.EMPTY,
+                    tube=None,
+                    kernel_empty=kernel,
+                    constants=self._constants(block),
+                    start=self._leaf_start(block, i),
+                    end=block.leaf_states[i],
+                ),
+                rank + self.weights[T.PRIVATE_BASE_ROLLUP],
+                block,
+            )
+            return
+        tx = block.txs[i]
+        tube = self._outputs.get(f"b{block.index}:tube:{i}")
+        if not isinstance(tube, ProofOnlyOutput):
+            return
+        if tx.has_public_calls:
+            avm = self._outputs.get(f"b{block.index}:avm:{i}")
+            if not isinstance(avm, ProofOnlyOutput):
+                return
+            self._emit(
+                key,
+                T.PUBLIC_BASE_ROLLUP,
+                PublicBaseRollupInputs(
+                    tx_hash=tx.tx_hash,
+                    tx=tx.effect,
+                    tube=tube,
+                    avm=avm,
+                    constants=self._constants(block),
+                    start=self._leaf_start(block, i),
+                    end=block.leaf_states[i],
+                ),
+                rank + self.weights[T.PUBLIC_BASE_ROLLUP],
+                block,
+            )
+        else:
+            self._emit(
+                key,
+                T.PRIVATE_BASE_ROLLUP,
+                PrivateBaseRollupInputs(
+                    tx_hash=tx.tx_hash,
+                    tx=tx.effect,
+                    tube=tube,
+                    kernel_empty=None,
+                    constants=self._constants(block),
+                    start=self._leaf_start(block, i),
+                    end=block.leaf_states[i],
+                ),
+                rank + self.weights[T.PRIVATE_BASE_ROLLUP],
+                block,
+            )
+
+    def _tx_node_key(self, block: _Block, node: _Range) -> str:
+        lo, hi = node
+        if hi - lo == 1:
+            return f"b{block.index}:base:{lo}-{hi}"
+        if node == (0, block.num_leaves):
+            return f"b{block.index}:block-root"
+        return f"b{block.index}:merge:{lo}-{hi}"
+
+    def _try_tx_node(self, block: _Block, node: _Range) -> None:
+        key = self._tx_node_key(block, node)
+        if key in self._emitted:
+            return
+        left_r, right_r = _children(*node)
+        left = self._outputs.get(self._tx_node_key(block, left_r))
+        right = self._outputs.get(self._tx_node_key(block, right_r))
+        if not isinstance(left, BaseOrMergeOutput) or not isinstance(right, BaseOrMergeOutput):
+            return
+        rank = block.rank[node]
+        if node != (0, block.num_leaves):
+            self._emit(key, T.MERGE_ROLLUP, MergeRollupInputs(left, right), rank, block)
+            return
+        parity = self._outputs.get(f"b{block.index}:root-parity")
+        if not isinstance(parity, ParityOutput) or not block.completed:
+            return
+        self._emit(
+            key,
+            T.BLOCK_ROOT_ROLLUP,
+            BlockRootRollupInputs(
+                left=left,
+                right=right,
+                parity=parity,
+                l1_to_l2_messages=block.messages,
+                start_l1_to_l2=block.start_state.l1_to_l2_message_tree,
+                new_l1_to_l2=block.end_state.l1_to_l2_message_tree,
+                archive_sibling_path=block.archive_path,
+                previous_block_hash=block.previous_block_hash,
+                prover_id=self.start.prover_id,
+            ),
+            rank,
+            block,
+        )
+
+    def _block_node_key(self, node: _Range) -> str:
+        lo, hi = node
+        if hi - lo == 1:
+            if lo < len(self._blocks) and lo < self.start.total_blocks:
+                return f"b{lo}:block-root"
+            return "epoch:empty-block-root"
+        if node == (0, self.block_leaves):
+            return "epoch:root"
+        return f"epoch:block-merge:{lo}-{hi}"
+
+    def _progress_block_tree(self, node: _Range) -> None:
+        parent = self._block_tree[node]
+        if parent is None:
+            return
+        key = self._block_node_key(parent)
+        if key in self._emitted:
+            return
+        left_r, right_r = _children(*parent)
+        left = self._outputs.get(self._block_node_key(left_r))
+        right = self._outputs.get(self._block_node_key(right_r))
+        if not isinstance(left, BlockOutput) or not isinstance(right, BlockOutput):
+            return
+        rank = self._block_rank[parent]
+        if parent == (0, self.block_leaves):
+            self._emit(key, T.ROOT_ROLLUP, RootRollupInputs(left, right, self.start.prover_id), rank, None)
+        else:
+            self._emit(key, T.BLOCK_MERGE_ROLLUP, BlockMergeRollupInputs(left, right), rank, None)
+
+    # ------------------------------------------------------------------ introspection
+
+    def emitted(self) -> dict[str, EnqueueJob]:
+        return dict(self._emitted)
+
+    def statistics(self) -> PlanStatistics:
+        by_type: dict[str, int] = {}
+        for job in self._emitted.values():
+            by_type[job.type.name] = by_type.get(job.type.name, 0) + 1
+        return PlanStatistics(
+            emitted=len(self._emitted),
+            completed=len(self._outputs),
+            by_type=by_type,
+            blocks_started=len(self._blocks),
+            blocks_completed=sum(1 for b in self._blocks if b.completed),
+            done=self.done,
+        )

@@ -1,0 +1,294 @@
+"""EpochProver: the trio driver of :class:`EpochProvingPlan` (the API the prover node calls).
+
+    prover = EpochProver(broker_or_client, proof_store, prover_id=..., vk_tree_root=...)
+    async with trio.open_nursery() as n:
+        await n.start(prover.run)
+        await prover.start_epoch(epoch, total_blocks, previous_archive=..., archive_sibling_path=...,
+                                 previous_block_hash=...)
+        for block in blocks:
+            await prover.add_block(block)          # or start_block / add_tx / complete_block
+        result = await prover.finalise()           # RootRollupPublicInputs for submitEpochRootProof
+
+Every job the plan emits is written to the proof store, enqueued with its content-addressed id and
+awaited in its own task (bounded by the epoch's job count); results are fed back into the plan,
+which emits the jobs that became ready. Nothing here blocks on proving: ``add_block`` returns as
+soon as the block's jobs are enqueued.
+
+Restart: a new EpochProver fed the same blocks derives the same ids; the broker answers enqueue
+with the stored result of every job already proven, so only missing work runs again.
+Failure: the first failed job (or check) fails the epoch ("Epoch proving failed: ...") and the
+remaining jobs are cancelled at the broker; ``cancel()`` does the same with "Proving cancelled".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import trio
+
+from proving.circuits.simulate import FakeProof, RootOutput, decode_output
+from proving.circuits.structs import (
+    CircuitInputError,
+    GlobalVariables,
+    Header,
+    RootRollupPublicInputs,
+    Snapshot,
+    StateReference,
+)
+from proving.interfaces import ProvingJobProducer
+from proving.orchestrator.plan import (
+    BlockInput,
+    EnqueueJob,
+    EpochProvingError,
+    EpochProvingPlan,
+    EpochStart,
+    PlanStatistics,
+    PriorityMode,
+    TxInput,
+)
+from proving.proof_store import ProofStore, ProofStoreError, load_uri
+from proving.types import ProvingJob, make_job_id
+
+log = logging.getLogger(__name__)
+
+# @aztec/protocol-contracts 0.63.1 (proving doc 3.6)
+PROTOCOL_CONTRACT_TREE_ROOT: Final = 0x181EA9874513769FE323C85B846355E1804811EFD7D46790A896838FF23158D2
+CANCELLED_REASON: Final = "Proving cancelled"
+
+
+class EpochProvingFailedError(RuntimeError):
+    """finalise() of an epoch that failed or was cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpochProofResult:
+    public_inputs: RootRollupPublicInputs
+    proof: FakeProof
+    output_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProverStatistics:
+    plan: PlanStatistics | None
+    jobs_in_flight: int
+    results_applied: int
+    already_proven_at_enqueue: int
+    failed: str | None
+
+
+class EpochProver:
+    def __init__(
+        self,
+        producer: ProvingJobProducer,
+        proof_store: ProofStore,
+        *,
+        prover_id: int,
+        vk_tree_root: int,
+        protocol_contract_tree_root: int = PROTOCOL_CONTRACT_TREE_ROOT,
+        priority_mode: PriorityMode = "critical-path",
+        max_concurrent_enqueues: int = 64,
+    ) -> None:
+        self.producer = producer
+        self.store = proof_store
+        self.prover_id = prover_id
+        self.vk_tree_root = vk_tree_root
+        self.protocol_contract_tree_root = protocol_contract_tree_root
+        self.priority_mode: PriorityMode = priority_mode
+        self._enqueue_slots = trio.Semaphore(max_concurrent_enqueues)
+        self.plan: EpochProvingPlan | None = None
+        self._nursery: trio.Nursery | None = None
+        self._done = trio.Event()
+        self._failure: str | None = None
+        self._result_uri: str | None = None
+        self._ids: dict[str, list[str]] = defaultdict(list)  # job id -> plan keys
+        self._settled_ids: set[str] = set()
+        self.results_applied = 0
+        self.already_proven = 0
+        self._in_flight = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as jobs:
+            self._nursery = jobs
+            jobs.start_soon(trio.sleep_forever)  # keeps the job nursery open until failure/cancel
+            task_status.started()
+        await trio.sleep_forever()
+
+    def _plan(self) -> EpochProvingPlan:
+        if self.plan is None:
+            raise EpochProvingError("no epoch started")
+        return self.plan
+
+    def _check_alive(self) -> None:
+        if self._failure is not None:
+            raise EpochProvingFailedError(f"Epoch proving failed: {self._failure}")
+
+    def _flush(self) -> None:
+        if self._nursery is None:
+            raise RuntimeError("EpochProver.run() is not running")
+        for action in self._plan().take_actions():
+            self._in_flight += 1
+            self._nursery.start_soon(self._job, action)
+
+    # ------------------------------------------------------------------ EpochProver API
+
+    async def start_epoch(
+        self,
+        epoch_number: int,
+        total_blocks: int,
+        *,
+        previous_archive: Snapshot,
+        archive_sibling_path: Sequence[int],
+        previous_block_hash: int,
+        chain_id: int = 0,
+        version: int = 0,
+    ) -> None:
+        if self.plan is not None:
+            raise EpochProvingError("this EpochProver already has an epoch (make one per epoch)")
+        self.plan = EpochProvingPlan(
+            EpochStart(
+                epoch_number=epoch_number,
+                total_blocks=total_blocks,
+                previous_archive=previous_archive,
+                archive_sibling_path=tuple(archive_sibling_path),
+                previous_block_hash=previous_block_hash,
+                vk_tree_root=self.vk_tree_root,
+                protocol_contract_tree_root=self.protocol_contract_tree_root,
+                prover_id=self.prover_id,
+                chain_id=chain_id,
+                version=version,
+            ),
+            priority_mode=self.priority_mode,
+        )
+
+    async def start_block(
+        self,
+        global_variables: GlobalVariables,
+        l1_to_l2_messages: Sequence[int],
+        num_txs: int,
+        *,
+        start_state: StateReference,
+        end_state: StateReference,
+        expected_header: Header | None = None,
+    ) -> None:
+        self._check_alive()
+        self._plan().start_block(global_variables, l1_to_l2_messages, num_txs, start_state, end_state, expected_header)
+        self._flush()
+
+    async def add_tx(self, tx: TxInput) -> None:
+        self._check_alive()
+        self._plan().add_tx(tx)
+        self._flush()
+
+    async def complete_block(self) -> Header:
+        self._check_alive()
+        try:
+            header = self._plan().complete_block()
+        except EpochProvingError as exc:
+            await self._fail(str(exc))
+            raise
+        self._flush()
+        return header
+
+    async def add_block(self, block: BlockInput) -> Header:
+        num_txs = block.num_txs if block.num_txs is not None else max(2, len(block.txs))
+        await self.start_block(
+            block.global_variables,
+            block.l1_to_l2_messages,
+            num_txs,
+            start_state=block.start_state,
+            end_state=block.end_state,
+            expected_header=block.expected_header,
+        )
+        for tx in block.txs:
+            await self.add_tx(tx)
+        return await self.complete_block()
+
+    async def finalise(self) -> EpochProofResult:
+        self._check_alive()
+        plan = self._plan()
+        plan.finalise()
+        self._flush()
+        if plan.result is None:
+            await self._done.wait()
+        self._check_alive()
+        assert plan.result is not None and self._result_uri is not None
+        out: RootOutput = plan.result
+        return EpochProofResult(out.public_inputs, out.proof, self._result_uri)
+
+    async def cancel(self) -> None:
+        """Abort every pending job at the broker and fail the epoch with "Proving cancelled"."""
+        await self._fail(CANCELLED_REASON)
+
+    def statistics(self) -> ProverStatistics:
+        return ProverStatistics(
+            plan=None if self.plan is None else self.plan.statistics(),
+            jobs_in_flight=self._in_flight,
+            results_applied=self.results_applied,
+            already_proven_at_enqueue=self.already_proven,
+            failed=self._failure,
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    async def _fail(self, reason: str) -> None:
+        if self._failure is not None:
+            return
+        self._failure = reason
+        log.warning("epoch proving failed: %s", reason)
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        self._done.set()
+        pending = [i for i in self._ids if i not in self._settled_ids]
+        with trio.CancelScope(shield=True), trio.move_on_after(30):
+            for job_id in pending:
+                try:
+                    await self.producer.remove_and_cancel_proving_job(job_id)
+                except Exception as exc:  # the broker may be gone; the jobs die with their epoch
+                    log.warning("could not cancel %s: %s", job_id, exc)
+                    break
+
+    async def _job(self, action: EnqueueJob) -> None:
+        try:
+            await self._run_job(action)
+        except (EpochProvingError, CircuitInputError, ProofStoreError) as exc:
+            await self._fail(f"{action.key}: {exc}")
+        finally:
+            self._in_flight -= 1
+
+    async def _run_job(self, action: EnqueueJob) -> None:
+        job_id = make_job_id(action.type, action.inputs)
+        self._ids[job_id].append(action.key)
+        async with self._enqueue_slots:
+            uri = self.store.save(action.inputs)
+            job = ProvingJob(job_id, action.type, action.epoch_number, uri, action.priority)
+            status = await self.producer.enqueue_proving_job(job)
+        if status.settled:
+            self.already_proven += 1
+        for _ in range(3):
+            if not status.settled:
+                status = await self.producer.wait_for_job_to_settle(job_id)
+            if status.status != "not-found":
+                break
+            # lost (cleaned up, or a broker without a durable store restarted): ask again
+            status = await self.producer.enqueue_proving_job(job)
+        self._settled_ids.add(job_id)
+        if status.status == "rejected":
+            raise EpochProvingError(f"{action.type.name} job {job_id} failed: {status.reason}")
+        if status.status != "fulfilled" or status.value is None:
+            raise EpochProvingError(f"{action.type.name} job {job_id} ended as {status.status}")
+        output = decode_output(action.type, load_uri(status.value))
+        if self._failure is not None:
+            return
+        plan = self._plan()
+        plan.on_result(action.key, output)
+        self.results_applied += 1
+        if isinstance(output, RootOutput):
+            self._result_uri = status.value
+            self._done.set()
+        self._flush()
