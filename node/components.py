@@ -7,10 +7,11 @@ the components other roles expose, e.g. the P2P client the prover node sends quo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import trio
 from prometheus_client import CollectorRegistry
 
 from node.config import ConfigError, HostPort, NodeConfig
@@ -22,7 +23,15 @@ log = logging.getLogger("node.components")
 
 # Start order: infrastructure first, then the roles that others depend on.
 ROLE_ORDER = (
-    "devnet", "p2p_bootstrap", "prover_broker", "archiver", "p2p", "prover", "prover_node", "sequencer", "tx_bot"
+    "devnet",
+    "p2p_bootstrap",
+    "prover_broker",
+    "archiver",
+    "p2p",
+    "prover",
+    "prover_node",
+    "sequencer",
+    "tx_bot",
 )
 
 
@@ -37,6 +46,92 @@ class Context:
 
 
 Builder = Callable[[Context], list[Named]]
+
+
+class Deferred:
+    """A component constructed when its turn to start comes, i.e. after the components before it
+    are ready (so it can use what they put in `Context.shared`, like the L1 client)."""
+
+    def __init__(self, make: Callable[[], Awaitable[Any]]) -> None:
+        self._make = make
+        self.component: Any = None
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        self.component = await self._make()
+        await self.component.run(task_status=task_status)
+
+
+class L1Connection:
+    """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else fetched from
+    AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks the chain id, and shares the client."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        from node.l1.client import L1Client
+
+        c = self.ctx.config
+        rollup = c.rollup_contract_address
+        if rollup is None:
+            if c.aztec_node_url is None:
+                raise ConfigError("ROLLUP_CONTRACT_ADDRESS (or AZTEC_NODE_URL to fetch it from) is required")
+            rollup = await _fetch_rollup_address(c.aztec_node_url)
+        client = await L1Client.connect(c.ethereum_host, rollup)
+        chain_id = await client.chain_id()
+        if chain_id != c.l1_chain_id:
+            raise ConfigError(f"ETHEREUM_HOST is chain {chain_id} but L1_CHAIN_ID is {c.l1_chain_id}")
+        self.ctx.shared["l1"] = client
+        addresses = client.addresses.to_json()
+
+        async def get_l1_contract_addresses() -> dict[str, Any]:
+            return {f"{k}Address": v for k, v in addresses.items()}
+
+        self.ctx.rpc.register("node_getL1ContractAddresses", get_l1_contract_addresses)
+        log.info("connected to L1", extra={"rollup": client.addresses.rollup, "chain_id": chain_id})
+        task_status.started(client.addresses.rollup)
+        await trio.sleep_forever()
+
+
+async def _fetch_rollup_address(url: str) -> bytes:
+    import httpx
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "node_getL1ContractAddresses", "params": []}
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            result = (await client.post(url, json=body)).json()["result"]
+        return bytes.fromhex(str(result["rollupAddress"]).removeprefix("0x"))
+    except (httpx.HTTPError, KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"could not read the rollup address from AZTEC_NODE_URL {url}: {e!r}") from e
+
+
+def _ensure_l1(ctx: Context) -> list[Named]:
+    """The L1 connection, once per node, before the first component that needs it."""
+    if "l1_component" in ctx.shared:
+        return []
+    ctx.shared["l1_component"] = True
+    return [Named("l1", L1Connection(ctx))]
+
+
+def _ensure_archiver(ctx: Context) -> list[Named]:
+    if "archiver_component" in ctx.shared:
+        return []
+    ctx.shared["archiver_component"] = True
+
+    async def make() -> Any:
+        from node.archiver import Archiver
+
+        archiver = Archiver(
+            ctx.shared["l1"],
+            data_directory=ctx.config.data_directory,
+            polling_interval=max(0.2, ctx.config.prover_node_polling_interval_ms / 1000),
+        )
+        ctx.shared["archiver"] = archiver
+        return archiver
+
+    return [*_ensure_l1(ctx), Named("archiver", Deferred(make))]
+
+
 BUILDERS: dict[str, Builder] = {}
 
 
@@ -121,3 +216,8 @@ def _devnet(ctx: Context) -> list[Named]:
         echo_children=c.log_level in ("debug", "trace"),
     )
     return [Named("devnet", Devnet(cfg))]
+
+
+@builder("archiver")
+def _archiver(ctx: Context) -> list[Named]:
+    return _ensure_archiver(ctx)
