@@ -220,3 +220,35 @@ async def test_js_invalid_quote_is_not_pooled_and_penalised() -> None:
             while client.service.scoring.score(js_id) >= 0:  # noqa: ASYNC110
                 await trio.sleep(0.05)
         assert client.get_epoch_proof_quotes(1) == []
+
+
+async def test_mplex_only_py_host_gossips_with_js() -> None:
+    """Aztec offers mplex as fallback: a py host that only speaks mplex still exchanges gossip."""
+    from p2p.keys import generate_private_key
+    from p2p.libp2p_host import MPLEX_PROTOCOL, HostConfig, Libp2pHost
+
+    got: list[bytes] = []
+
+    def validator(topic: str, forwarder: str, origin: str, data: bytes) -> bool:
+        got.append(data)
+        return True
+
+    host = Libp2pHost(
+        HostConfig(generate_private_key(), muxers=(MPLEX_PROTOCOL,)), topics=[QUOTE_TOPIC], validator=validator
+    )
+    async with js_peer() as js, trio.open_nursery() as nursery:
+        await nursery.start(host.run)
+        await host.dial(js.info["addrs"][0])
+        with trio.fail_after(15):
+            while not host.topic_peers(QUOTE_TOPIC):  # noqa: ASYNC110
+                await trio.sleep(0.1)
+        peers = await js.command(cmd="peers")
+        assert {"encryption": "/noise", "multiplexer": "/mplex/6.7.0"} in peers["protocols"]
+        await js.command(cmd="publish", topic=QUOTE_TOPIC, hex="00" * 188)
+        with trio.fail_after(10):
+            while not got:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        await host.publish(QUOTE_TOPIC, b"\x01" * 188)
+        msg = await js.wait_message(QUOTE_TOPIC)
+        assert msg["hex"] == "01" * 188
+        nursery.cancel_scope.cancel()

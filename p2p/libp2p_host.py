@@ -70,6 +70,7 @@ class HostConfig:
     listen_addrs: Sequence[str] = ("/ip4/127.0.0.1/tcp/0",)
     announce_addrs: Sequence[str] = ()
     gossipsub: GossipsubParams = field(default_factory=GossipsubParams)
+    muxers: Sequence[str] = (YAMUX_PROTOCOL, MPLEX_PROTOCOL)  # preference order (Aztec: yamux, mplex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,11 @@ class Libp2pHost:
         self._app_score = app_score
         key_pair = create_new_key_pair(config.private_key)
         sec_opt = {TProtocol(NOISE_PROTOCOL): NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)}
-        muxer_opt: dict[Any, Any] = {TProtocol(YAMUX_PROTOCOL): Yamux, TProtocol(MPLEX_PROTOCOL): Mplex}
+        known: dict[str, Any] = {YAMUX_PROTOCOL: Yamux, MPLEX_PROTOCOL: Mplex}
+        unknown = [m for m in config.muxers if m not in known]
+        if unknown or not config.muxers:
+            raise HostError(f"unsupported muxers {unknown} (supported: {list(known)})")
+        muxer_opt: dict[Any, Any] = {TProtocol(m): known[m] for m in config.muxers}
         self._host: Any = new_host(
             key_pair=key_pair,
             sec_opt=sec_opt,
