@@ -15,7 +15,7 @@ import trio
 from prometheus_client import CollectorRegistry
 
 from node.config import ConfigError, HostPort, NodeConfig
-from node.http import HttpServer, JsonRpcDispatcher
+from node.http import HttpServer, JsonRpcDispatcher, JsonRpcError
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named
 
@@ -221,3 +221,116 @@ def _devnet(ctx: Context) -> list[Named]:
 @builder("archiver")
 def _archiver(ctx: Context) -> list[Named]:
     return _ensure_archiver(ctx)
+
+
+def _l1_if_configured(ctx: Context) -> list[Named]:
+    c = ctx.config
+    return _ensure_l1(ctx) if (c.rollup_contract_address or c.aztec_node_url) else []
+
+
+@builder("p2p")
+def _p2p(ctx: Context) -> list[Named]:
+    from node.p2p_node import P2PNode
+    from p2p.wire.quote import EpochProofQuote, QuoteError
+    from p2p.wire.serialization import DecodeError
+    from p2p.wire.tx import Tx
+
+    node = P2PNode(ctx.config, ctx.shared)
+
+    def client() -> Any:
+        if node.client is None:
+            raise JsonRpcError("p2p is not running yet", code=-32000)
+        return node.client
+
+    async def add_quote(quote: Any) -> None:
+        try:
+            q = EpochProofQuote.from_json(quote)
+        except QuoteError as e:
+            raise JsonRpcError(f"invalid quote: {e}") from e
+        await client().add_epoch_proof_quote(q)
+
+    async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
+        return [q.to_json() for q in client().get_epoch_proof_quotes(int(epoch))]
+
+    async def get_enr() -> str | None:
+        return client().get_enr()  # type: ignore[no-any-return]
+
+    async def send_tx(tx_hex: str) -> None:
+        try:
+            tx = Tx.from_bytes(bytes.fromhex(str(tx_hex).removeprefix("0x")))
+        except (DecodeError, ValueError) as e:
+            raise JsonRpcError(f"invalid tx: {e}") from e
+        await client().send_tx(tx)
+
+    ctx.rpc.register("node_addEpochProofQuote", add_quote)
+    ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
+    ctx.rpc.register("node_getEncodedEnr", get_enr)
+    ctx.rpc.register("node_sendTx", send_tx)
+    return [*_l1_if_configured(ctx), Named("p2p", node)]
+
+
+@builder("sequencer")
+def _sequencer(ctx: Context) -> list[Named]:
+    c = ctx.config
+    if c.seq_publisher_private_key is None:
+        raise ConfigError("--sequencer needs SEQ_PUBLISHER_PRIVATE_KEY")
+    if c.seq_index is not None and c.seq_index >= c.seq_count:
+        raise ConfigError(f"SEQ_INDEX {c.seq_index} must be below SEQ_COUNT {c.seq_count}")
+    memory_sources: Any = None
+    if "p2p" not in ctx.roles:
+        # quotes arrive over JSON-RPC (PROVER_COORDINATION_NODE_URL of provers); no tx gossip
+        from node.sequencer.sequencer import MemorySources
+        from p2p.wire.quote import EpochProofQuote, QuoteError
+
+        memory_sources = MemorySources()
+
+        async def add_quote(quote: Any) -> None:
+            try:
+                memory_sources.quotes.append(EpochProofQuote.from_json(quote))
+            except QuoteError as e:
+                raise JsonRpcError(f"invalid quote: {e}") from e
+
+        async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
+            return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(int(epoch))]
+
+        ctx.rpc.register("node_addEpochProofQuote", add_quote)
+        ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
+
+    async def make() -> Any:
+        from node.sequencer.sequencer import P2PAttestations, P2PSources, Sequencer
+
+        publisher_key = c.seq_publisher_private_key
+        assert publisher_key is not None
+        l1 = ctx.shared["l1"].with_signer(publisher_key)
+        p2p = ctx.shared.get("p2p")
+        sources = P2PSources(p2p) if p2p is not None else memory_sources
+        validator_keys = [c.validator_private_key or publisher_key]
+        attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
+        return Sequencer(
+            l1,
+            ctx.shared["archiver"],
+            txs=sources,
+            quotes=sources,
+            attestations=attestations,
+            sequencer_index=c.seq_index or 0,
+            sequencer_count=c.seq_count if c.seq_index is not None else 1,
+        )
+
+    return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
+
+
+@builder("tx_bot")
+def _tx_bot(ctx: Context) -> list[Named]:
+    if "p2p" not in ctx.roles:
+        raise ConfigError("--tx-bot gossips transactions: add --p2p")
+
+    async def make() -> Any:
+        from node.txbot import TxBot
+
+        slot = 1.0
+        if "l1" in ctx.shared:
+            slot = float((await ctx.shared["l1"].timing()).slot_duration)
+        rate = max(ctx.config.txbot_tx_per_slot, 1) / slot
+        return TxBot(ctx.shared["p2p"], chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
+
+    return [Named("tx-bot", Deferred(make))]

@@ -1,0 +1,127 @@
+"""`--p2p`: discv5 discovery + the libp2p gossip service, composed from the node config.
+
+Bootstrap ENRs come from BOOTSTRAP_NODES and BOOT_NODE_URL (enr: records, a network name from
+bootnodes.toml, or an Aztec node's JSON-RPC URL). Our ENR carries ip/tcp/udp from the announce
+addresses and `aztec_network` = 0x01, signed with the same key as our libp2p peer id. When the node
+knows the Rollup, the gossip validators see the real chain (current slot from L1 timing, proven
+epoch and next block from L1 tips, refreshed every second); otherwise quotes are checked for
+signature and shape only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+
+from node.config import ConfigError, HostPort, NodeConfig
+from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
+from p2p.client import P2PClient
+from p2p.discv5.service import Discv5Service
+from p2p.enr import AZTEC_ENR_KEY, AZTEC_NETWORK_DEVNET, Enr
+from p2p.keys import generate_private_key
+from p2p.service import ManualChainState, P2PConfig, P2PService
+
+log = logging.getLogger("node.p2p")
+
+
+def _concrete(hp: HostPort | None) -> HostPort | None:
+    return hp if hp is not None and hp.host not in ("", "0.0.0.0", "::") else None
+
+
+class L1ChainState:
+    """p2p.service.ChainState over L1: slot from wall time and the Rollup's timing, tips polled."""
+
+    def __init__(self, l1: Any) -> None:
+        self.l1 = l1
+        self.timing: Any = None
+        self._proven_epoch: int | None = None
+        self._next_block: int | None = None
+
+    def current_slot(self) -> int:
+        return 0 if self.timing is None else int(self.timing.slot_at(int(time.time())))
+
+    def proven_epoch(self) -> int | None:
+        return self._proven_epoch
+
+    def next_block_number(self) -> int | None:
+        return self._next_block
+
+    async def refresh(self) -> None:
+        if self.timing is None:
+            self.timing = await self.l1.timing()
+        tips = await self.l1.tips()
+        self._next_block = tips.pending_block_number + 1
+        proven = tips.proven_block_number
+        self._proven_epoch = await self.l1.epoch_for_block(proven) if proven else None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as e:  # keep the last view; gossip validation must not stop on an L1 hiccup
+                log.warning("chain state refresh failed: %s", e)
+            await trio.sleep(1.0)
+
+
+class P2PNode:
+    def __init__(self, config: NodeConfig, shared: dict[str, Any]) -> None:
+        self.config = config
+        self.shared = shared
+        self.client: P2PClient | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        c = self.config
+        try:
+            bootstrap = await resolve_bootstrap_enrs(bootstrap_nodes=c.bootstrap_nodes, boot_node_url=c.boot_node_url)
+        except BootnodeError as e:
+            raise ConfigError(f"BOOT_NODE_URL / BOOTSTRAP_NODES: {e}") from e
+        key = c.peer_id_private_key or generate_private_key()
+        tcp_announce = _concrete(c.p2p_tcp_announce_addr) or _concrete(c.p2p_tcp_listen_addr)
+        if tcp_announce is None:
+            raise ConfigError("P2P_TCP_ANNOUNCE_ADDR is required when listening on 0.0.0.0")
+        udp_announce = _concrete(c.p2p_udp_announce_addr) or HostPort(tcp_announce.host, c.p2p_udp_listen_addr.port)
+        enr = Enr.create(
+            key,
+            ip=tcp_announce.host,
+            tcp=tcp_announce.port,
+            udp=udp_announce.port or None,
+            extra={AZTEC_ENR_KEY: bytes([AZTEC_NETWORK_DEVNET])},
+        )
+        udp_listen = (c.p2p_udp_listen_addr.host or "0.0.0.0", c.p2p_udp_listen_addr.port)
+        discovery = Discv5Service(key, enr, listen=udp_listen, bootstrap=bootstrap)
+        l1 = self.shared.get("l1")
+        chain_state: Any = L1ChainState(l1) if l1 is not None else ManualChainState()
+        epoch_duration = 32
+        if l1 is not None:
+            await chain_state.refresh()
+            epoch_duration = chain_state.timing.epoch_duration
+        rollup = bytes.fromhex(l1.addresses.rollup.removeprefix("0x")) if l1 is not None else bytes(20)
+        listen = c.p2p_tcp_listen_addr
+        service = P2PService(
+            P2PConfig(
+                private_key=key,
+                listen_addrs=(f"/ip4/{listen.host or '0.0.0.0'}/tcp/{listen.port}",),
+                announce_addrs=(f"/ip4/{tcp_announce.host}/tcp/{tcp_announce.port}",),
+                chain_id=c.l1_chain_id,
+                rollup_address=rollup,
+                epoch_duration=epoch_duration,
+                max_peers=c.p2p_max_peers,
+            ),
+            chain_state=chain_state,
+            discovery=discovery,
+        )
+        async with trio.open_nursery() as nursery:
+            if isinstance(chain_state, L1ChainState):
+                nursery.start_soon(chain_state.run)
+            await nursery.start(discovery.run)
+            info = await nursery.start(service.run)
+            self.client = P2PClient(service)
+            self.shared["p2p"] = self.client
+            log.info(
+                "p2p started",
+                extra={"peer_id": info.peer_id, "enr": discovery.local_enr(), "bootstrap": len(bootstrap)},
+            )
+            task_status.started(info)
