@@ -118,7 +118,7 @@ class JobRecord:
         self.dispatched_at = 0.0
         self.heartbeat_at = 0.0
         self.agent: str | None = None
-        self.token = 0
+        self.token = -1
         self.awaiting_journal = False
 
     def job(self) -> ProvingJob:
@@ -202,6 +202,7 @@ class JobStateMachine:
         self._settled_counts = {JobState.FULFILLED: 0, JobState.REJECTED: 0}
         self._awaiting = 0
         self._seq = 0
+        self._next_token = 0
         self._effects = Effects()
         self.timeouts = 0
         self.retries = 0
@@ -227,7 +228,7 @@ class JobStateMachine:
         elif old in SETTLED:
             self._settled_counts[old] -= 1
         rec.state = new
-        rec.token += 1  # invalidates any heap entry
+        rec.token = -1  # invalidates any heap entry
         if new == JobState.QUEUED:
             if not rec.awaiting_journal:
                 self._push(rec)
@@ -239,6 +240,8 @@ class JobStateMachine:
 
     def _push(self, rec: JobRecord) -> None:
         self._queued[rec.type] += 1
+        rec.token = self._next_token  # unique across records, so re-created ids never match old entries
+        self._next_token += 1
         deadline = math.inf if rec.deadline is None else rec.deadline
         heap = self._heaps[rec.type]
         heapq.heappush(heap, (rec.epoch, rec.priority, deadline, rec.seq, rec.token, rec.id))
@@ -271,7 +274,7 @@ class JobStateMachine:
             self._in_progress.pop(rec.id, None)
         else:
             self._settled_counts[rec.state] -= 1
-        rec.token += 1
+        rec.token = -1
         del self._jobs[rec.id]
         self._effects.persist.pop(rec.id, None)
         self._effects.delete.add(rec.id)
