@@ -80,10 +80,24 @@ class ChildProcess:
                 async with trio.open_nursery() as nursery:
                     assert proc.stdout is not None
                     nursery.start_soon(self._pump, proc.stdout, logf, ready)
+                    exited = trio.Event()
+
+                    async def watch_exit() -> None:
+                        await proc.wait()
+                        exited.set()
+                        ready.set()  # wake the readiness wait; `exited` tells which
+
+                    nursery.start_soon(watch_exit)
                     with trio.move_on_after(self.ready_timeout) as cs:
                         await ready.wait()
                     if cs.cancelled_caught:
                         raise ChildDied(f"{self.name} not ready after {self.ready_timeout}s: " + " | ".join(self.tail))
+                    if exited.is_set():
+                        await trio.sleep(0.2)  # let the pump flush the last lines
+                        raise ChildDied(
+                            f"{self.name} exited with code {proc.returncode} before it was ready: "
+                            + " | ".join(list(self.tail)[-8:])
+                        )
                     task_status.started()
                     code = await proc.wait()
                     await trio.sleep(0.2)  # let the pump flush the last lines
