@@ -8,6 +8,7 @@ and ``RootRollupPublicInputs.to_fields`` are the ones Aztec hashes / L1 reads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ def decode(cls: type[T], raw: Any) -> T:
     return typing.cast(T, _decode(cls, raw, cls.__name__))
 
 
+@functools.cache
+def _fields_of(tp: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    return typing.get_type_hints(tp), tuple(f.name for f in dataclasses.fields(tp))
+
+
 def _decode(tp: Any, raw: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -96,12 +102,12 @@ def _decode(tp: Any, raw: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(raw, dict):
             raise CircuitInputError(f"{where}: expected an object")
-        hints = typing.get_type_hints(tp)
+        hints, names = _fields_of(tp)
         kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name not in raw:
-                raise CircuitInputError(f"{where}: missing {f.name}")
-            kwargs[f.name] = _decode(hints[f.name], raw[f.name], f"{where}.{f.name}")
+        for name in names:
+            if name not in raw:
+                raise CircuitInputError(f"{where}: missing {name}")
+            kwargs[name] = _decode(hints[name], raw[name], f"{where}.{name}")
         ctor: Any = tp
         return ctor(**kwargs)
     if tp is typing.Any:

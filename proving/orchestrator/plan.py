@@ -398,9 +398,13 @@ class EpochProvingPlan:
             total_fees=sum(e.transaction_fee for e in effects),
         )
         if block.expected_header is not None and block.expected_header != header:
+            differ = [
+                name
+                for name in ("last_archive", "content_commitment", "state", "global_variables", "total_fees")
+                if getattr(header, name) != getattr(block.expected_header, name)
+            ]
             raise EpochProvingError(
-                f"Block header mismatch for block {block.globals.block_number}: built {header}, "
-                f"expected {block.expected_header}"
+                f"Block header mismatch for block {block.globals.block_number}: {', '.join(differ)} differ"
             )
         block_hash = header.hash()
         root, next_path = append_with_sibling_path(block_hash, self._archive.next_index, self._archive_path)
