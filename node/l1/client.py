@@ -436,6 +436,12 @@ class L1Client:
     async def submit_epoch_root_proof(self, args: EpochProofArgs) -> Receipt:
         return await self._rollup_tx("submitEpochRootProof", *args.abi_args())
 
+    async def vk_tree_root(self) -> int:
+        return int.from_bytes(bytes(await self._rollup("vkTreeRoot")), "big")
+
+    async def protocol_contract_tree_root(self) -> int:
+        return int.from_bytes(bytes(await self._rollup("protocolContractTreeRoot")), "big")
+
     async def epoch_proof_public_inputs(self, args: EpochProofArgs) -> list[bytes]:
         a = args.abi_args()
         out = await self._rollup("getEpochProofPublicInputs", a[0], a[1], a[2], a[3])
