@@ -151,6 +151,8 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
     if missing:
         flags = ", ".join("--" + r.replace("_", "-") for r in missing)
         raise ConfigError(f"{flags}: not available in this build yet")
+    if config.prover_agent_enabled and "prover_node" in roles:
+        roles = roles | {"prover"}
     ctx = Context(config, roles)
     components: list[Named] = []
     for role in ROLE_ORDER:
@@ -334,3 +336,205 @@ def _tx_bot(ctx: Context) -> list[Named]:
         return TxBot(ctx.shared["p2p"], chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
 
     return [Named("tx-bot", Deferred(make))]
+
+
+class _BrokerComponent:
+    """The in-process ProvingBroker (durable under DATA_DIRECTORY/broker when set)."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await self.broker.run(task_status=task_status)
+        finally:
+            if self.broker.store is not None:
+                self.broker.store.close()
+
+
+def _ensure_broker(ctx: Context) -> list[Named]:
+    """One in-process broker per node: for --prover-broker, and for --prover / --prover-node when no
+    PROVER_BROKER_HOST is given."""
+    if "broker_component" in ctx.shared:
+        return []
+    ctx.shared["broker_component"] = True
+    from proving.broker.core import ProvingBroker
+    from proving.broker.store import SqliteJobStore
+
+    store = None
+    if ctx.config.data_directory is not None:
+        d = ctx.config.data_directory / "broker"
+        d.mkdir(parents=True, exist_ok=True)
+        store = SqliteJobStore(d / "broker.sqlite")
+    broker = ProvingBroker(store, registry=ctx.registry)
+    ctx.shared["broker"] = broker
+    return [Named("prover-broker", _BrokerComponent(broker))]
+
+
+def _uses_local_broker(ctx: Context) -> bool:
+    return "prover_broker" in ctx.roles or ctx.config.prover_broker_host is None
+
+
+def mount_broker_rpc(rpc: JsonRpcDispatcher, broker: Any) -> None:
+    """Serve the broker's JSON-RPC methods (enqueueProvingJob, getProvingJob, ...) on the node's
+    dispatcher, i.e. on AZTEC_PORT like Aztec's `--prover-broker`."""
+    from proving.broker.rpc import build_dispatcher
+
+    inner = build_dispatcher(broker)
+
+    def make(name: str) -> Callable[..., Awaitable[Any]]:
+        async def handler(*args: Any, **kwargs: Any) -> Any:
+            params: Any = kwargs if kwargs and not args else list(args)
+            out = await inner.handle_one({"jsonrpc": "2.0", "id": 1, "method": name, "params": params})
+            if out is None:
+                return None
+            if "error" in out:
+                err = out["error"]
+                raise JsonRpcError(str(err.get("message")), code=int(err.get("code", -32603)))
+            return out.get("result")
+
+        return handler
+
+    for name in inner.methods:
+        rpc.register(name, make(name))
+
+
+@builder("prover_broker")
+def _prover_broker(ctx: Context) -> list[Named]:
+    out = _ensure_broker(ctx)
+    mount_broker_rpc(ctx.rpc, ctx.shared["broker"])
+    return out
+
+
+def _check_real_proofs(c: NodeConfig) -> None:
+    if c.prover_real_proofs:
+        raise ConfigError(
+            "PROVER_REAL_PROOFS=true needs the barretenberg (bb) prover, which this Python node does not ship; "
+            "set PROVER_REAL_PROOFS=false for simulated circuits with marked fake proofs"
+        )
+
+
+@builder("prover")
+def _prover(ctx: Context) -> list[Named]:
+    c = ctx.config
+    _check_real_proofs(c)
+    local = "prover_broker" in ctx.roles or ("prover_node" in ctx.roles and c.prover_broker_host is None)
+    if not local and c.prover_broker_host is None:
+        raise ConfigError("--prover needs PROVER_BROKER_HOST (or --prover-broker / --prover-node in the same process)")
+    pre = _ensure_broker(ctx) if local else []
+
+    async def make() -> Any:
+        from proving.agent import AgentPool
+
+        broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
+        pool = AgentPool(broker, c.prover_agent_concurrency, real_proofs=c.prover_real_proofs)
+        ctx.shared["agents"] = pool
+        log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
+                                         "broker": "in-process" if local else c.prover_broker_host})
+        return pool
+
+    return [*pre, Named("prover", Deferred(make))]
+
+
+class _ProverNodeService:
+    """The ProverNode plus, with an external broker, the BrokerClient's settle follower."""
+
+    def __init__(self, node: Any, client: Any | None) -> None:
+        self.node = node
+        self.client = client
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                if self.client is not None:
+                    await nursery.start(self.client.run)
+                await nursery.start(self.node.run)
+                task_status.started()
+        finally:
+            if self.client is not None:
+                with trio.CancelScope(shield=True):
+                    await self.client.aclose()
+
+
+@builder("prover_node")
+def _prover_node(ctx: Context) -> list[Named]:
+    c = ctx.config
+    key = c.prover_publisher_private_key
+    if key is None:
+        raise ConfigError("--prover-node needs PROVER_PUBLISHER_PRIVATE_KEY")
+    if "p2p" not in ctx.roles and c.prover_coordination_node_url is None:
+        raise ConfigError("--prover-node sends quotes over p2p (--p2p) or to PROVER_COORDINATION_NODE_URL")
+    _check_real_proofs(c)
+    local = _uses_local_broker(ctx)
+    pre = _ensure_broker(ctx) if local else []
+
+    async def make() -> Any:
+        from node.prover_node.bond import BondManager
+        from node.prover_node.epoch_job import ArchiverBlockSource, EpochProvingJob, HttpQuoteSink, P2PQuoteSink
+        from node.prover_node.l1_adapter import ProverL1
+        from node.prover_node.node import ProverNode
+        from node.prover_node.quote_provider import HttpQuoteProvider, QuoteProvider, SimpleQuoteProvider
+        from proving.broker.client import BrokerClient
+        from proving.proof_store import FileProofStore, InlineProofStore, ProofStore
+
+        assert key is not None
+        l1 = ctx.shared["l1"].with_signer(key)
+        chain = ProverL1(l1)
+        archiver = ctx.shared["archiver"]
+        client: Any = None
+        store: ProofStore
+        if local:
+            broker = ctx.shared["broker"]
+            producer: Callable[[], Any] = lambda: broker  # noqa: E731
+            store = FileProofStore(c.data_directory / "proofs") if c.data_directory else InlineProofStore()
+        else:
+            assert c.prover_broker_host is not None
+            client = BrokerClient(c.prover_broker_host, connections=4)
+            producer = lambda: client  # noqa: E731
+            store = InlineProofStore()  # agents may run on other hosts
+        provider: QuoteProvider = (
+            HttpQuoteProvider(c.quote_provider_url)
+            if c.quote_provider_url
+            else SimpleQuoteProvider(c.quote_provider_basis_point_fee, c.quote_provider_bond_amount)
+        )
+        sink: Any
+        if "p2p" in ctx.shared:
+            sink = P2PQuoteSink(ctx.shared["p2p"])
+        else:
+            sink = HttpQuoteSink(str(c.prover_coordination_node_url))
+        job = EpochProvingJob(
+            l1=l1,
+            archiver=archiver,
+            producer=producer,
+            proof_store=store,
+            prover_id=int.from_bytes(chain.address, "big"),
+        )
+        bond = BondManager(
+            chain,
+            chain.address,
+            minimum=c.prover_minimum_escrow_amount,
+            target=c.target_escrow_amount,
+            allow_mint=c.bond_token_mint,
+        )
+        node = ProverNode(
+            chain=chain,
+            blocks=ArchiverBlockSource(archiver, l1),
+            quote_provider=provider,
+            quote_sink=sink,
+            bond=bond,
+            prover=job,
+            signer_key=key,
+            prover_address=chain.address,
+            chain_id=c.l1_chain_id,
+            rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
+            polling_interval=c.prover_node_polling_interval_ms / 1000,
+        )
+        ctx.shared["prover_node"] = node
+
+        async def get_prover_node_stats() -> dict[str, Any]:
+            return {**node.statistics(), "lastEpoch": job.last}
+
+        ctx.rpc.register("prover_getStatistics", get_prover_node_stats)
+        return _ProverNodeService(node, client)
+
+    return [*pre, *_ensure_archiver(ctx), Named("prover-node", Deferred(make))]
