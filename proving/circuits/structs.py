@@ -102,7 +102,7 @@ def _decode(tp: Any, raw: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(raw, dict):
             raise CircuitInputError(f"{where}: expected an object")
-        hints, names = _fields_of(tp)
+        hints, names = _fields_of(typing.cast(Any, tp))
         kwargs = {}
         for name in names:
             if name not in raw:

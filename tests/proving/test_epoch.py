@@ -108,7 +108,11 @@ def test_plan_job_counts_and_root_outputs(blocks: int, txs: int) -> None:
     assert pub.end_timestamp == last.global_variables.timestamp
     assert pub.end_block_number == last.global_variables.block_number
     assert pub.prover_id == 33 and pub.vk_tree_root == 11 and pub.protocol_contract_tree_root == 22
-    fees = [FeeRecipient(b.global_variables.coinbase, b.expected_header.total_fees) for b in ep.blocks if b.expected_header]
+    fees = [
+        FeeRecipient(b.global_variables.coinbase, b.expected_header.total_fees)
+        for b in ep.blocks
+        if b.expected_header
+    ]
     assert list(pub.fees) == fees
     assert len(pub.to_fields()) == 76
 
@@ -153,7 +157,7 @@ async def test_epoch_32_blocks_36_txs_with_100_agents() -> None:
     async with trio.open_nursery() as n:
         await n.start(broker.run)
         with trio.fail_after(120):
-            prover, pool, proven = await _prove_epoch(ep, broker, agents=100)
+            prover, _pool, proven = await _prove_epoch(ep, broker, agents=100)
         n.cancel_scope.cancel()
     assert prover.plan is not None
     stats = prover.plan.statistics()
@@ -238,7 +242,7 @@ async def test_resume_after_orchestrator_restart_reuses_stored_results() -> None
             )
             for block in ep.blocks[:3]:
                 await prover.add_block(block)
-            while prover.results_applied < 60:
+            while prover.results_applied < 60:  # noqa: ASYNC110 - watching a counter
                 await trio.sleep(0.001)
             first.cancel_scope.cancel()  # the node dies; the broker keeps everything
         second = EpochProver(broker, InlineProofStore(), prover_id=33, vk_tree_root=11)
