@@ -34,7 +34,7 @@ from node.l1.propose import EpochProofArgs
 from node.l2.block import L2Block
 from node.l2.tx_effect import _LOG_KINDS, TxEffect, section_hash
 from node.l2.world_state import ChainState, block_hash, genesis_header
-from node.prover_node.node import EpochBlockSummary
+from node.prover_node.node import EpochBlockSummary, EpochProvingAborted
 from p2p.wire import header as wire
 from p2p.wire.quote import EpochProofQuote
 from proving.circuits import structs as ps
@@ -46,7 +46,7 @@ from proving.proof_store import ProofStore
 log = logging.getLogger("node.prover_node.epoch_job")
 
 
-class EpochJobError(RuntimeError):
+class EpochJobError(EpochProvingAborted):
     """The epoch cannot be proven or published; the message says why."""
 
 
@@ -299,15 +299,18 @@ class EpochProvingJob:
     async def prove_and_publish(self, epoch: int, claim: ProofClaim) -> None:
         remaining = await self._seconds_to_deadline(epoch)
         if remaining <= 0:
-            log.error("epoch %d: the proof deadline (end of epoch %d) has passed, giving up", epoch, epoch + 1)
-            raise DeadlinePassedError(f"epoch {epoch}: deadline passed {-remaining:.0f}s ago")
+            raise DeadlinePassedError(
+                f"epoch {epoch}: the proof deadline (end of epoch {epoch + 1}) has passed ({-remaining:.0f}s ago), "
+                "giving up"
+            )
         started = time.monotonic()
         with trio.move_on_after(remaining) as scope:
             await self._prove_and_publish(epoch, started)
             return
         if scope.cancelled_caught:
-            log.error("epoch %d: not proven before the deadline (end of epoch %d), giving up", epoch, epoch + 1)
-            raise DeadlinePassedError(f"epoch {epoch}: not proven within {remaining:.0f}s")
+            raise DeadlinePassedError(
+                f"epoch {epoch}: not proven before the deadline (end of epoch {epoch + 1}, {remaining:.0f}s), giving up"
+            )
 
     async def _prove_and_publish(self, epoch: int, started: float) -> None:
         blocks = await self._synced_blocks(epoch)

@@ -39,6 +39,11 @@ class EpochBlockSummary:
     total_fees: int
 
 
+class EpochProvingAborted(RuntimeError):
+    """An expected way for an epoch job to end without a proof (deadline passed, L1 disagrees); logged
+    without a traceback."""
+
+
 class ChainReader(Protocol):
     async def chain_view(self) -> ChainView: ...
 
@@ -170,7 +175,8 @@ class ProverNode:
             n = self._prove_failures[action.epoch] = self._prove_failures.get(action.epoch, 0) + 1
             if n < MAX_PROVING_ATTEMPTS_PER_EPOCH:
                 self.state.proving.discard(action.epoch)  # a later poll retries while the claim is still live
-            log.error("proving epoch %d failed (attempt %d): %s", action.epoch, n, e, exc_info=True)
+            log.error("proving epoch %d failed (attempt %d): %s", action.epoch, n, e,
+                      exc_info=not isinstance(e, EpochProvingAborted))
             return
         self.stats.epochs_proven += 1
         log.info("epoch proven and submitted", extra={"epoch": action.epoch})
