@@ -18,8 +18,8 @@ from proving.circuits.hashing import (
     BN254_FR_MODULUS,
     GENERATOR_INDEX__BLOCK_HASH,
     poseidon2_hash_with_separator,
+    sha256_merkle_root,
     sha256_trunc_fields,
-    unbalanced_sha256_root,
 )
 
 MAX_NOTE_HASHES_PER_TX: Final = 64
@@ -237,7 +237,15 @@ class TxEffect:
             raise CircuitInputError("too many L2->L1 messages")
 
     def out_hash(self) -> int:
-        return unbalanced_sha256_root(list(self.l2_to_l1_msgs))
+        """TS TxEffect.txOutHash: 0 without messages, else a balanced sha256Trunc tree over the
+        messages zero-padded to 2^max(1, ceil(log2 n)) leaves (one message m: accumulate(m, 0))."""
+        msgs = list(self.l2_to_l1_msgs)
+        if not msgs:
+            return 0
+        size = 2
+        while size < len(msgs):
+            size *= 2
+        return sha256_merkle_root(msgs + [0] * (size - len(msgs)))
 
     def hash(self) -> int:
         """TxEffect.hash(): sha256Trunc of the 267-field padded preimage (section 3.2)."""

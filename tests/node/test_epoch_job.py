@@ -28,6 +28,7 @@ def _effect(i: int) -> TxEffect:
         transaction_fee=1000 + i,
         note_hashes=tuple(_h(100 * i + k) for k in range(i % 3)),
         nullifiers=(_h(10_000 + i), _h(20_000 + i)),
+        l2_to_l1_msgs=tuple(_h(30_000 + 10 * i + k) for k in range(i % 4)),
         unencrypted_logs=LogSection(((b"\x01" * 32 + b"hello",),)) if i % 2 else LogSection(),
     )
 
