@@ -99,9 +99,14 @@ async def test_claimant_that_never_proves_loses_its_bond(tmp_path: Path) -> None
                 if st.has_claim and st.claim_prover.lower() == prover.lower():
                     claimed = st
                 await trio.sleep(0.5)
+            highest = claimed.pending
             while True:  # the deadline (end of the next epoch) passes; a proposal or prune() prunes
                 st = await trio.to_thread.run_sync(reader.status)
-                if st.pending <= claimed.proven and st.slot >= (claimed.claim_epoch + 2) * cfg.epoch_duration:
+                # a proposal prunes and re-proposes in one transaction, so the pending tip may go
+                # straight from the old tip to proven + 1: a drop below the highest tip seen is the prune
+                pruned = st.pending <= claimed.proven or st.pending < highest
+                highest = max(highest, st.pending)
+                if pruned and st.slot >= (claimed.claim_epoch + 2) * cfg.epoch_duration:
                     break
                 await trio.sleep(0.5)
             assert st.proven == claimed.proven  # never proven
