@@ -27,8 +27,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proving.broker.client import BrokerClient  # noqa: E402
-from proving.types import JobFilter, ProvingJob, ProvingRequestType  # noqa: E402
+from proving.broker.client import BrokerClient
+from proving.types import JobFilter, ProvingJob, ProvingRequestType
 
 AZTEC = {  # targets.md: Aztec ProvingBroker 4.1.2 (LMDB), same machine class
     1: (16.0, "~52 ms", 270),
@@ -38,6 +38,7 @@ AZTEC = {  # targets.md: Aztec ProvingBroker 4.1.2 (LMDB), same machine class
 }
 TARGET_RATIO = {1: 10, 10: 10, 100: 2, 1000: 2}
 PRODUCERS = 100
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -70,9 +71,9 @@ async def start_broker(data: Path) -> tuple[trio.Process, str]:
             "--address-file",
             str(addr),
         ],
-        cwd=str(Path(__file__).resolve().parent.parent),
+        cwd=str(REPO),
     )
-    while not addr.exists():
+    while not addr.exists():  # noqa: ASYNC110 - the broker process writes it when listening
         await trio.sleep(0.02)
     return proc, addr.read_text().strip()
 
