@@ -237,7 +237,7 @@ def _p2p(ctx: Context) -> list[Named]:
     from p2p.wire.serialization import DecodeError
     from p2p.wire.tx import Tx
 
-    node = P2PNode(ctx.config, ctx.shared)
+    node = P2PNode(ctx.config, ctx.shared, ctx.registry)
 
     def client() -> Any:
         if node.client is None:

@@ -11,10 +11,15 @@ signature and shape only.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import trio
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from node.config import ConfigError, HostPort, NodeConfig
 from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
@@ -66,11 +71,66 @@ class L1ChainState:
             await trio.sleep(1.0)
 
 
+def flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested statistics() dict, keyed by their path joined with '_'."""
+    out: dict[str, float] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten_numbers(v, f"{prefix}_{k}" if prefix else str(k)))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        out[prefix] = float(obj)
+    return out
+
+
+class StatisticsCollector(Collector):
+    """Exposes a component's statistics() on /metrics as `<namespace>_<path>` gauges."""
+
+    def __init__(self, namespace: str, stats: Callable[[], Any]) -> None:
+        self.namespace, self.stats = namespace, stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for path, value in sorted(flatten_numbers(self.stats()).items()):
+            name = f"{self.namespace}_{re.sub(r'[^a-zA-Z0-9_]', '_', path)}"
+            g = GaugeMetricFamily(name, f"{self.namespace} statistics: {path}")
+            g.add_metric([], value)
+            yield g
+
+
 class P2PNode:
-    def __init__(self, config: NodeConfig, shared: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        shared: dict[str, Any],
+        registry: CollectorRegistry | None = None,
+        status_interval: float = 15.0,
+    ) -> None:
         self.config = config
         self.shared = shared
+        self.registry = registry
+        self.status_interval = status_interval
         self.client: P2PClient | None = None
+
+    async def _log_status(self, client: P2PClient) -> None:
+        """What an operator wants to see: peers, pools, what arrived (every `status_interval` s)."""
+        while True:
+            await trio.sleep(self.status_interval)
+            st = client.statistics()
+            flat = flatten_numbers(st)
+            # accepted messages per topic, e.g. received_tx, received_epoch_proof_quote
+            received = {
+                "received_" + k.split("/")[2]: int(v)
+                for k, v in flat.items()
+                if k.startswith("gossip_topics_/aztec/") and k.endswith("_accepted")
+            }
+            log.info(
+                "p2p status",
+                extra={
+                    "peers": st.get("peers"),
+                    "txs_pending": int(flat.get("tx_pool_pending", 0)),
+                    "quotes": int(flat.get("quote_pool_quotes", 0)),
+                    **received,
+                },
+            )
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         c = self.config
@@ -124,4 +184,7 @@ class P2PNode:
                 "p2p started",
                 extra={"peer_id": info.peer_id, "enr": discovery.local_enr(), "bootstrap": len(bootstrap)},
             )
+            if self.registry is not None:
+                self.registry.register(StatisticsCollector("aztec_p2p", self.client.statistics))
+            nursery.start_soon(self._log_status, self.client)
             task_status.started(info)
