@@ -69,3 +69,39 @@ def test_p2p_bootstrap_serves_its_enr() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as r:
             assert b'aztec_py_node_component{component="p2p_bootstrap"} 1.0' in r.read()
     assert p.returncode == 0
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def test_p2p_nodes_join_via_boot_node_url_and_receive_txs() -> None:
+    """`python -m node --p2p` with BOOT_NODE_URL pointing at our boot node's JSON-RPC: two nodes find
+    each other through discv5, connect, and one receives the txs the other's tx bot gossips."""
+    udp, http = free_port(socket.SOCK_DGRAM), free_port()
+    boot_env = {"P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{udp}", "AZTEC_PORT": str(http)}
+
+    def p2p_env(extra: dict[str, str]) -> tuple[dict[str, str], int]:
+        p, h = free_port(), free_port()
+        return {"BOOT_NODE_URL": f"http://127.0.0.1:{http}", "P2P_TCP_LISTEN_ADDR": f"127.0.0.1:{p}",
+                "P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{p}", "AZTEC_PORT": str(h), "TXBOT_TX_PER_SLOT": "5",
+                **extra}, h
+
+    env_a, http_a = p2p_env({})
+    env_b, http_b = p2p_env({})
+    with node_process(["--p2p-bootstrap"], boot_env), node_process(["--p2p"], env_a), \
+            node_process(["--p2p", "--tx-bot"], env_b):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if metric(http_a, "aztec_p2p_peers") >= 1 and \
+                    metric(http_a, "aztec_p2p_gossip_topics__aztec_tx_0_1_0_accepted") >= 3:
+                break
+            time.sleep(0.5)
+        assert metric(http_a, "aztec_p2p_peers") >= 1
+        assert metric(http_a, "aztec_p2p_gossip_topics__aztec_tx_0_1_0_accepted") >= 3
+        assert metric(http_a, "aztec_p2p_tx_pool_pending") >= 3
+        assert metric(http_b, "aztec_p2p_published") >= 3
