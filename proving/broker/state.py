@@ -316,6 +316,10 @@ class JobStateMachine:
                 return IN_QUEUE
             if job.epoch_number > rec.epoch:
                 rec.epoch = job.epoch_number  # keeps it alive through cleanup of older epochs
+                if rec.state == JobState.QUEUED and not rec.awaiting_journal:
+                    # re-key its queue entry so the dispatch order matches the record (and a restore)
+                    self._queued[rec.type] -= 1
+                    self._push(rec)
                 self._persist(rec)
             return rec.status()
         if len(self._jobs) >= self.max_jobs:
