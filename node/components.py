@@ -212,6 +212,7 @@ def _devnet(ctx: Context) -> list[Named]:
         sequencers=c.devnet_sequencers,
         committee=c.devnet_committee,
         agents=c.devnet_prover_agents,
+        base_port=c.devnet_base_port,
         tx_per_slot=c.txbot_tx_per_slot,
         quote_fee_bps=c.quote_provider_basis_point_fee,
         quote_bond=c.quote_provider_bond_amount,

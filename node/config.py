@@ -242,6 +242,8 @@ VARS: Final[tuple[Var, ...]] = (
     Var("DEVNET_SEQUENCERS", "devnet_sequencers", positive, 3, "int", "Sequencers the devnet starts."),
     Var("DEVNET_COMMITTEE", "devnet_committee", parse_bool, False, "bool",
         "Register the devnet sequencers as validators (committee; proposals need attestations over gossip)."),
+    Var("DEVNET_BASE_PORT", "devnet_base_port", _int_parser(1024, 65000), 40400, "port",
+        "First of the ~130 consecutive TCP/UDP ports the devnet's nodes use on 127.0.0.1."),
     Var("DEVNET_PROVER_AGENTS", "devnet_prover_agents", _int_parser(0, 1024), 4, "int",
         "Agents of the devnet's prover node; 0 = it quotes and claims but never proves (its bond is lost)."),
 )
@@ -296,6 +298,7 @@ class NodeConfig:
     devnet_claim_window: int = 2
     devnet_sequencers: int = 3
     devnet_committee: bool = False
+    devnet_base_port: int = 40400
     devnet_prover_agents: int = 4
 
     @property
