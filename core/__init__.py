@@ -1,0 +1,4 @@
+"""The bottom layer: what node/, p2p/ and proving/ all use and that imports none of them.
+
+`core.http`: the one HTTP/1.1 server + JSON-RPC 2.0 stack (and its small client).
+"""

@@ -1,0 +1,112 @@
+"""A small keep-alive HTTP/1.1 client for JSON-RPC over trio (what BrokerClient pools).
+
+One request at a time per connection; requests are written directly, responses parsed for the
+Content-Length case (what `core.http.server` sends); anything else is a TransportError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import Final
+
+import trio
+
+MAX_HEADERS: Final = 64 << 10
+READ_SIZE: Final = 1 << 16
+
+
+class TransportError(ConnectionError):
+    """The HTTP exchange failed (connection refused / reset / closed / bad HTTP)."""
+
+
+class HttpConnection:
+    """A keep-alive HTTP/1.1 client connection; reconnects lazily after a failure."""
+
+    def __init__(
+        self, host: str, port: int, *, path: bytes = b"/", headers: dict[str, str] | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.path = path
+        self._extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in (headers or {}).items())
+        self._stream: trio.SocketStream | None = None
+        self._buf = bytearray()
+        self._lock = trio.Lock()
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await trio.aclose_forcefully(self._stream)
+        self._stream = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        async with self._lock:
+            try:
+                return await self._post(body)
+            except BaseException:
+                await self.aclose()  # the connection's state is unknown: drop it
+                raise
+
+    async def _post(self, body: bytes) -> tuple[int, bytes]:
+        """Requests are written directly; responses are parsed by a small reader for the
+        Content-Length case and fall back to h11 for anything else."""
+        if self._stream is None:
+            try:
+                self._stream = await trio.open_tcp_stream(self.host, self.port)
+            except OSError as exc:
+                raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+            with contextlib.suppress(OSError):
+                self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._buf = bytearray()
+        stream = self._stream
+        req = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n" % (
+            self.path,
+            self.host.encode(),
+            self._extra,
+            len(body),
+        )
+        try:
+            await stream.send_all(req + body)
+            buf = self._buf
+            end = buf.find(b"\r\n\r\n")
+            while end < 0:
+                if len(buf) > MAX_HEADERS:
+                    raise TransportError("response headers too large")
+                got = await stream.receive_some(READ_SIZE)
+                if not got:
+                    raise TransportError("connection closed by the server")
+                buf += got
+                end = buf.find(b"\r\n\r\n")
+            lines = bytes(buf[:end]).split(b"\r\n")
+            status_parts = lines[0].split(b" ", 2)
+            if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
+                raise TransportError(f"bad HTTP status line {lines[0][:40]!r}")
+            status = int(status_parts[1])
+            length: int | None = None
+            close = status_parts[0] == b"HTTP/1.0"
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                lname = name.strip().lower()
+                if lname == b"content-length" and value.strip().isdigit():
+                    length = int(value.strip())
+                elif lname == b"transfer-encoding":
+                    raise TransportError("chunked responses are not supported")
+                elif lname == b"connection" and b"close" in value.lower():
+                    close = True
+            if length is None and status in (204, 304):
+                length = 0
+            if length is None:
+                raise TransportError("response without content-length")
+            total = end + 4 + length
+            while len(buf) < total:
+                got = await stream.receive_some(READ_SIZE)
+                if not got:
+                    raise TransportError("connection closed by the server")
+                buf += got
+            data = bytes(buf[end + 4 : total])
+            del buf[:total]
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TransportError(f"HTTP exchange with {self.host}:{self.port} failed: {exc}") from None
+        if close:
+            await self.aclose()
+        return status, data

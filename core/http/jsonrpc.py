@@ -1,0 +1,290 @@
+"""JSON-RPC 2.0 (https://www.jsonrpc.org/specification), the one dispatcher of the project.
+
+- Any body maps to a JSON-RPC answer, never an exception: parse error -32700 (bad JSON, bad UTF-8),
+  invalid request -32600 (not a request object, nesting deeper than `max_depth`, an empty batch, a
+  batch over `max_batch` entries: one error, nothing executed), method not found -32601, invalid
+  params -32602 (only when binding the params to the handler's signature fails: the handler's
+  own TypeErrors are internal errors), internal error -32603 (logged in one line), unauthorized
+  -32001 (a protected method called by a caller the access policy does not admit).
+- Notifications (no "id") are executed and never answered; a batch of only notifications, or a
+  notification alone, answers nothing (the HTTP layer sends 204).
+- Handlers are plain async functions; params bind to their signature (an array positionally, an
+  object by name). `JsonRpcError(code, message, data)` raised by a handler is sent as is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+log = logging.getLogger("core.jsonrpc")
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+SERVER_ERROR: Final = -32000  # application errors count down from here
+UNAUTHORIZED: Final = -32001
+
+MAX_BATCH: Final = 1000
+MAX_DEPTH: Final = 64
+MAX_METHOD_LENGTH: Final = 128
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class JsonRpcError(Exception):
+    """An error to send back (or received from a server): code first, always."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"JSON-RPC error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            out["data"] = self.data
+        return out
+
+
+class InvalidParams(JsonRpcError):
+    def __init__(self, message: str) -> None:
+        super().__init__(INVALID_PARAMS, message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Method:
+    fn: Handler
+    sig: inspect.Signature
+    names: frozenset[str]
+    required: frozenset[str]
+    min_pos: int
+    max_pos: int  # -1: *args
+    plain: bool  # only positional-or-keyword parameters: the cheap arity check is exact
+    protected: bool
+
+
+def _method(fn: Handler, protected: bool) -> _Method:
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    kinds = {p.kind for p in params}
+    plain = kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    required = [p for p in params if p.default is inspect.Parameter.empty and p.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.KEYWORD_ONLY)]
+    pos = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)]
+    return _Method(
+        fn,
+        sig,
+        frozenset(p.name for p in params),
+        frozenset(p.name for p in required),
+        sum(1 for p in pos if p.default is inspect.Parameter.empty),
+        -1 if inspect.Parameter.VAR_POSITIONAL in kinds else len(pos),
+        plain,
+        protected,
+    )
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _too_deep(obj: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
+def error_response(req_id: Any, err: JsonRpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "error": err.to_wire()}
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class Dispatcher:
+    """The method table. `handle_body` maps any bytes to the answer bytes (b"": nothing to send)."""
+
+    def __init__(self, *, max_batch: int = MAX_BATCH, max_depth: int = MAX_DEPTH) -> None:
+        self._methods: dict[str, _Method] = {}
+        self.max_batch = max_batch
+        self.max_depth = max_depth
+        self.internal_errors = 0
+
+    def register(self, name: str, handler: Handler, *, protected: bool = False) -> None:
+        """`protected`: callable only by callers the access policy admits (see core.http.app)."""
+        if name in self._methods:
+            raise ValueError(f"JSON-RPC method {name} registered twice")
+        self._methods[name] = _method(handler, protected)
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self._methods)
+
+    def is_protected(self, name: str) -> bool:
+        m = self._methods.get(name)
+        return m is not None and m.protected
+
+    async def handle_body(self, body: bytes, *, authorized: bool = True) -> bytes:
+        try:
+            obj = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            msg = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+            return _dump(error_response(None, JsonRpcError(PARSE_ERROR, f"parse error: {msg}")))
+        if (body.count(b"[") + body.count(b"{") > self.max_depth) and _too_deep(obj, self.max_depth):
+            return _dump(error_response(None, JsonRpcError(INVALID_REQUEST, f"nesting deeper than {self.max_depth}")))
+        if isinstance(obj, list):
+            if not obj:
+                return _dump(error_response(None, JsonRpcError(INVALID_REQUEST, "empty batch")))
+            if len(obj) > self.max_batch:
+                msg = f"batch of {len(obj)} requests is over the limit of {self.max_batch}"
+                err = JsonRpcError(INVALID_REQUEST, msg)
+                return _dump(error_response(None, err))
+            out = [r for r in [await self.handle_one(o, authorized=authorized) for o in obj] if r is not None]
+            return self._dump_batch(out) if out else b""
+        resp = await self.handle_one(obj, authorized=authorized)
+        return b"" if resp is None else self._dump_one(resp)
+
+    def _dump_one(self, resp: dict[str, Any]) -> bytes:
+        try:
+            return _dump(resp)
+        except (TypeError, ValueError, RecursionError) as exc:
+            self.internal_errors += 1
+            log.error("JSON-RPC result not serialisable: %s: %s", type(exc).__name__, exc)
+            return _dump(error_response(resp.get("id"), JsonRpcError(INTERNAL_ERROR, "internal error")))
+
+    def _dump_batch(self, out: list[dict[str, Any]]) -> bytes:
+        try:
+            return _dump(out)
+        except (TypeError, ValueError, RecursionError):
+            return b"[" + b",".join(self._dump_one(r) for r in out) + b"]"
+
+    async def handle_one(self, obj: Any, *, authorized: bool = True) -> dict[str, Any] | None:
+        """One request object -> its response object (None for a notification)."""
+        if not isinstance(obj, dict):
+            return error_response(None, JsonRpcError(INVALID_REQUEST, "request must be an object"))
+        rid = obj.get("id")
+        if not _valid_id(rid):
+            return error_response(None, JsonRpcError(INVALID_REQUEST, "id must be a string, a number or null"))
+        if obj.get("jsonrpc") != "2.0":
+            return error_response(rid, JsonRpcError(INVALID_REQUEST, 'missing "jsonrpc": "2.0"'))
+        name = obj.get("method")
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_METHOD_LENGTH:
+            return error_response(rid, JsonRpcError(INVALID_REQUEST, "method must be a non-empty string"))
+        params = obj.get("params", [])
+        if not isinstance(params, list | dict):
+            return error_response(rid, JsonRpcError(INVALID_REQUEST, "params must be an array or an object"))
+        notification = "id" not in obj
+        try:
+            result = await self._call(name, params, authorized)
+        except JsonRpcError as err:
+            return None if notification else error_response(rid, err)
+        except Exception as exc:
+            self.internal_errors += 1
+            log.error("JSON-RPC %s failed: %s: %s", name[:64], type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            return None if notification else error_response(rid, JsonRpcError(INTERNAL_ERROR, "internal error"))
+        return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    async def _call(self, name: str, params: list[Any] | dict[str, Any], authorized: bool) -> Any:
+        m = self._methods.get(name)
+        if m is None:
+            raise JsonRpcError(METHOD_NOT_FOUND, f"method not found: {name[:64]}")
+        if m.protected and not authorized:
+            raise JsonRpcError(UNAUTHORIZED, f"unauthorized: {name} needs the broker's auth token or a loopback caller")
+        if isinstance(params, list):
+            if not (m.plain and m.min_pos <= len(params) <= m.max_pos):
+                self._bind(m, name, params, {})
+            return await m.fn(*params)
+        if not (m.plain and m.required <= params.keys() <= m.names):
+            self._bind(m, name, [], params)
+        return await m.fn(**params)
+
+    @staticmethod
+    def _bind(m: _Method, name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        try:
+            m.sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidParams(f"invalid params for {name}: {exc}") from None
+
+
+# --- client side ---------------------------------------------------------------------------------
+
+
+def encode_request(req_id: int, method: str, params: list[Any]) -> bytes:
+    return _dump({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+
+
+def decode_response(body: bytes, req_id: int) -> Any:
+    """Result of a single response, or raise the JsonRpcError it carries."""
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise JsonRpcError(PARSE_ERROR, f"bad response body: {exc}"[:200]) from None
+    if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
+        raise JsonRpcError(INVALID_REQUEST, "response is not a JSON-RPC 2.0 object")
+    if obj.get("id") != req_id:
+        raise JsonRpcError(INVALID_REQUEST, f"response id {obj.get('id')!r} != request id {req_id}")
+    if "error" in obj:
+        err = obj["error"]
+        if not isinstance(err, dict):
+            raise JsonRpcError(INTERNAL_ERROR, "malformed error object")
+        code = err.get("code")
+        message = err.get("message")
+        raise JsonRpcError(
+            code if isinstance(code, int) else INTERNAL_ERROR,
+            message if isinstance(message, str) else "unknown error",
+            err.get("data"),
+        )
+    return obj.get("result")
+
+
+# --- parameter checks used by method handlers ----------------------------------------------------
+
+
+def param_str(value: Any, name: str, max_len: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= max_len:
+        raise InvalidParams(f"{name} must be a non-empty string of at most {max_len} characters")
+    return value
+
+
+def param_opt_str(value: Any, name: str, max_len: int) -> str | None:
+    return None if value is None else param_str(value, name, max_len)
+
+
+def param_number(value: Any, name: str, default: float, lo: float, hi: float) -> float:
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InvalidParams(f"{name} must be a number in [{lo}, {hi}]")
+    return float(value)
+
+
+def param_int(value: Any, name: str, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InvalidParams(f"{name} must be an integer in [{lo}, {hi}]")
+    return value
+
+
+def param_bool(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidParams(f"{name} must be a boolean")
+    return value

@@ -1,0 +1,504 @@
+"""The one HTTP/1.1 server of the project (trio; h11 for framing, a checked fast path for the
+plain requests JSON-RPC clients send).
+
+Every connection goes through the same bounded pipeline:
+
+- **Slots**: at most `max_connections` connections, at most `max_per_client` per client IP. A new
+  connection over either limit evicts the longest-idle connection (of that IP, or of anyone)
+  - "idle" meaning waiting for or reading a request, never one whose handler runs - and is
+  refused (closed) only if every slot is busy in a handler. Idle and slow sockets therefore
+  cannot lock anybody out; the accept loop never stops accepting.
+- **Timeouts**: `header_timeout` from accept (or a request's first byte) to the end of its head,
+  `idle_timeout` between keep-alive requests, `body_timeout` for the body, `send_timeout` for the
+  response. A timed-out partial request gets 408, a silent one is closed.
+- **Limits**: head size (431 via h11), body size (413, announced or streamed).
+- **Errors**: every request h11 rejects gets the status h11 suggests (400, 431, 501) and a close;
+  a handler that raises answers 500 with one log line. Nothing a client sends ends the server.
+
+Handlers see a :class:`Request`, also available as :func:`current_request` from code they call
+(the JSON-RPC methods). `Request.disconnected` is an Event set when the client's socket closes
+while its request is being handled (only watched once somebody asks for it, so it costs nothing
+otherwise): a long-poll uses it to stop waiting and not hand work to a gone client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import errno
+import logging
+import socket
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import h11
+import trio
+
+from core.http.framing import FastRequest, encode_response, parse_head
+
+log = logging.getLogger("core.http")
+
+READ_SIZE: Final = 1 << 16
+_ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_connections: int = 512
+    max_per_client: int = 256  # connections per client IP
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
+    max_head: int = 64 * 1024
+    max_body: int = 4 * 1024 * 1024
+    fast_path: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.max_per_client < 1:
+            raise ValueError("connection limits must be >= 1")
+        if min(self.header_timeout, self.idle_timeout, self.body_timeout, self.send_timeout) <= 0:
+            raise ValueError("HTTP timeouts must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: bytes = b"application/json"
+
+
+class Request:
+    """One HTTP request as a handler sees it."""
+
+    __slots__ = ("_conn", "body", "client", "headers", "method", "path", "target")
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        client: tuple[str, int],
+        conn: _Conn | None = None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.path = target.split(b"?", 1)[0]
+        self.headers = headers  # lower-case names
+        self.body = body
+        self.client = client  # (ip, port) of the peer
+        self._conn = conn
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), or None."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    @property
+    def disconnected(self) -> trio.Event:
+        """Set when the client's connection closes while this request is handled."""
+        if self._conn is None:
+            return trio.Event()  # not from a socket (tests, in-process calls): never fires
+        return self._conn.watch_disconnect()
+
+
+_current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("core_http_request", default=None)
+
+
+def current_request() -> Request | None:
+    """The HTTP request whose handler is running in this task (None outside the server)."""
+    return _current.get()
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(slots=True)
+class HttpStatistics:
+    open: int = 0
+    busy: int = 0
+    accepted: int = 0
+    requests: int = 0
+    fast_path: int = 0
+    evicted_idle: int = 0  # idle connections closed to make room for a new one
+    refused: int = 0  # new connections closed because every slot was busy
+    timeouts: int = 0
+    bad_requests: int = 0  # 4xx/5xx framing answers (400, 408, 413, 431, 501)
+    handler_errors: int = 0  # handlers that raised (answered 500)
+    accept_errors: int = 0
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Closed(Exception):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class _Conn:
+    server: HttpServer
+    stream: trio.SocketStream
+    ip: str
+    port: int
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    buf: bytearray = field(default_factory=bytearray)
+    evicted: bool = False
+    eof: bool = False
+    nursery: trio.Nursery | None = None
+    disconnected: trio.Event | None = None
+    watch_scope: trio.CancelScope | None = None
+    watch_done: trio.Event | None = None
+
+    def watch_disconnect(self) -> trio.Event:
+        if self.disconnected is None:
+            self.disconnected = trio.Event()
+            if self.eof:
+                self.disconnected.set()
+            elif self.nursery is not None:
+                self.watch_scope = trio.CancelScope()
+                self.watch_done = trio.Event()
+                self.nursery.start_soon(self._watch)
+        return self.disconnected
+
+    async def _watch(self) -> None:
+        assert self.watch_scope is not None and self.watch_done is not None and self.disconnected is not None
+        limit = self.server.limits.max_head + self.server.limits.max_body
+        try:
+            with self.watch_scope:
+                while len(self.buf) <= limit:  # keeps pipelined bytes; stops reading when over the limit
+                    data = await self.stream.receive_some(READ_SIZE)
+                    if not data:
+                        self.eof = True
+                        self.disconnected.set()
+                        return
+                    self.buf += data
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.eof = True
+            self.disconnected.set()
+        finally:
+            self.watch_done.set()
+
+    async def stop_watch(self) -> None:
+        if self.watch_scope is not None and self.watch_done is not None:
+            self.watch_scope.cancel()
+            await self.watch_done.wait()
+        self.disconnected = self.watch_scope = self.watch_done = None
+
+
+class HttpServer:
+    """Serves `handler` on host:port. `run` reports the bound port through `task_status`."""
+
+    def __init__(self, handler: Handler, host: str, port: int, limits: HttpLimits | None = None) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.limits = limits or HttpLimits()
+        self.bound_port: int | None = None
+        self.stats = HttpStatistics()
+        self._idle: OrderedDict[_Conn, None] = OrderedDict()  # oldest idle first
+        self._idle_by_ip: dict[str, OrderedDict[_Conn, None]] = {}
+        self._per_ip: dict[str, int] = {}
+
+    def statistics(self) -> HttpStatistics:
+        return dataclass_copy(self.stats)
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host or None, backlog=4096)
+        self.bound_port = int(listeners[0].socket.getsockname()[1])
+        log.info("http server listening on %s:%d", self.host, self.bound_port)
+        async with trio.open_nursery() as nursery:
+            for listener in listeners:
+                nursery.start_soon(self._accept_loop, listener, nursery)
+            task_status.started(self.bound_port)
+
+    # ------------------------------------------------------------------ slots
+
+    def _set_idle(self, c: _Conn, idle: bool) -> None:
+        per_ip = self._idle_by_ip.setdefault(c.ip, OrderedDict())
+        if idle:
+            self._idle[c] = None
+            self._idle.move_to_end(c)
+            per_ip[c] = None
+            per_ip.move_to_end(c)
+        else:
+            self._idle.pop(c, None)
+            per_ip.pop(c, None)
+
+    def _evict(self, victims: OrderedDict[_Conn, None]) -> bool:
+        for c in victims:
+            if not c.evicted:
+                c.evicted = True
+                self._release(c)
+                c.scope.cancel()
+                self.stats.evicted_idle += 1
+                return True
+        return False
+
+    def _release(self, c: _Conn) -> None:
+        self._idle.pop(c, None)
+        per_ip = self._idle_by_ip.get(c.ip)
+        if per_ip is not None:
+            per_ip.pop(c, None)
+        n = self._per_ip.get(c.ip, 0) - 1
+        if n <= 0:
+            self._per_ip.pop(c.ip, None)
+            self._idle_by_ip.pop(c.ip, None)
+        else:
+            self._per_ip[c.ip] = n
+        self.stats.open -= 1
+
+    def _admit(self, ip: str) -> bool:
+        lim = self.limits
+        if self._per_ip.get(ip, 0) >= lim.max_per_client and not self._evict(self._idle_by_ip.get(ip, OrderedDict())):
+            return False
+        return not (self.stats.open >= lim.max_connections and not self._evict(self._idle))
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_RETRY_ERRNOS:
+                        raise
+                    self.stats.accept_errors += 1
+                    log.warning("http accept failed (%s); closing an idle connection", exc.strerror)
+                    self._evict(self._idle)
+                    await trio.sleep(0.05)
+                    continue
+                try:
+                    peer = stream.socket.getpeername()
+                except OSError:
+                    await trio.aclose_forcefully(stream)
+                    continue
+                ip, port = str(peer[0]), int(peer[1])
+                if not self._admit(ip):
+                    self.stats.refused += 1
+                    await trio.aclose_forcefully(stream)
+                    continue
+                self.stats.accepted += 1
+                self.stats.open += 1
+                self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+                c = _Conn(self, stream, ip, port)
+                self._set_idle(c, True)
+                nursery.start_soon(self._serve, c)
+
+    # ------------------------------------------------------------------ one connection
+
+    async def _serve(self, c: _Conn) -> None:
+        try:
+            with c.scope:
+                with contextlib.suppress(OSError):
+                    c.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                async with trio.open_nursery() as nursery:
+                    c.nursery = nursery
+                    await self._serve_conn(c)
+                    nursery.cancel_scope.cancel()
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        except _Timeout:
+            self.stats.timeouts += 1
+        finally:
+            if not c.evicted:
+                self._release(c)
+            await trio.aclose_forcefully(c.stream)
+
+    async def _receive(self, c: _Conn) -> bytes:
+        data = await c.stream.receive_some(READ_SIZE)
+        if not data:
+            c.eof = True
+        return data
+
+    async def _serve_conn(self, c: _Conn) -> None:
+        lim = self.limits
+        first = True
+        while True:
+            # wait for a request's first byte: a fresh connection gets header_timeout, a kept-alive one idle_timeout
+            self._set_idle(c, True)
+            if not c.buf:
+                with trio.move_on_after(lim.header_timeout if first else lim.idle_timeout) as idle:
+                    data = await self._receive(c)
+                if idle.cancelled_caught:
+                    raise _Timeout
+                if not data:
+                    return
+                c.buf += data
+            first = False
+            deadline = trio.current_time() + lim.header_timeout
+            if not lim.fast_path:
+                await self._serve_h11(c, deadline)
+                return
+            parsed = parse_head(c.buf, lim.max_head)
+            while parsed is None:
+                with trio.move_on_at(deadline):
+                    data = await self._receive(c)
+                    if not data:
+                        return
+                    c.buf += data
+                    parsed = parse_head(c.buf, lim.max_head)
+                    continue
+                await self._reply_now(c, 408, b'{"error":"request head timeout"}')
+                raise _Timeout
+            if not isinstance(parsed, FastRequest):
+                await self._serve_h11(c, deadline)
+                return
+            if parsed.content_length > lim.max_body:
+                await self._reply_now(c, 413, b'{"error":"request body too large"}')
+                return
+            total = parsed.head_length + parsed.content_length
+            if len(c.buf) < total:
+                with trio.move_on_after(lim.body_timeout):
+                    while len(c.buf) < total:
+                        data = await self._receive(c)
+                        if not data:
+                            return
+                        c.buf += data
+                if len(c.buf) < total:
+                    await self._reply_now(c, 408, b'{"error":"request body timeout"}')
+                    raise _Timeout
+            body = bytes(c.buf[parsed.head_length : total])
+            del c.buf[:total]
+            self.stats.fast_path += 1
+            resp = await self._handle(c, parsed.method, parsed.target, parsed.headers, body)
+            close = not parsed.keep_alive or c.eof
+            await self._send(c, encode_response(resp.status, resp.content_type, resp.body, close=close))
+            if close:
+                return
+
+    async def _handle(
+        self, c: _Conn, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Response:
+        if c.evicted:
+            raise _Closed
+        self._set_idle(c, False)
+        self.stats.busy += 1
+        self.stats.requests += 1
+        req = Request(method, target, headers, body, (c.ip, c.port), c)
+        token = _current.set(req)
+        try:
+            return await self.handler(req)
+        except Exception as exc:
+            self.stats.handler_errors += 1
+            log.error("http handler failed for %s %r: %s: %s", method.decode(errors="replace"),
+                      target[:80], type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            return Response(500, b'{"error":"internal server error"}')
+        finally:
+            _current.reset(token)
+            self.stats.busy -= 1
+            await c.stop_watch()
+
+    async def _send(self, c: _Conn, data: bytes) -> None:
+        with trio.move_on_after(self.limits.send_timeout) as cs:
+            await c.stream.send_all(data)
+        if cs.cancelled_caught:
+            raise _Timeout
+
+    async def _reply_now(self, c: _Conn, status: int, body: bytes) -> None:
+        """A framing error answer (then the connection closes)."""
+        self.stats.bad_requests += 1
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError, _Timeout):
+            await self._send(c, encode_response(status, b"application/json", body, close=True))
+
+    async def _serve_h11(self, c: _Conn, deadline: float) -> None:
+        """Everything the fast path does not take: h11 parses (and rejects) the rest of the connection.
+        `deadline` is the end of the current request's head time."""
+        lim = self.limits
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=lim.max_head)
+        conn.receive_data(bytes(c.buf))
+        c.buf.clear()
+        while True:
+            request: h11.Request | None = None
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        if conn.they_are_waiting_for_100_continue:
+                            await self._send(c, conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+                                             or b"")
+                        with trio.move_on_at(deadline):
+                            data = await self._receive(c)
+                            conn.receive_data(data)
+                            continue
+                        await self._h11_error(c, conn, 408, b'{"error":"request timeout"}')
+                        raise _Timeout
+                    if isinstance(event, h11.Request):
+                        request = event
+                        deadline = trio.current_time() + lim.body_timeout
+                        length = _content_length(event.headers)
+                        if length is not None and length > lim.max_body:
+                            await self._h11_error(c, conn, 413, b'{"error":"request body too large"}')
+                            return
+                    elif isinstance(event, h11.Data):
+                        size += len(event.data)
+                        if size > lim.max_body:
+                            await self._h11_error(c, conn, 413, b'{"error":"request body too large"}')
+                            return
+                        chunks.append(bytes(event.data))
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    else:  # ConnectionClosed (a clean close between requests) / PAUSED
+                        return
+            except h11.RemoteProtocolError as exc:
+                log.debug("bad HTTP from %s: %s", c.ip, exc)
+                await self._h11_error(c, conn, exc.error_status_hint, b'{"error":"bad request"}')
+                return
+            assert request is not None
+            resp = await self._handle(c, request.method, request.target, list(request.headers), b"".join(chunks))
+            close = c.eof or conn.their_state is h11.MUST_CLOSE
+            await self._send(c, _h11_response(conn, resp, close=close, head=request.method == b"HEAD"))
+            if close or conn.our_state is h11.MUST_CLOSE:
+                return
+            try:
+                conn.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+            self._set_idle(c, True)
+            if not conn.trailing_data[0]:  # keep-alive: wait for the next request's first byte
+                with trio.move_on_after(lim.idle_timeout) as idle:
+                    data = await self._receive(c)
+                if idle.cancelled_caught:
+                    raise _Timeout
+                if not data:
+                    return
+                conn.receive_data(data)
+            deadline = trio.current_time() + lim.header_timeout
+
+    async def _h11_error(self, c: _Conn, conn: h11.Connection, status: int, body: bytes) -> None:
+        self.stats.bad_requests += 1
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError, _Timeout,
+                                 h11.LocalProtocolError):
+            await self._send(c, _h11_response(conn, Response(status, body), close=True))
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)
+    return None
+
+
+def _h11_response(conn: h11.Connection, resp: Response, *, close: bool, head: bool = False) -> bytes:
+    headers = [(b"content-type", resp.content_type)]
+    if resp.status != 204:
+        headers.append((b"content-length", str(len(resp.body)).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    out = conn.send(h11.Response(status_code=resp.status, headers=headers)) or b""
+    if resp.body and resp.status != 204 and not head:
+        out += conn.send(h11.Data(data=resp.body)) or b""
+    return out + (conn.send(h11.EndOfMessage()) or b"")
+
+
+def dataclass_copy(s: HttpStatistics) -> HttpStatistics:
+    return HttpStatistics(**{k: getattr(s, k) for k in HttpStatistics.__dataclass_fields__})
