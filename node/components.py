@@ -14,8 +14,10 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
+from core.http import SERVER_ERROR, Dispatcher, ExposureError, InvalidParams, JsonRpcError, check_exposure
+from core.http.jsonrpc import param_int
 from node.config import ConfigError, HostPort, NodeConfig
-from node.http import HttpServer, JsonRpcDispatcher, JsonRpcError
+from node.http import node_http_server
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named
 
@@ -40,7 +42,7 @@ class Context:
     config: NodeConfig
     roles: set[str]
     registry: CollectorRegistry = field(default_factory=new_registry)
-    rpc: JsonRpcDispatcher = field(default_factory=JsonRpcDispatcher)
+    rpc: Dispatcher = field(default_factory=Dispatcher)
     shared: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=lambda: {"status": "ok"})
 
@@ -159,9 +161,11 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
         if role in roles:
             components += BUILDERS[role](ctx)
     build_info(ctx.registry, sorted(roles))
-    components.append(
-        Named("http", HttpServer(config.aztec_host, config.aztec_port, ctx.rpc, ctx.registry, lambda: ctx.health))
+    token = config.prover_broker_auth_token if "prover_broker" in roles else None
+    http = node_http_server(
+        config.aztec_host, config.aztec_port, ctx.rpc, ctx.registry, lambda: ctx.health, token=token
     )
+    components.append(Named("http", http))
     if config.otel_metrics_endpoint:
         components.append(Named("otlp", OtlpPusher(config.otel_metrics_endpoint, ctx.registry, "aztec-py-node")))
     return components
@@ -242,18 +246,18 @@ def _p2p(ctx: Context) -> list[Named]:
 
     def client() -> Any:
         if node.client is None:
-            raise JsonRpcError("p2p is not running yet", code=-32000)
+            raise JsonRpcError(SERVER_ERROR, "p2p is not running yet")
         return node.client
 
     async def add_quote(quote: Any) -> None:
         try:
             q = EpochProofQuote.from_json(quote)
         except QuoteError as e:
-            raise JsonRpcError(f"invalid quote: {e}") from e
+            raise InvalidParams(f"invalid quote: {e}") from e
         await client().add_epoch_proof_quote(q)
 
     async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
-        return [q.to_json() for q in client().get_epoch_proof_quotes(int(epoch))]
+        return [q.to_json() for q in client().get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
 
     async def get_enr() -> str | None:
         return client().get_enr()  # type: ignore[no-any-return]
@@ -262,7 +266,7 @@ def _p2p(ctx: Context) -> list[Named]:
         try:
             tx = Tx.from_bytes(bytes.fromhex(str(tx_hex).removeprefix("0x")))
         except (DecodeError, ValueError) as e:
-            raise JsonRpcError(f"invalid tx: {e}") from e
+            raise InvalidParams(f"invalid tx: {e}") from e
         await client().send_tx(tx)
 
     ctx.rpc.register("node_addEpochProofQuote", add_quote)
@@ -291,10 +295,10 @@ def _sequencer(ctx: Context) -> list[Named]:
             try:
                 memory_sources.quotes.append(EpochProofQuote.from_json(quote))
             except QuoteError as e:
-                raise JsonRpcError(f"invalid quote: {e}") from e
+                raise InvalidParams(f"invalid quote: {e}") from e
 
         async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
-            return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(int(epoch))]
+            return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
 
         ctx.rpc.register("node_addEpochProofQuote", add_quote)
         ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
@@ -376,32 +380,22 @@ def _uses_local_broker(ctx: Context) -> bool:
     return "prover_broker" in ctx.roles or ctx.config.prover_broker_host is None
 
 
-def mount_broker_rpc(rpc: JsonRpcDispatcher, broker: Any) -> None:
+def mount_broker_rpc(rpc: Dispatcher, broker: Any) -> None:
     """Serve the broker's JSON-RPC methods (enqueueProvingJob, getProvingJob, ...) on the node's
-    dispatcher, i.e. on AZTEC_PORT like Aztec's `--prover-broker`."""
-    from proving.broker.rpc import build_dispatcher
+    dispatcher, i.e. on AZTEC_PORT like Aztec's `--prover-broker` (protected methods)."""
+    from proving.broker.rpc import register_broker_methods
 
-    inner = build_dispatcher(broker)
-
-    def make(name: str) -> Callable[..., Awaitable[Any]]:
-        async def handler(*args: Any, **kwargs: Any) -> Any:
-            params: Any = kwargs if kwargs and not args else list(args)
-            out = await inner.handle_one({"jsonrpc": "2.0", "id": 1, "method": name, "params": params})
-            if out is None:
-                return None
-            if "error" in out:
-                err = out["error"]
-                raise JsonRpcError(str(err.get("message")), code=int(err.get("code", -32603)))
-            return out.get("result")
-
-        return handler
-
-    for name in inner.methods:
-        rpc.register(name, make(name))
+    register_broker_methods(rpc, broker)
 
 
 @builder("prover_broker")
 def _prover_broker(ctx: Context) -> list[Named]:
+    c = ctx.config
+    try:
+        check_exposure(c.aztec_host, c.prover_broker_auth_token, what="--prover-broker on AZTEC_HOST",
+                       token_var="PROVER_BROKER_AUTH_TOKEN")
+    except ExposureError as e:
+        raise ConfigError(str(e)) from None
     out = _ensure_broker(ctx)
     mount_broker_rpc(ctx.rpc, ctx.shared["broker"])
     return out
@@ -428,7 +422,8 @@ def _prover(ctx: Context) -> list[Named]:
         from proving.agent import AgentPool
 
         broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
-        pool = AgentPool(broker, c.prover_agent_concurrency, real_proofs=c.prover_real_proofs)
+        pool = AgentPool(broker, c.prover_agent_concurrency, real_proofs=c.prover_real_proofs,
+                         token=c.prover_broker_auth_token)
         ctx.shared["agents"] = pool
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
@@ -490,7 +485,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             store = FileProofStore(c.data_directory / "proofs") if c.data_directory else InlineProofStore()
         else:
             assert c.prover_broker_host is not None
-            client = BrokerClient(c.prover_broker_host, connections=4)
+            client = BrokerClient(c.prover_broker_host, connections=4, token=c.prover_broker_auth_token)
             producer = lambda: client  # noqa: E731
             store = InlineProofStore()  # agents may run on other hosts
         provider: QuoteProvider = (

@@ -139,6 +139,13 @@ def parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def parse_token(raw: str) -> str:
+    token = raw.strip()
+    if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError("must be at least 16 printable ASCII characters without spaces")
+    return token
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -165,8 +172,8 @@ VARS: Final[tuple[Var, ...]] = (
         "Folder for durable state (broker journal, tx pool, archive). In memory / temp if unset."),
     Var("AZTEC_PORT", "aztec_port", port, 8080, "port",
         "Port of the node's HTTP server: JSON-RPC (`node_*`, broker), `/metrics`, `/health`."),
-    Var("AZTEC_HOST", "aztec_host", parse_str, "0.0.0.0", "ip",
-        "Interface the node's HTTP server binds to (use 127.0.0.1 to keep it local)."),
+    Var("AZTEC_HOST", "aztec_host", parse_str, "127.0.0.1", "ip",
+        "Interface the node's HTTP server binds to (0.0.0.0 to serve other hosts)."),
     Var("PROVER_PUBLISHER_PRIVATE_KEY", "prover_publisher_private_key", parse_private_key, None, "hex key",
         "Key used to publish proofs and sign quotes on L1 (needs ETH for gas)."),
     Var("PROVER_AGENT_ENABLED", "prover_agent_enabled", parse_bool, False, "bool",
@@ -246,6 +253,10 @@ VARS: Final[tuple[Var, ...]] = (
         "First of the ~130 consecutive TCP/UDP ports the devnet's nodes use on 127.0.0.1."),
     Var("DEVNET_PROVER_AGENTS", "devnet_prover_agents", _int_parser(0, 1024), 4, "int",
         "Agents of the devnet's prover node; 0 = it quotes and claims but never proves (its bond is lost)."),
+    # --- http access (the broker's JSON-RPC)
+    Var("PROVER_BROKER_AUTH_TOKEN", "prover_broker_auth_token", parse_token, None, "secret",
+        "Bearer token every broker JSON-RPC call must carry (`Authorization: Bearer <token>`); agents and "
+        "prover nodes send it to PROVER_BROKER_HOST. Unset: the broker answers loopback callers only."),
 )
 
 _BY_ATTR: Final = {v.attr: v for v in VARS}
@@ -257,7 +268,7 @@ class NodeConfig:
     l1_chain_id: int = 31337
     data_directory: Path | None = None
     aztec_port: int = 8080
-    aztec_host: str = "0.0.0.0"
+    aztec_host: str = "127.0.0.1"
     prover_publisher_private_key: bytes | None = field(default=None, repr=False)
     prover_agent_enabled: bool = False
     p2p_enabled: bool = False
@@ -300,6 +311,7 @@ class NodeConfig:
     devnet_committee: bool = False
     devnet_base_port: int = 40400
     devnet_prover_agents: int = 4
+    prover_broker_auth_token: str | None = field(default=None, repr=False)
 
     @property
     def target_escrow_amount(self) -> int:

@@ -67,6 +67,7 @@ class AgentPool:
         long_poll: float = 10.0,
         name: str = "agent",
         on_proven: Callable[[ProvingJob], None] | None = None,
+        token: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("PROVER_AGENT_CONCURRENCY must be >= 1")
@@ -84,6 +85,7 @@ class AgentPool:
         self.long_poll = long_poll
         self.name = f"{name}-{secrets.token_hex(3)}"
         self.on_proven = on_proven
+        self.token = token  # PROVER_BROKER_AUTH_TOKEN for a remote broker
         self._current: dict[str, ProvingRequestType] = {}
         self.counts: Counter[str] = Counter()
 
@@ -108,7 +110,7 @@ class AgentPool:
                 for i in range(self.concurrency):
                     consumer: ProvingJobConsumer
                     if isinstance(self.broker, str):
-                        client = BrokerClient(self.broker, retry_for=None)
+                        client = BrokerClient(self.broker, retry_for=None, token=self.token)
                         clients.append(client)
                         consumer = client
                     else:

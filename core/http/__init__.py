@@ -15,7 +15,15 @@ from core.http.jsonrpc import (
     InvalidParams,
     JsonRpcError,
 )
-from core.http.server import HttpLimits, HttpServer, HttpStatistics, Request, Response, current_request
+from core.http.server import (
+    HttpLimits,
+    HttpServer,
+    HttpStatistics,
+    Request,
+    Response,
+    cancelled_on_disconnect,
+    current_request,
+)
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -38,6 +46,7 @@ __all__ = [
     "Request",
     "Response",
     "TransportError",
+    "cancelled_on_disconnect",
     "check_exposure",
     "current_request",
     "is_loopback",

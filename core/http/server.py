@@ -29,7 +29,7 @@ import errno
 import logging
 import socket
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -502,3 +502,27 @@ def _h11_response(conn: h11.Connection, resp: Response, *, close: bool, head: bo
 
 def dataclass_copy(s: HttpStatistics) -> HttpStatistics:
     return HttpStatistics(**{k: getattr(s, k) for k in HttpStatistics.__dataclass_fields__})
+
+
+@contextlib.asynccontextmanager
+async def cancelled_on_disconnect() -> AsyncIterator[trio.CancelScope]:
+    """Run the body under a scope that is cancelled when the current request's client goes away
+    (a long-poll then stops waiting instead of taking work for nobody). Outside a request: a
+    plain scope."""
+    req = current_request()
+    if req is None or req._conn is None:
+        with trio.CancelScope() as scope:
+            yield scope
+        return
+    gone = req.disconnected
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            await gone.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch)
+        try:
+            yield nursery.cancel_scope
+        finally:
+            nursery.cancel_scope.cancel()

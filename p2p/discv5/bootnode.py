@@ -8,14 +8,13 @@ bootstrap from anyone. Optionally it serves `GET /health` and JSON-RPC `node_get
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import h11
 import trio
 
+from core.http import Dispatcher, HttpLimits, HttpServer, JsonRpcApp
 from p2p.discv5.protocol import Address, Discv5Config
 from p2p.discv5.service import Discv5Service
 from p2p.enr import AZTEC_ENR_KEY, AZTEC_NETWORK_DEVNET, Enr
@@ -23,9 +22,8 @@ from p2p.keys import generate_private_key, peer_id_from_private_key
 
 log = logging.getLogger(__name__)
 
-MAX_HTTP_BODY = 64 * 1024
-HTTP_TIMEOUT = 10.0
-MAX_HTTP_CONNECTIONS = 64
+HTTP_LIMITS = HttpLimits(max_connections=64, max_per_client=32, max_body=64 * 1024, idle_timeout=10.0)
+MAX_BATCH = 32
 
 
 def parse_address(text: str, *, default_port: int | None = None) -> Address:
@@ -108,96 +106,23 @@ class BootNode:
 
 
 class EnrHttpServer:
-    """Tiny HTTP/1.1 server (h11): `GET /health`, JSON-RPC `node_getEncodedEnr` and `pxe_getNodeInfo`."""
+    """`GET /health`, JSON-RPC `node_getEncodedEnr` and `pxe_getNodeInfo` on core.http's server."""
 
     def __init__(self, enr: Callable[[], Enr], listen: Address) -> None:
         self._enr = enr
         self._listen = listen
-        self._limiter = trio.CapacityLimiter(MAX_HTTP_CONNECTIONS)
+        d = Dispatcher(max_batch=MAX_BATCH)
+
+        async def encoded_enr() -> str:
+            return self._enr().to_text()
+
+        async def node_info() -> dict[str, str]:
+            return {"enr": self._enr().to_text()}
+
+        for name, fn in (("node_getEncodedEnr", encoded_enr), ("getEncodedEnr", encoded_enr),
+                         ("pxe_getNodeInfo", node_info), ("node_getNodeInfo", node_info)):
+            d.register(name, fn)
+        self.server = HttpServer(JsonRpcApp(d), listen[0], listen[1], HTTP_LIMITS)
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(self._listen[1], host=self._listen[0])
-        port = int(listeners[0].socket.getsockname()[1])
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, self._serve, listeners)
-            task_status.started(port)
-
-    async def _serve(self, stream: trio.SocketStream) -> None:
-        if self._limiter.borrowed_tokens >= self._limiter.total_tokens:
-            await stream.aclose()  # over the connection limit: refuse
-            return
-        async with self._limiter, stream:
-            with trio.move_on_after(HTTP_TIMEOUT):
-                try:
-                    await self._handle(stream)
-                except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    log.debug("HTTP connection error: %s", exc)
-
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HTTP_BODY)
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                conn.receive_data(data)
-                if not data:
-                    return
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_HTTP_BODY:
-                    await self._respond(stream, conn, 413, {"error": "request too large"})
-                    return
-            elif isinstance(event, h11.EndOfMessage) and request is not None:
-                status, payload = self._route(request, bytes(body))
-                await self._respond(stream, conn, status, payload)
-                return
-            else:
-                return
-
-    def _route(self, request: h11.Request, body: bytes) -> tuple[int, object]:
-        target = request.target.decode(errors="replace").split("?")[0]
-        if request.method == b"GET":
-            if target in ("/health", "/status"):
-                return 200, {"status": "ok"}
-            return 404, {"error": "not found"}
-        if request.method != b"POST":
-            return 405, {"error": "method not allowed"}
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return 200, _rpc_error(None, -32700, "parse error")
-        if isinstance(payload, list):
-            return 200, [self._rpc(item) for item in payload[:32]]
-        return 200, self._rpc(payload)
-
-    def _rpc(self, payload: object) -> object:
-        if not isinstance(payload, dict) or not isinstance(payload.get("method"), str):
-            return _rpc_error(None, -32600, "invalid request")
-        rpc_id = payload.get("id")
-        method = payload["method"]
-        enr_text = self._enr().to_text()
-        if method in ("node_getEncodedEnr", "getEncodedEnr"):
-            return {"jsonrpc": "2.0", "id": rpc_id, "result": enr_text}
-        if method in ("pxe_getNodeInfo", "node_getNodeInfo"):
-            return {"jsonrpc": "2.0", "id": rpc_id, "result": {"enr": enr_text}}
-        return _rpc_error(rpc_id, -32601, f"method not found: {method}")
-
-    async def _respond(self, stream: trio.SocketStream, conn: h11.Connection, status: int, payload: object) -> None:
-        data = json.dumps(payload).encode()
-        headers = [
-            ("content-type", "application/json"),
-            ("content-length", str(len(data))),
-            ("connection", "close"),
-        ]
-        await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
-        await stream.send_all(conn.send(h11.Data(data=data)) or b"")
-        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
-
-
-def _rpc_error(rpc_id: object, code: int, message: str) -> dict[str, object]:
-    return {"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}}
+        await self.server.run(task_status=task_status)

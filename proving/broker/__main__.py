@@ -1,13 +1,16 @@
 """Standalone broker: ``python -m proving.broker --data-dir DIR [--host H] [--port P]``.
 
 Prints ``listening http://host:port`` on stdout once serving (and writes it to ``--address-file``
-if given), runs until SIGINT/SIGTERM.
+if given), runs until SIGINT/SIGTERM. With PROVER_BROKER_AUTH_TOKEN set every call needs
+``Authorization: Bearer <token>``; without it only loopback callers are served and a --host beyond
+loopback is refused (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +18,8 @@ from pathlib import Path
 import trio
 from prometheus_client import CollectorRegistry
 
-from proving.broker.service import BrokerService
+from core.http import ExposureError
+from proving.broker.service import AUTH_TOKEN_VAR, BrokerService
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,17 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    service = BrokerService(
-        args.data_dir,
-        args.host,
-        args.port,
-        sync=args.sync,
-        job_timeout=args.job_timeout,
-        max_attempts=args.max_attempts,
-        policy=args.policy,
-        max_epochs_to_keep=args.max_epochs_to_keep,
-        registry=CollectorRegistry(),
-    )
+    token = os.environ.get(AUTH_TOKEN_VAR) or None
+    try:
+        service = _service(args, token)
+    except (ExposureError, ValueError) as exc:
+        print(f"python -m proving.broker: {exc}", file=sys.stderr)
+        return 2
 
     async def amain() -> None:
         async with trio.open_nursery() as nursery:
@@ -61,6 +60,21 @@ def main(argv: list[str] | None = None) -> int:
 
     trio.run(amain)
     return 0
+
+
+def _service(args: argparse.Namespace, token: str | None) -> BrokerService:
+    return BrokerService(
+        args.data_dir,
+        args.host,
+        args.port,
+        sync=args.sync,
+        job_timeout=args.job_timeout,
+        max_attempts=args.max_attempts,
+        policy=args.policy,
+        max_epochs_to_keep=args.max_epochs_to_keep,
+        registry=CollectorRegistry(),
+        auth_token=token,
+    )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from urllib.parse import urlparse
 
 import trio
 
+from core.http.client import HttpConnection, TransportError
+from core.http.jsonrpc import JsonRpcError, decode_response, encode_request
 from proving.interfaces import ReportResult
-from proving.rpc.http import HttpConnection, TransportError
-from proving.rpc.jsonrpc import JsonRpcError, decode_response, encode_request
 from proving.types import JobFilter, JobStatus, ProvingJob
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,19 @@ class BrokerClient:
         connections: int = 1,
         retry_for: float | None = 300.0,
         max_backoff: float = 1.0,
+        token: str | None = None,
     ) -> None:
+        """`token`: the broker's PROVER_BROKER_AUTH_TOKEN, sent as `Authorization: Bearer`."""
         self.url = url
         self.host, self.port = parse_broker_url(url)
         if connections < 1:
             raise ValueError("connections must be >= 1")
-        self._pool = [HttpConnection(self.host, self.port) for _ in range(connections)]
+        auth = None if token is None else {"authorization": f"Bearer {token}"}
+        self._pool = [HttpConnection(self.host, self.port, headers=auth) for _ in range(connections)]
         self._free_send, self._free_recv = trio.open_memory_channel[HttpConnection](connections)
         for c in self._pool:
             self._free_send.send_nowait(c)
-        self._follow_conn = HttpConnection(self.host, self.port)
+        self._follow_conn = HttpConnection(self.host, self.port, headers=auth)
         self.retry_for = retry_for
         self.max_backoff = max_backoff
         self._ids = itertools.count(1)

@@ -4,7 +4,10 @@
 ``getSettledJobs`` (the settle log remote producers follow instead of one long-poll per job),
 ``cleanUpProvingJobState`` and ``getBrokerStatistics``.
 
-Parameters are positional (Aztec style) or named; see each handler for the order.
+Parameters are positional (Aztec style) or named (the handler's parameter names). Every method is
+registered protected: callable with the broker's auth token, or from loopback when no token is
+configured (core.http.app.AccessPolicy). A long-poll (``getProvingJob`` with a timeout) stops when
+its HTTP client disconnects, so no job is handed to a gone agent.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from typing import Any, Final
 
 import trio
 
-from proving.broker.core import BrokerBusyError, ProvingBroker
-from proving.broker.state import BrokerFullError
-from proving.rpc.jsonrpc import (
+from core.http.jsonrpc import (
     SERVER_ERROR,
     Dispatcher,
     InvalidParams,
@@ -26,8 +27,10 @@ from proving.rpc.jsonrpc import (
     param_number,
     param_opt_str,
     param_str,
-    positional,
 )
+from core.http.server import cancelled_on_disconnect
+from proving.broker.core import BrokerBusyError, ProvingBroker
+from proving.broker.state import BrokerFullError
 from proving.types import (
     MAX_JOB_ID_LENGTH,
     MAX_REASON_LENGTH,
@@ -40,6 +43,7 @@ from proving.types import (
 MAX_WAIT_MS: Final = 60_000
 BROKER_FULL: Final = SERVER_ERROR - 1
 BROKER_BUSY: Final = SERVER_ERROR - 2
+MAX_AGENT_ID: Final = 128
 
 
 def _job(raw: Any) -> ProvingJob:
@@ -64,80 +68,79 @@ def _job_response(job: ProvingJob | None) -> dict[str, Any] | None:
     return None if job is None else {"job": job.to_wire(), "time": trio.current_time()}
 
 
-def build_dispatcher(broker: ProvingBroker) -> Dispatcher:
-    d = Dispatcher()
+def _id(value: Any) -> str:
+    return param_str(value, "id", MAX_JOB_ID_LENGTH)
 
-    async def enqueue(params: list[Any] | dict[str, Any]) -> Any:
-        (raw,) = positional(params, ("job",), 1)
+
+def _agent(value: Any) -> str | None:
+    return param_opt_str(value, "agentId", MAX_AGENT_ID)
+
+
+def register_broker_methods(d: Dispatcher, broker: ProvingBroker) -> None:
+    """Register the broker's methods (all protected) on `d`: the standalone broker's dispatcher or
+    the node's (``--prover-broker`` serves them on AZTEC_PORT)."""
+
+    async def enqueue(job: Any) -> Any:
         try:
-            status = await broker.enqueue_proving_job(_job(raw))
+            status = await broker.enqueue_proving_job(_job(job))
         except BrokerFullError as exc:
             raise JsonRpcError(BROKER_FULL, str(exc)) from None
         except ValueError as exc:
             raise InvalidParams(str(exc)) from None
         return status.to_wire()
 
-    async def status(params: list[Any] | dict[str, Any]) -> Any:
-        (job_id,) = positional(params, ("id",), 1)
-        return (await broker.get_proving_job_status(param_str(job_id, "id", MAX_JOB_ID_LENGTH))).to_wire()
+    async def status(id: Any) -> Any:
+        return (await broker.get_proving_job_status(_id(id))).to_wire()
 
-    async def cancel(params: list[Any] | dict[str, Any]) -> Any:
-        (job_id,) = positional(params, ("id",), 1)
-        st = await broker.remove_and_cancel_proving_job(param_str(job_id, "id", MAX_JOB_ID_LENGTH))
-        return st.to_wire()
+    async def cancel(id: Any) -> Any:
+        return (await broker.remove_and_cancel_proving_job(_id(id))).to_wire()
 
-    async def wait_settle(params: list[Any] | dict[str, Any]) -> Any:
-        job_id, timeout_ms = positional(params, ("id", "timeoutMs"), 1)
-        timeout = param_number(timeout_ms, "timeoutMs", MAX_WAIT_MS, 0, MAX_WAIT_MS) / 1000
-        st = await broker.wait_for_job_to_settle(param_str(job_id, "id", MAX_JOB_ID_LENGTH), timeout)
-        return st.to_wire()
+    async def wait_settle(id: Any, timeoutMs: Any = None) -> Any:
+        timeout = param_number(timeoutMs, "timeoutMs", MAX_WAIT_MS, 0, MAX_WAIT_MS) / 1000
+        return (await broker.wait_for_job_to_settle(_id(id), timeout)).to_wire()
 
-    async def get_job(params: list[Any] | dict[str, Any]) -> Any:
-        flt, agent, timeout_ms = positional(params, ("filter", "agentId", "timeoutMs"), 0)
-        timeout = param_number(timeout_ms, "timeoutMs", 0, 0, MAX_WAIT_MS) / 1000
+    async def get_job(filter: Any = None, agentId: Any = None, timeoutMs: Any = None) -> Any:
+        timeout = param_number(timeoutMs, "timeoutMs", 0, 0, MAX_WAIT_MS) / 1000
+        flt, agent = _filter(filter), _agent(agentId)
+        job = None
         try:
-            job = await broker.get_proving_job(
-                _filter(flt), agent_id=param_opt_str(agent, "agentId", 128), max_wait=timeout
-            )
+            if timeout > 0:
+                async with cancelled_on_disconnect():
+                    job = await broker.get_proving_job(flt, agent_id=agent, max_wait=timeout)
+            else:
+                job = await broker.get_proving_job(flt, agent_id=agent, max_wait=0)
         except BrokerBusyError as exc:
             raise JsonRpcError(BROKER_BUSY, str(exc)) from None
         return _job_response(job)
 
-    async def progress(params: list[Any] | dict[str, Any]) -> Any:
-        job_id, agent = positional(params, ("id", "agentId"), 1)
-        verdict = await broker.report_proving_job_progress(
-            param_str(job_id, "id", MAX_JOB_ID_LENGTH), agent_id=param_opt_str(agent, "agentId", 128)
-        )
-        return {"status": verdict}
+    async def progress(id: Any, agentId: Any = None) -> Any:
+        return {"status": await broker.report_proving_job_progress(_id(id), agent_id=_agent(agentId))}
 
-    async def success(params: list[Any] | dict[str, Any]) -> Any:
-        job_id, value, agent, flt = positional(params, ("id", "value", "agentId", "filter"), 2)
+    async def success(id: Any, value: Any, agentId: Any = None, filter: Any = None) -> Any:
         res = await broker.report_proving_job_success(
-            param_str(job_id, "id", MAX_JOB_ID_LENGTH),
+            _id(id),
             param_str(value, "value", MAX_URI_LENGTH),
-            agent_id=param_opt_str(agent, "agentId", 128),
-            next_filter=_opt_filter(flt),
+            agent_id=_agent(agentId),
+            next_filter=_opt_filter(filter),
         )
         return {"applied": res.applied, "next": _job_response(res.next_job)}
 
-    async def error(params: list[Any] | dict[str, Any]) -> Any:
-        job_id, reason, retry, agent, flt = positional(params, ("id", "reason", "retry", "agentId", "filter"), 2)
+    async def error(id: Any, reason: Any, retry: Any = None, agentId: Any = None, filter: Any = None) -> Any:
         if not isinstance(reason, str):
             raise InvalidParams("reason must be a string")
         res = await broker.report_proving_job_error(
-            param_str(job_id, "id", MAX_JOB_ID_LENGTH),
+            _id(id),
             reason[:MAX_REASON_LENGTH],
             retry=param_bool(retry, "retry", False),
-            agent_id=param_opt_str(agent, "agentId", 128),
-            next_filter=_opt_filter(flt),
+            agent_id=_agent(agentId),
+            next_filter=_opt_filter(filter),
         )
         return {"applied": res.applied, "next": _job_response(res.next_job)}
 
-    async def settled(params: list[Any] | dict[str, Any]) -> Any:
-        after, instance, timeout_ms = positional(params, ("afterSeq", "instance", "timeoutMs"), 1)
-        timeout = param_number(timeout_ms, "timeoutMs", 0, 0, MAX_WAIT_MS) / 1000
+    async def settled(afterSeq: Any, instance: Any = None, timeoutMs: Any = None) -> Any:
+        timeout = param_number(timeoutMs, "timeoutMs", 0, 0, MAX_WAIT_MS) / 1000
         batch = await broker.get_settled_jobs(
-            param_int(after, "afterSeq", -1, 2**62), param_opt_str(instance, "instance", 64), timeout
+            param_int(afterSeq, "afterSeq", -1, 2**62), param_opt_str(instance, "instance", 64), timeout
         )
         return {
             "instance": batch.instance,
@@ -146,23 +149,29 @@ def build_dispatcher(broker: ProvingBroker) -> Dispatcher:
             "jobs": [[i, broker.machine.status(i).to_wire()] for i in batch.ids],
         }
 
-    async def cleanup(params: list[Any] | dict[str, Any]) -> Any:
-        (epoch,) = positional(params, ("epochNumber",), 1)
-        return await broker.cleanup_epochs_before(param_int(epoch, "epochNumber", 0, 2**62))
+    async def cleanup(epochNumber: Any) -> Any:
+        return await broker.cleanup_epochs_before(param_int(epochNumber, "epochNumber", 0, 2**62))
 
-    async def stats(params: list[Any] | dict[str, Any]) -> Any:
-        positional(params, (), 0)
+    async def stats() -> Any:
         return dataclasses.asdict(broker.statistics())
 
-    d.register("enqueueProvingJob", enqueue)
-    d.register("getProvingJobStatus", status)
-    d.register("removeAndCancelProvingJob", cancel)
-    d.register("waitForJobToSettle", wait_settle)
-    d.register("getProvingJob", get_job)
-    d.register("reportProvingJobProgress", progress)
-    d.register("reportProvingJobSuccess", success)
-    d.register("reportProvingJobError", error)
-    d.register("getSettledJobs", settled)
-    d.register("cleanUpProvingJobState", cleanup)
-    d.register("getBrokerStatistics", stats)
+    for name, fn in (
+        ("enqueueProvingJob", enqueue),
+        ("getProvingJobStatus", status),
+        ("removeAndCancelProvingJob", cancel),
+        ("waitForJobToSettle", wait_settle),
+        ("getProvingJob", get_job),
+        ("reportProvingJobProgress", progress),
+        ("reportProvingJobSuccess", success),
+        ("reportProvingJobError", error),
+        ("getSettledJobs", settled),
+        ("cleanUpProvingJobState", cleanup),
+        ("getBrokerStatistics", stats),
+    ):
+        d.register(name, fn, protected=True)
+
+
+def build_dispatcher(broker: ProvingBroker) -> Dispatcher:
+    d = Dispatcher()
+    register_broker_methods(d, broker)
     return d

@@ -1,7 +1,9 @@
 """BrokerService: the durable broker served over HTTP JSON-RPC (PROVER_BROKER_HOST).
 
 ``POST /`` JSON-RPC 2.0 (single or batch), ``GET /metrics`` Prometheus text of the registry the
-broker's metrics are registered on, ``GET /health``.
+broker's metrics are registered on, ``GET /health``: core.http's server and app. Every broker
+method needs ``auth_token`` (``Authorization: Bearer``) when one is set, else a loopback caller;
+binding beyond loopback without a token raises ExposureError.
 """
 
 from __future__ import annotations
@@ -9,15 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
 
+from core.http import AccessPolicy, HttpLimits, HttpServer, JsonRpcApp, check_exposure
 from proving.broker.core import ProvingBroker
 from proving.broker.rpc import build_dispatcher
 from proving.broker.state import DEFAULT_JOB_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_JOBS, DispatchPolicy
 from proving.broker.store import SqliteJobStore, SyncMode
-from proving.rpc.http import HttpResponse, HttpServer
 
 DB_NAME = "broker.sqlite"
+AUTH_TOKEN_VAR = "PROVER_BROKER_AUTH_TOKEN"
+BROKER_LIMITS = HttpLimits(max_connections=4096, max_per_client=4096, idle_timeout=120.0, max_body=8 << 20)
 
 
 class BrokerService:
@@ -39,9 +43,11 @@ class BrokerService:
         max_jobs: int = DEFAULT_MAX_JOBS,
         policy: DispatchPolicy = "priority",
         max_epochs_to_keep: int | None = None,
-        max_connections: int = 4096,
+        limits: HttpLimits = BROKER_LIMITS,
         registry: CollectorRegistry | None = None,
+        auth_token: str | None = None,
     ) -> None:
+        check_exposure(host, auth_token, what="the prover broker", token_var=AUTH_TOKEN_VAR)
         self.data_dir = data_dir
         self.registry = REGISTRY if registry is None else registry
         store = None if data_dir is None else SqliteJobStore(data_dir / DB_NAME, sync=sync)
@@ -55,7 +61,8 @@ class BrokerService:
             registry=self.registry,
         )
         self.dispatcher = build_dispatcher(self.broker)
-        self.server = HttpServer(self._handle, host, port, max_connections=max_connections)
+        app = JsonRpcApp(self.dispatcher, registry=self.registry, access=AccessPolicy(auth_token))
+        self.server = HttpServer(app, host, port, limits)
         self.address: tuple[str, int] | None = None
 
     @property
@@ -64,22 +71,12 @@ class BrokerService:
             raise RuntimeError("BrokerService is not running")
         return f"http://{self.address[0]}:{self.address[1]}"
 
-    async def _handle(self, method: bytes, target: bytes, body: bytes) -> HttpResponse:
-        if method == b"POST":
-            out = await self.dispatcher.handle_body(body)
-            return HttpResponse(200 if out else 204, out)
-        path = target.split(b"?", 1)[0]
-        if method == b"GET" and path == b"/metrics":
-            return HttpResponse(200, generate_latest(self.registry), b"text/plain; version=0.0.4")
-        if method == b"GET" and path == b"/health":
-            return HttpResponse(200, b'{"status":"ok"}')
-        return HttpResponse(404, b'{"error":"not found"}')
-
     async def run(self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.broker.run)
-                self.address = await nursery.start(self.server.run)
+                port = await nursery.start(self.server.run)
+                self.address = (self.server.host, port)
                 task_status.started(self.address)
         finally:
             if self.broker.store is not None:
