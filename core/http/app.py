@@ -12,6 +12,7 @@ protected service bound beyond loopback without a token a start-up error.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import json
@@ -25,6 +26,7 @@ from core.http.jsonrpc import Dispatcher
 from core.http.server import Request, Response
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost"; False for wildcards and names."""
     if host == "localhost":

@@ -8,9 +8,10 @@ Every connection goes through the same bounded pipeline:
   - "idle" meaning waiting for or reading a request, never one whose handler runs - and is
   refused (closed) only if every slot is busy in a handler. Idle and slow sockets therefore
   cannot lock anybody out; the accept loop never stops accepting.
-- **Timeouts**: `header_timeout` from accept (or a request's first byte) to the end of its head,
-  `idle_timeout` between keep-alive requests, `body_timeout` for the body, `send_timeout` for the
-  response. A timed-out partial request gets 408, a silent one is closed.
+- **Timeouts**: `header_timeout` from accept (or from a request's first byte, if its head does not
+  arrive in one piece) to the end of its head, `body_timeout` for the rest of the body,
+  `idle_timeout` from the end of a handler to the next request's first byte (sending the answer
+  included). A timed-out partial request gets 408, a silent one is closed.
 - **Limits**: head size (431 via h11), body size (413, announced or streamed).
 - **Errors**: every request h11 rejects gets the status h11 suggests (400, 431, 501) and a close;
   a handler that raises answers 500 with one log line. Nothing a client sends ends the server.
@@ -27,6 +28,7 @@ import contextlib
 import contextvars
 import errno
 import logging
+import math
 import socket
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -51,7 +53,6 @@ class HttpLimits:
     header_timeout: float = 10.0
     idle_timeout: float = 60.0
     body_timeout: float = 30.0
-    send_timeout: float = 30.0
     max_head: int = 64 * 1024
     max_body: int = 4 * 1024 * 1024
     fast_path: bool = True
@@ -59,7 +60,7 @@ class HttpLimits:
     def __post_init__(self) -> None:
         if self.max_connections < 1 or self.max_per_client < 1:
             raise ValueError("connection limits must be >= 1")
-        if min(self.header_timeout, self.idle_timeout, self.body_timeout, self.send_timeout) <= 0:
+        if min(self.header_timeout, self.idle_timeout, self.body_timeout) <= 0:
             raise ValueError("HTTP timeouts must be > 0")
 
 
@@ -133,12 +134,7 @@ class HttpStatistics:
     accept_errors: int = 0
 
 
-class _Timeout(Exception):
-    pass
-
-
-class _Closed(Exception):
-    pass
+_IDLE, _HEAD, _BODY, _HANDLER = range(4)
 
 
 @dataclass(eq=False, slots=True)
@@ -151,6 +147,7 @@ class _Conn:
     buf: bytearray = field(default_factory=bytearray)
     evicted: bool = False
     eof: bool = False
+    phase: int = 0  # _IDLE
     nursery: trio.Nursery | None = None
     disconnected: trio.Event | None = None
     watch_scope: trio.CancelScope | None = None
@@ -291,21 +288,34 @@ class HttpServer:
                 nursery.start_soon(self._serve, c)
 
     # ------------------------------------------------------------------ one connection
+    # One cancel scope per connection (c.scope) whose deadline follows the phase: header_timeout
+    # for a head, body_timeout for a body, none while the handler runs, idle_timeout from the answer to
+    # the next request. Eviction cancels the same scope.
 
     async def _serve(self, c: _Conn) -> None:
+        lim = self.limits
         try:
             with c.scope:
+                c.scope.deadline = trio.current_time() + lim.header_timeout
                 with contextlib.suppress(OSError):
                     c.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 async with trio.open_nursery() as nursery:
                     c.nursery = nursery
-                    await self._serve_conn(c)
+                    if lim.fast_path:
+                        await self._serve_fast(c)
+                    else:
+                        await self._serve_h11(c)
                     nursery.cancel_scope.cancel()
-        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
-        except _Timeout:
-            self.stats.timeouts += 1
+        except Exception as exc:  # containment: a connection's bug never ends the server
+            log.error("http connection from %s failed: %s: %s", c.ip, type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
         finally:
+            if c.scope.cancelled_caught and not c.evicted:
+                self.stats.timeouts += 1
+                if c.phase in (_HEAD, _BODY):
+                    await self._reply_now(c, 408, b'{"error":"request timeout"}')
             if not c.evicted:
                 self._release(c)
             await trio.aclose_forcefully(c.stream)
@@ -316,68 +326,63 @@ class HttpServer:
             c.eof = True
         return data
 
-    async def _serve_conn(self, c: _Conn) -> None:
+    def _phase(self, c: _Conn, phase: int, timeout: float) -> None:
+        c.phase = phase
+        c.scope.deadline = trio.current_time() + timeout
+
+    async def _serve_fast(self, c: _Conn) -> None:
         lim = self.limits
-        first = True
         while True:
-            # wait for a request's first byte: a fresh connection gets header_timeout, a kept-alive one idle_timeout
-            self._set_idle(c, True)
-            if not c.buf:
-                with trio.move_on_after(lim.header_timeout if first else lim.idle_timeout) as idle:
-                    data = await self._receive(c)
-                if idle.cancelled_caught:
-                    raise _Timeout
+            if not c.buf:  # wait for the next request's first byte (the first one: header_timeout)
+                data = await self._receive(c)
                 if not data:
                     return
                 c.buf += data
-            first = False
-            deadline = trio.current_time() + lim.header_timeout
-            if not lim.fast_path:
-                await self._serve_h11(c, deadline)
-                return
+            c.phase = _HEAD
             parsed = parse_head(c.buf, lim.max_head)
+            if parsed is None:  # the head did not come in one piece: now it has header_timeout
+                c.scope.deadline = min(c.scope.deadline, trio.current_time() + lim.header_timeout)
             while parsed is None:
-                with trio.move_on_at(deadline):
-                    data = await self._receive(c)
-                    if not data:
-                        return
-                    c.buf += data
-                    parsed = parse_head(c.buf, lim.max_head)
-                    continue
-                await self._reply_now(c, 408, b'{"error":"request head timeout"}')
-                raise _Timeout
+                data = await self._receive(c)
+                if not data:
+                    return
+                c.buf += data
+                parsed = parse_head(c.buf, lim.max_head)
             if not isinstance(parsed, FastRequest):
-                await self._serve_h11(c, deadline)
+                await self._serve_h11(c)
                 return
             if parsed.content_length > lim.max_body:
                 await self._reply_now(c, 413, b'{"error":"request body too large"}')
                 return
             total = parsed.head_length + parsed.content_length
             if len(c.buf) < total:
-                with trio.move_on_after(lim.body_timeout):
-                    while len(c.buf) < total:
-                        data = await self._receive(c)
-                        if not data:
-                            return
-                        c.buf += data
-                if len(c.buf) < total:
-                    await self._reply_now(c, 408, b'{"error":"request body timeout"}')
-                    raise _Timeout
+                self._phase(c, _BODY, lim.body_timeout)
+                while len(c.buf) < total:
+                    data = await self._receive(c)
+                    if not data:
+                        return
+                    c.buf += data
             body = bytes(c.buf[parsed.head_length : total])
             del c.buf[:total]
             self.stats.fast_path += 1
             resp = await self._handle(c, parsed.method, parsed.target, parsed.headers, body)
             close = not parsed.keep_alive or c.eof
-            await self._send(c, encode_response(resp.status, resp.content_type, resp.body, close=close))
+            # one deadline for sending the answer and waiting for the next request (fewer deadline
+            # changes per request: they are a visible part of the per-request cost)
+            self._phase(c, _IDLE, lim.idle_timeout)
+            await c.stream.send_all(encode_response(resp.status, resp.content_type, resp.body, close=close))
             if close:
                 return
+            self._set_idle(c, True)
 
     async def _handle(
         self, c: _Conn, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> Response:
         if c.evicted:
-            raise _Closed
+            raise trio.ClosedResourceError("evicted")
         self._set_idle(c, False)
+        c.phase = _HANDLER
+        c.scope.deadline = math.inf
         self.stats.busy += 1
         self.stats.requests += 1
         req = Request(method, target, headers, body, (c.ip, c.port), c)
@@ -392,27 +397,22 @@ class HttpServer:
         finally:
             _current.reset(token)
             self.stats.busy -= 1
-            await c.stop_watch()
-
-    async def _send(self, c: _Conn, data: bytes) -> None:
-        with trio.move_on_after(self.limits.send_timeout) as cs:
-            await c.stream.send_all(data)
-        if cs.cancelled_caught:
-            raise _Timeout
+            if c.disconnected is not None:
+                await c.stop_watch()
 
     async def _reply_now(self, c: _Conn, status: int, body: bytes) -> None:
-        """A framing error answer (then the connection closes)."""
+        """A framing error answer, best effort within a second (then the connection closes)."""
         self.stats.bad_requests += 1
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError, _Timeout):
-            await self._send(c, encode_response(status, b"application/json", body, close=True))
+        with trio.move_on_after(1.0), contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await c.stream.send_all(encode_response(status, b"application/json", body, close=True))
 
-    async def _serve_h11(self, c: _Conn, deadline: float) -> None:
-        """Everything the fast path does not take: h11 parses (and rejects) the rest of the connection.
-        `deadline` is the end of the current request's head time."""
+    async def _serve_h11(self, c: _Conn) -> None:
+        """Everything the fast path does not take: h11 parses (and rejects) the rest of the connection."""
         lim = self.limits
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=lim.max_head)
-        conn.receive_data(bytes(c.buf))
-        c.buf.clear()
+        if c.buf:  # (b"" would mean EOF to h11)
+            conn.receive_data(bytes(c.buf))
+            c.buf.clear()
         while True:
             request: h11.Request | None = None
             chunks: list[bytes] = []
@@ -422,17 +422,15 @@ class HttpServer:
                     event = conn.next_event()
                     if event is h11.NEED_DATA:
                         if conn.they_are_waiting_for_100_continue:
-                            await self._send(c, conn.send(h11.InformationalResponse(status_code=100, headers=[]))
-                                             or b"")
-                        with trio.move_on_at(deadline):
-                            data = await self._receive(c)
-                            conn.receive_data(data)
-                            continue
-                        await self._h11_error(c, conn, 408, b'{"error":"request timeout"}')
-                        raise _Timeout
-                    if isinstance(event, h11.Request):
+                            await c.stream.send_all(
+                                conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+                        data = await self._receive(c)
+                        if data and c.phase == _IDLE:
+                            self._phase(c, _HEAD, lim.header_timeout)
+                        conn.receive_data(data)
+                    elif isinstance(event, h11.Request):
                         request = event
-                        deadline = trio.current_time() + lim.body_timeout
+                        self._phase(c, _BODY, lim.body_timeout)
                         length = _content_length(event.headers)
                         if length is not None and length > lim.max_body:
                             await self._h11_error(c, conn, 413, b'{"error":"request body too large"}')
@@ -453,8 +451,12 @@ class HttpServer:
                 return
             assert request is not None
             resp = await self._handle(c, request.method, request.target, list(request.headers), b"".join(chunks))
+            if c.buf:  # bytes the disconnect watcher read during the handler
+                conn.receive_data(bytes(c.buf))
+                c.buf.clear()
             close = c.eof or conn.their_state is h11.MUST_CLOSE
-            await self._send(c, _h11_response(conn, resp, close=close, head=request.method == b"HEAD"))
+            self._phase(c, _IDLE, lim.idle_timeout)
+            await c.stream.send_all(_h11_response(conn, resp, close=close, head=request.method == b"HEAD"))
             if close or conn.our_state is h11.MUST_CLOSE:
                 return
             try:
@@ -462,23 +464,20 @@ class HttpServer:
             except h11.LocalProtocolError:
                 return
             self._set_idle(c, True)
-            if not conn.trailing_data[0]:  # keep-alive: wait for the next request's first byte
-                with trio.move_on_after(lim.idle_timeout) as idle:
-                    data = await self._receive(c)
-                if idle.cancelled_caught:
-                    raise _Timeout
-                if not data:
-                    return
-                conn.receive_data(data)
-            deadline = trio.current_time() + lim.header_timeout
+            if conn.trailing_data[0]:
+                self._phase(c, _HEAD, lim.header_timeout)
 
     async def _h11_error(self, c: _Conn, conn: h11.Connection, status: int, body: bytes) -> None:
-        self.stats.bad_requests += 1
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            self.stats.bad_requests += 1
             return
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError, _Timeout,
-                                 h11.LocalProtocolError):
-            await self._send(c, _h11_response(conn, Response(status, body), close=True))
+        try:
+            data = _h11_response(conn, Response(status, body), close=True)
+        except h11.LocalProtocolError:
+            data = encode_response(status, b"application/json", body, close=True)
+        self.stats.bad_requests += 1
+        with trio.move_on_after(1.0), contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await c.stream.send_all(data)
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:

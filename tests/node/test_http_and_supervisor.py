@@ -13,7 +13,8 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.http import HttpServer, JsonRpcDispatcher, JsonRpcError
+from core.http import Dispatcher, HttpLimits, InvalidParams
+from node.http import node_http_server
 from node.metrics import new_registry, otlp_payload
 from node.supervisor import ComponentFailed, Named, Supervisor
 from tests.conftest import REPO
@@ -33,14 +34,14 @@ async def _http(port: int, method: str, path: str, body: bytes = b"") -> tuple[i
     return int(head.split(b" ")[1]), payload
 
 
-def _dispatcher() -> JsonRpcDispatcher:
-    d = JsonRpcDispatcher()
+def _dispatcher() -> Dispatcher:
+    d = Dispatcher()
 
     async def echo(x: Any) -> Any:
         return x
 
     async def fails() -> None:
-        raise JsonRpcError("nope")
+        raise InvalidParams("nope")
 
     d.register("node_echo", echo)
     d.register("node_fails", fails)
@@ -50,7 +51,7 @@ def _dispatcher() -> JsonRpcDispatcher:
 async def test_jsonrpc_metrics_health() -> None:
     reg = new_registry()
     async with trio.open_nursery() as n:
-        port = await n.start(HttpServer("127.0.0.1", 0, _dispatcher(), reg).run)
+        port = await n.start(node_http_server("127.0.0.1", 0, _dispatcher(), reg).run)
         status, body = await _http(port, "POST", "/", json.dumps(
             {"jsonrpc": "2.0", "id": 1, "method": "node_echo", "params": [{"a": 1}]}).encode())
         assert status == 200 and json.loads(body) == {"jsonrpc": "2.0", "id": 1, "result": {"a": 1}}
@@ -73,7 +74,8 @@ async def test_jsonrpc_metrics_health() -> None:
 
 async def test_oversized_body_rejected_and_server_survives() -> None:
     async with trio.open_nursery() as n:
-        port = await n.start(HttpServer("127.0.0.1", 0, _dispatcher(), new_registry(), max_body=100).run)
+        limits = HttpLimits(max_body=100)
+        port = await n.start(node_http_server("127.0.0.1", 0, _dispatcher(), new_registry(), limits=limits).run)
         status, _ = await _http(port, "POST", "/", b"x" * 1000)
         assert status == 413
         _, body = await _http(port, "POST", "/", b'{"jsonrpc":"2.0","id":1,"method":"node_echo","params":[5]}')

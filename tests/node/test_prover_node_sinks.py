@@ -9,7 +9,8 @@ import pytest
 import trio
 from prometheus_client import CollectorRegistry
 
-from node.http import HttpServer, JsonRpcDispatcher
+from core.http import Dispatcher
+from node.http import node_http_server
 from node.prover_node.epoch_job import HttpQuoteSink, QuoteSinkError
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
@@ -23,21 +24,21 @@ def _quote() -> EpochProofQuote:
 
 async def test_http_quote_sink_sends_the_json_form() -> None:
     got: list[Any] = []
-    rpc = JsonRpcDispatcher()
+    rpc = Dispatcher()
 
     async def add(quote: Any) -> None:
         got.append(EpochProofQuote.from_json(quote))
 
     rpc.register("node_addEpochProofQuote", add)
-    server = HttpServer("127.0.0.1", 0, rpc, CollectorRegistry())
+    server = node_http_server("127.0.0.1", 0, rpc, CollectorRegistry())
     async with trio.open_nursery() as nursery:
         port = await nursery.start(server.run)
         quote = _quote()
         await HttpQuoteSink(f"http://127.0.0.1:{port}").add_epoch_proof_quote(quote)
         assert got == [quote]
-        with pytest.raises(QuoteSinkError, match="unknown method"):
-            bad = JsonRpcDispatcher()
-            server2 = HttpServer("127.0.0.1", 0, bad, CollectorRegistry())
+        with pytest.raises(QuoteSinkError, match="method not found"):
+            bad = Dispatcher()
+            server2 = node_http_server("127.0.0.1", 0, bad, CollectorRegistry())
             port2 = await nursery.start(server2.run)
             await HttpQuoteSink(f"http://127.0.0.1:{port2}").add_epoch_proof_quote(quote)
         nursery.cancel_scope.cancel()

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from proving.broker.core import ProvingBroker
 from proving.broker.rpc import build_dispatcher
-from proving.rpc.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, Dispatcher
+from core.http.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, Dispatcher
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
