@@ -1,0 +1,146 @@
+"""JSON-RPC 2.0 over the real server: batches (with a stated limit), notifications, params errors
+bound by signature, internal errors, ids, the access policy."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.http import AccessPolicy, Dispatcher, Request, check_exposure, is_loopback
+from core.http.app import ExposureError
+from tests.core.helpers import exchange, port, post, rpc, start, status_of, test_dispatcher
+
+TOKEN = "t0ken-of-at-least-16-chars"
+
+
+def req(i: Any, method: str, params: Any = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"jsonrpc": "2.0", "method": method, **extra}
+    if i is not ...:
+        out["id"] = i
+    if params is not None:
+        out["params"] = params
+    return out
+
+
+async def test_single_calls_and_error_classes(caplog: pytest.LogCaptureFixture) -> None:
+    async with trio.open_nursery() as n:
+        p = port(await start(n))
+        assert await rpc(p, req(1, "add", [1, 2])) == (200, {"jsonrpc": "2.0", "id": 1, "result": 3})
+        assert (await rpc(p, req("x", "add", {"a": 1, "b": 5})))[1]["result"] == 6
+        assert (await rpc(p, req(2.5, "add", [4])))[1] == {"jsonrpc": "2.0", "id": 2.5, "result": 4}
+        for bad_params in ([], [1, 2, 3], {"c": 1}, {"b": 1}):  # binding fails -> -32602
+            out = (await rpc(p, req(3, "add", bad_params)))[1]
+            assert out["error"]["code"] == -32602 and out["id"] == 3
+        with caplog.at_level(logging.ERROR, logger="core.jsonrpc"):
+            out = (await rpc(p, req(4, "broken")))[1]  # a TypeError inside the handler is a bug: -32603
+        assert out["error"] == {"code": -32603, "message": "internal error"}
+        assert len([r for r in caplog.records if r.name == "core.jsonrpc"]) == 1
+        assert "\n" not in caplog.records[-1].getMessage()
+        assert (await rpc(p, req(5, "nope")))[1]["error"]["code"] == -32601
+        assert (await rpc(p, {"id": 6, "method": "add", "params": [1]}))[1]["error"]["code"] == -32600  # no jsonrpc
+        assert (await rpc(p, req(7, "add", 5)))[1]["error"]["code"] == -32600  # params not structured
+        assert (await rpc(p, req(True, "add", [1])))[1] == {  # a bool is no id
+            "jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "id must be a string, a number or null"}}
+        assert (await rpc(p, 42))[1]["error"]["code"] == -32600
+        raw = await exchange(p, post(b'{"jsonrpc": "2.0", "method": "add", "params": [1, 2'))
+        assert json.loads(raw.partition(b"\r\n\r\n")[2])["error"]["code"] == -32700
+        raw = await exchange(p, post(b"\xff\xfe{}"))
+        assert json.loads(raw.partition(b"\r\n\r\n")[2])["error"]["code"] == -32700
+        n.cancel_scope.cancel()
+
+
+async def test_batches_and_notifications() -> None:
+    async with trio.open_nursery() as n:
+        p = port(await start(n))  # the test dispatcher states max_batch=10
+        st_, out = await rpc(p, [req(1, "add", [1, 1]), req(..., "add", [2]), 7, req(2, "nope"), req(3, "echo", ["x"])])
+        assert st_ == 200
+        assert [o.get("id") for o in out] == [1, None, 2, 3]  # the notification is not answered
+        assert out[0]["result"] == 2 and out[1]["error"]["code"] == -32600 and out[2]["error"]["code"] == -32601
+        st_, out = await rpc(p, [req(..., "add", [1]), req(..., "nope")])  # only notifications: nothing
+        assert (st_, out) == (204, None)
+        st_, out = await rpc(p, req(..., "broken"))
+        assert (st_, out) == (204, None)
+        st_, out = await rpc(p, [])
+        assert out["error"]["code"] == -32600 and out["id"] is None
+        st_, out = await rpc(p, [req(i, "add", [i]) for i in range(11)])  # over the limit: one error, none run
+        assert isinstance(out, dict) and out["error"]["code"] == -32600 and "limit of 10" in out["error"]["message"]
+        st_, out = await rpc(p, [req(i, "add", [i]) for i in range(10)])
+        assert [o["result"] for o in out] == list(range(10))
+        n.cancel_scope.cancel()
+
+
+async def test_protected_methods_need_the_token_or_loopback() -> None:
+    async with trio.open_nursery() as n:
+        p = port(await start(n, token=TOKEN))
+        assert (await rpc(p, req(1, "secret")))[1]["error"]["code"] == -32001
+        assert (await rpc(p, req(1, "secret"), b"Authorization: Bearer wrong-token-xxxxxxxx\r\n"))[1]["error"][
+            "code"] == -32001
+        assert (await rpc(p, req(1, "secret"), f"Authorization: Bearer {TOKEN}\r\n".encode()))[1]["result"] == "admitted"
+        assert (await rpc(p, req(1, "secret"), f"authorization: bearer {TOKEN}\r\n".encode()))[1]["result"] == "admitted"
+        assert (await rpc(p, req(1, "add", [1])))[1]["result"] == 1  # open methods stay open
+        raw = await exchange(p, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert status_of(raw) == 200
+        p2 = port(await start(n))  # no token: loopback callers only
+        assert (await rpc(p2, req(1, "secret")))[1]["result"] == "admitted"
+        n.cancel_scope.cancel()
+    policy = AccessPolicy(None)
+    stranger = Request(b"POST", b"/", [], b"", ("10.1.2.3", 5555))
+    assert not policy.admits(stranger)
+    assert policy.admits(Request(b"POST", b"/", [], b"", ("::ffff:127.0.0.1", 1)))
+    assert AccessPolicy(TOKEN).admits(Request(b"POST", b"/", [(b"authorization", f"Bearer {TOKEN}".encode())], b"",
+                                              ("10.1.2.3", 5555)))
+    with pytest.raises(ValueError):
+        AccessPolicy("short")
+
+
+def test_exposure_rule() -> None:
+    for host in ("127.0.0.1", "::1", "localhost", "127.8.9.1"):
+        assert is_loopback(host)
+        check_exposure(host, None, what="x", token_var="T")
+    for host in ("0.0.0.0", "", "::", "10.0.0.1", "example.org"):
+        assert not is_loopback(host)
+        with pytest.raises(ExposureError, match="T"):
+            check_exposure(host, None, what="x", token_var="T")
+        check_exposure(host, TOKEN, what="x", token_var="T")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, st.builds(req, json_values, st.sampled_from(["add", "echo", "broken", "secret", "x"]),
+                                        json_values), st.lists(json_values, max_size=5)))
+def test_any_json_gets_a_wellformed_answer(obj: Any) -> None:
+    async def main() -> bytes:
+        return await test_dispatcher().handle_body(json.dumps(obj).encode(), authorized=False)
+
+    out = trio.run(main)
+    if out == b"":
+        return
+    items = json.loads(out)
+    for item in items if isinstance(items, list) else [items]:
+        assert item["jsonrpc"] == "2.0" and ("result" in item) != ("error" in item)
+        if "error" in item:
+            assert item["error"]["code"] in (-32700, -32600, -32601, -32602, -32603, -32001)
+            assert item["error"]["code"] != -32603 or (isinstance(obj, dict) and obj.get("method") == "broken")
+
+
+def test_registering_twice_is_an_error() -> None:
+    d = Dispatcher()
+
+    async def f() -> None:
+        return None
+
+    d.register("f", f)
+    with pytest.raises(ValueError):
+        d.register("f", f)
