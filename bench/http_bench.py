@@ -22,8 +22,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.http import Dispatcher, HttpConnection, HttpLimits, HttpServer, JsonRpcApp  # noqa: E402
-from core.http.jsonrpc import encode_request  # noqa: E402
+from core.http import Dispatcher, HttpConnection, HttpLimits, HttpServer, JsonRpcApp
+from core.http.jsonrpc import encode_request
 
 
 def serve(fast: bool) -> None:
@@ -99,7 +99,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for fast in (False, True):
             res[fast].append(run_once(fast, args.conns, args.seconds))
-    print(f"no-op JSON-RPC, {args.conns} keep-alive connections, {args.seconds:g} s x {args.rounds} rounds (interleaved)")
+    print(f"no-op JSON-RPC, {args.conns} keep-alive connections, {args.seconds:g} s x {args.rounds} rounds "
+          "(interleaved)")
     print("| path | req/s min / median / max | server CPU us/req min / median / max |")
     print("| --- | --- | --- |")
     for fast in (False, True):

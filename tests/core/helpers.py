@@ -10,7 +10,8 @@ import trio
 from core.http import AccessPolicy, Dispatcher, HttpLimits, HttpServer, JsonRpcApp, current_request
 
 
-def test_dispatcher() -> Dispatcher:
+def test_dispatcher(events: trio.MemorySendChannel[str] | None = None) -> Dispatcher:
+    """`events` gets "enter" when a wait_gone long-poll starts and "gone"/"stayed" when it ends."""
     d = Dispatcher(max_batch=10)
 
     async def echo(x: Any) -> Any:
@@ -26,10 +27,15 @@ def test_dispatcher() -> Dispatcher:
         """Long-poll: True if the client went away before `seconds`."""
         req = current_request()
         assert req is not None
+        if events is not None:
+            events.send_nowait("enter")
+        gone = False
         with trio.move_on_after(seconds):
             await req.disconnected.wait()
-            return True
-        return False
+            gone = True
+        if events is not None:
+            events.send_nowait("gone" if gone else "stayed")
+        return gone
 
     async def secret() -> str:
         return "admitted"
@@ -95,7 +101,8 @@ def body_of(raw: bytes) -> Any:
 
 
 def post(body: bytes, extra: bytes = b"") -> bytes:
-    return (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n" % (len(body), extra)) + body
+    head = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n" % (len(body), extra)
+    return head + body
 
 
 async def rpc(p: int, obj: Any, extra: bytes = b"") -> tuple[int, Any]:

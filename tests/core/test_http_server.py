@@ -4,13 +4,25 @@ slots, /health keeps answering."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 import trio
 
 from core.http import HttpLimits, HttpServer
-from tests.core.helpers import body_of, connect, exchange, port, post, read_until_close, rpc, start, status_of
+from tests.core.helpers import (
+    body_of,
+    connect,
+    exchange,
+    port,
+    post,
+    read_until_close,
+    rpc,
+    start,
+    status_of,
+    test_dispatcher,
+)
 
 BOTH = pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "h11-only"])
 
@@ -40,8 +52,9 @@ async def test_huge_bodies_get_413(fast: bool) -> None:
         s = await start(n, HttpLimits(max_body=1000, fast_path=fast))
         raw = await exchange(port(s), b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
         assert status_of(raw) == 413
-        chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n"
-        raw = await exchange(port(s), chunked * 1 + b"400\r\n" + b"x" * 1024 + b"\r\n0\r\n\r\n")
+        chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+        raw = await exchange(port(s), b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             + chunk * 2 + b"0\r\n\r\n")
         assert status_of(raw) == 413
         st, out = await rpc(port(s), {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [5]})
         assert st == 200 and out["result"] == 5
@@ -89,7 +102,8 @@ async def test_obs_fold_is_folded_like_h11() -> None:
     async with trio.open_nursery() as n:
         s = await start(n)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [1]}).encode()
-        req = b"POST / HTTP/1.1\r\nHost: t\r\nX-Long: a\r\n  b\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        req = b"POST / HTTP/1.1\r\nHost: t\r\nX-Long: a\r\n  b\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % (
+            len(body))
         raw = await exchange(port(s), req + body)
         assert status_of(raw) == 200 and body_of(raw)["result"] == 1
         n.cancel_scope.cancel()
@@ -141,16 +155,16 @@ async def test_idle_sockets_cannot_take_the_slots() -> None:
 
 
 async def test_per_client_limit_keeps_room_for_other_clients() -> None:
+    send, events = trio.open_memory_channel[str](100)
     async with trio.open_nursery() as n:
-        s = await start(n, HttpLimits(max_connections=64, max_per_client=4))
+        s = await start(n, HttpLimits(max_connections=64, max_per_client=4), d=test_dispatcher(send))
         busy = []
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "wait_gone", "params": [30]}).encode()
         for _ in range(4):  # 127.0.0.2 fills its 4 slots with long-polls (not evictable)
             st = await connect(port(s), source="127.0.0.2")
             await st.send_all(post(body))
             busy.append(st)
-        while s.stats.busy < 4:
-            await trio.sleep(0.01)
+        assert [await events.receive() for _ in range(4)] == ["enter"] * 4
         fifth = await connect(port(s), source="127.0.0.2")
         await fifth.send_all(post(body))
         assert await read_until_close(fifth) == b""  # refused: every slot of that client is busy
@@ -168,10 +182,8 @@ async def test_3000_connections_leave_health_answering() -> None:
         for i in range(3000):
             held.append(await connect(port(s)))
             if i % 3 == 0:  # some slow-header sockets among the silent ones
-                try:
+                with contextlib.suppress(trio.BrokenResourceError):
                     await held[-1].send_all(b"POST / HTTP/1.1\r\n")
-                except trio.BrokenResourceError:
-                    pass
         assert await _health_ok(port(s)) < 1.0
         assert s.stats.open <= 512
         for st in held:
@@ -181,24 +193,23 @@ async def test_3000_connections_leave_health_answering() -> None:
 
 
 async def test_disconnected_fires_when_the_long_poll_client_leaves() -> None:
-    got: list[bool] = []
+    send, events = trio.open_memory_channel[str](100)
     async with trio.open_nursery() as n:
-        s = await start(n)
+        s = await start(n, d=test_dispatcher(send))
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "wait_gone", "params": [20]}).encode()
         st = await connect(port(s))
         await st.send_all(post(body))
-        while s.stats.busy < 1:
-            await trio.sleep(0.01)
+        assert await events.receive() == "enter"
         t0 = trio.current_time()
         await st.aclose()
-        while s.stats.busy:
-            await trio.sleep(0.01)
-        got.append(trio.current_time() - t0 < 5)
+        assert await events.receive() == "gone"  # long before its 20 s
+        assert trio.current_time() - t0 < 5
         # a client that stays gets the handler's answer (False: not gone) and keep-alive works
         st2, out = await rpc(port(s), {"jsonrpc": "2.0", "id": 2, "method": "wait_gone", "params": [0.2]})
         assert st2 == 200 and out["result"] is False
+        assert [await events.receive() for _ in range(2)] == ["enter", "stayed"]
+        assert s.stats.busy == 0
         n.cancel_scope.cancel()
-    assert got == [True]
 
 
 async def test_a_raising_handler_is_a_500_and_the_server_goes_on() -> None:
