@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
+import trio.lowlevel
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -207,22 +208,49 @@ async def slow_headers(port: int, answers: set[str], n: int, seconds: float) -> 
     answers.add(f"{closed}/{n} cut")
 
 
-async def attack(port: int, run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
-    worst = 0.0
-    done = trio.Event()
+def probe_main(port: int) -> None:
+    """The /health prober, in its own process so the attack's own load does not time it: one line
+    per probe (milliseconds, or "inf") until stdin closes."""
 
-    async def probe() -> None:
-        nonlocal worst
-        while not done.is_set():
-            worst = max(worst, await health(port))
-            with trio.move_on_after(0.2):
-                await done.wait()
+    async def run() -> None:
+        while True:
+            print(f"{await health(port) * 1000:.1f}", flush=True)
+            await trio.sleep(0.2)
+
+    import threading
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        os._exit(0)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    trio.run(run)
+
+
+async def attack(port: int, run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    prober = await trio.lowlevel.open_process(
+        [sys.executable, __file__, "--probe", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert prober.stdout is not None and prober.stdin is not None
+    samples: list[float] = []
+    first = trio.Event()
+
+    async def read() -> None:
+        assert prober.stdout is not None
+        buf = b""
+        async for chunk in prober.stdout:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            samples.extend(float(x) for x in lines if x)
+            if samples:
+                first.set()
 
     async with trio.open_nursery() as n:
-        n.start_soon(probe)
+        n.start_soon(read)
+        await first.wait()  # the prober is up
         await run()
-        done.set()
-    return worst, await health(port)
+        await prober.stdin.aclose()
+        await prober.wait()
+    return max(samples) / 1000, await health(port)
 
 
 def main() -> None:
@@ -230,7 +258,11 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=3000)
     ap.add_argument("--slow", type=int, default=1000)
     ap.add_argument("--slow-seconds", type=float, default=15.0)
+    ap.add_argument("--probe", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.probe is not None:
+        probe_main(args.probe)
+        return
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         procs = {"node": start_node(Path(tmp)), "broker": start_broker(Path(tmp))}
