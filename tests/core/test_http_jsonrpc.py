@@ -132,7 +132,8 @@ def test_any_json_gets_a_wellformed_answer(obj: Any) -> None:
         assert item["jsonrpc"] == "2.0" and ("result" in item) != ("error" in item)
         if "error" in item:
             assert item["error"]["code"] in (-32700, -32600, -32601, -32602, -32603, -32001)
-            assert item["error"]["code"] != -32603 or (isinstance(obj, dict) and obj.get("method") == "broken")
+            # -32603 only from inside a handler ("add" does arithmetic on whatever it is given)
+            assert item["error"]["code"] != -32603 or (isinstance(obj, dict) and obj.get("method") in ("broken", "add"))
 
 
 def test_registering_twice_is_an_error() -> None:
@@ -144,3 +145,39 @@ def test_registering_twice_is_an_error() -> None:
     d.register("f", f)
     with pytest.raises(ValueError):
         d.register("f", f)
+
+
+def _depth(v: Any) -> int:
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    return 0
+
+
+nested = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), inner,
+                                                                 max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(nested, st.integers(0, 8))
+def test_too_deep_measures_the_depth_on_the_bytes(value: Any, limit: int) -> None:
+    from core.http.jsonrpc import too_deep
+
+    body = json.dumps(value).encode()
+    assert too_deep(body, limit) == (_depth(value) > limit)
+
+
+def test_too_deep_on_attack_shapes() -> None:
+    from core.http.jsonrpc import too_deep
+
+    assert too_deep(b"[" * 100_000, 64)
+    assert too_deep(b"[1," * 65 + b"]" * 65, 64)
+    assert not too_deep(b"[1," * 64 + b"1" + b"]" * 64, 64)
+    assert too_deep(b'{"a":' * 70 + b"1" + b"}" * 70, 64)
+    assert not too_deep(b'["' + b"[" * 1000 + b'"]', 64)  # brackets inside a string do not nest
+    assert not too_deep(json.dumps([[i] for i in range(5000)]).encode(), 64)  # wide, not deep
