@@ -197,6 +197,7 @@ class HttpServer:
         self.host = host
         self.port = port
         self.limits = limits or HttpLimits()
+        self.max_connections = min(self.limits.max_connections, _fd_budget())
         self.bound_port: int | None = None
         self.stats = HttpStatistics()
         self._idle: OrderedDict[_Conn, None] = OrderedDict()  # oldest idle first
@@ -210,6 +211,9 @@ class HttpServer:
         listeners = await trio.open_tcp_listeners(self.port, host=self.host or None, backlog=4096)
         self.bound_port = int(listeners[0].socket.getsockname()[1])
         log.info("http server listening on %s:%d", self.host, self.bound_port)
+        if self.max_connections < self.limits.max_connections:
+            log.warning("http server on port %d: %d connections at most (half the open-file limit), not %d",
+                        self.bound_port, self.max_connections, self.limits.max_connections)
         async with trio.open_nursery() as nursery:
             for listener in listeners:
                 nursery.start_soon(self._accept_loop, listener, nursery)
@@ -218,6 +222,8 @@ class HttpServer:
     # ------------------------------------------------------------------ slots
 
     def _set_idle(self, c: _Conn, idle: bool) -> None:
+        if c.evicted:  # already released; its task is about to notice the cancel
+            return
         per_ip = self._idle_by_ip.setdefault(c.ip, OrderedDict())
         if idle:
             self._idle[c] = None
@@ -255,7 +261,7 @@ class HttpServer:
         lim = self.limits
         if self._per_ip.get(ip, 0) >= lim.max_per_client and not self._evict(self._idle_by_ip.get(ip, OrderedDict())):
             return False
-        return not (self.stats.open >= lim.max_connections and not self._evict(self._idle))
+        return not (self.stats.open >= self.max_connections and not self._evict(self._idle))
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
@@ -497,6 +503,17 @@ def _h11_response(conn: h11.Connection, resp: Response, *, close: bool, head: bo
     if resp.body and resp.status != 204 and not head:
         out += conn.send(h11.Data(data=resp.body)) or b""
     return out + (conn.send(h11.EndOfMessage()) or b"")
+
+
+def _fd_budget() -> int:
+    """Half the soft open-file limit: the rest stays for the process's other files and sockets."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1 << 30
+    return 1 << 30 if soft == resource.RLIM_INFINITY else max(16, soft // 2)
 
 
 def dataclass_copy(s: HttpStatistics) -> HttpStatistics:
