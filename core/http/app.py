@@ -95,7 +95,7 @@ class JsonRpcApp:
         if req.method == b"POST":
             if req.path not in (b"/", b""):
                 return _NOT_FOUND
-            out = await self.dispatcher.handle_body(req.body, authorized=self.access.admits(req))
+            out = await self.dispatcher.handle_body(req.body, authorized=lambda: self.access.admits(req))
             return Response(200, out) if out else Response(204)
         if req.method in (b"GET", b"HEAD"):
             if req.path in (b"/health", b"/status"):

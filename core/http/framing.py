@@ -11,8 +11,7 @@ differently; `tests/core/test_http_framing.py` checks that differentially with h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 # h11 0.16 `_abnf.py`, verbatim in meaning
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
@@ -20,8 +19,14 @@ _FIELD_VCHAR: Final = rb"[^\x00\s]"
 _FIELD_CONTENT: Final = _FIELD_VCHAR + rb"+(?:[ \t]+" + _FIELD_VCHAR + rb"+)*"
 _HEADER_RE: Final = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:" + _FIELD_CONTENT + rb")?)[ \t]*")
 _REQUEST_LINE_RE: Final = re.compile(rb"(GET|POST) ([\x21-\x7e]+) HTTP/1\.1")
-_BLANK_LINE_RE: Final = re.compile(rb"\n\r?\n")
 _MAX_LENGTH_DIGITS: Final = 18  # h11 allows 20; longer ones are left to it (and end in 413 anyway)
+
+
+# Clients repeat the same header lines (host, content-type, a few lengths): a bounded cache of
+# lines h11's grammar accepted, with their (lower-case name, value), saves the regex.
+_LINE_CACHE: Final = 1024
+_LINES: dict[bytes, tuple[bytes, bytes]] = {}
+_REQUEST_LINES: dict[bytes, tuple[bytes, bytes]] = {}
 
 
 class _Defer:
@@ -32,8 +37,7 @@ class _Defer:
 DEFER: Final = _Defer()  # not for the fast path: let h11 decide
 
 
-@dataclass(frozen=True, slots=True)
-class FastRequest:
+class FastRequest(NamedTuple):
     method: bytes
     target: bytes
     headers: list[tuple[bytes, bytes]]  # lower-case names, values without surrounding whitespace
@@ -48,26 +52,41 @@ def parse_head(buf: bytes | bytearray, max_head: int) -> FastRequest | _Defer | 
         return None
     if buf[0] < 0x21:  # a blank line or whitespace first: h11's business (it rejects most of it)
         return DEFER
-    m = _BLANK_LINE_RE.search(buf)
-    if m is None:
+    # h11's head ends at the first match of \n\r?\n; the fast path takes only \r\n\r\n
+    crlf = buf.find(b"\n\r\n")
+    bare = buf.find(b"\n\n", 0, len(buf) if crlf < 0 else crlf)
+    if bare >= 0:
+        return DEFER
+    if crlf < 0:
         return DEFER if len(buf) > max_head else None
-    end = m.end()
-    if end > max_head or m.group() != b"\n\r\n" or buf[m.start() - 1] != 0x0D:
+    end = crlf + 3
+    if end > max_head or buf[crlf - 1] != 0x0D:
         return DEFER
-    lines = bytes(buf[: m.start() - 1]).split(b"\r\n")
-    rl = _REQUEST_LINE_RE.fullmatch(lines[0])
+    lines = bytes(buf[: crlf - 1]).split(b"\r\n")
+    rl = _REQUEST_LINES.get(lines[0])
     if rl is None:
-        return DEFER
+        match = _REQUEST_LINE_RE.fullmatch(lines[0])
+        if match is None:
+            return DEFER
+        rl = (match.group(1), match.group(2))
+        if len(_REQUEST_LINES) >= _LINE_CACHE:
+            _REQUEST_LINES.clear()
+        _REQUEST_LINES[lines[0]] = rl
     headers: list[tuple[bytes, bytes]] = []
     hosts = 0
     length: int | None = None
     keep_alive = True
     for line in lines[1:]:
-        hm = _HEADER_RE.fullmatch(line)
-        if hm is None:  # includes obs-fold continuation lines and stray CR/LF
-            return DEFER
-        name = hm.group(1).lower()
-        value = hm.group(2)
+        parsed = _LINES.get(line)
+        if parsed is None:
+            hm = _HEADER_RE.fullmatch(line)
+            if hm is None:  # includes obs-fold continuation lines and stray CR/LF
+                return DEFER
+            parsed = (hm.group(1).lower(), hm.group(2))
+            if len(_LINES) >= _LINE_CACHE:
+                _LINES.clear()
+            _LINES[line] = parsed
+        name, value = parsed
         if name == b"host":
             hosts += 1
         elif name == b"content-length":
@@ -81,7 +100,7 @@ def parse_head(buf: bytes | bytearray, max_head: int) -> FastRequest | _Defer | 
         headers.append((name, value))
     if hosts != 1:
         return DEFER
-    return FastRequest(rl.group(1), rl.group(2), headers, length or 0, keep_alive, end)
+    return FastRequest(rl[0], rl[1], headers, length or 0, keep_alive, end)
 
 
 REASONS: Final = {

@@ -40,6 +40,7 @@ RESPONSE_MAX_DEPTH: Final = 256
 MAX_METHOD_LENGTH: Final = 128
 
 Handler = Callable[..., Awaitable[Any]]
+Authorizer = bool | Callable[[], bool]
 
 
 class JsonRpcError(Exception):
@@ -169,7 +170,9 @@ class Dispatcher:
         m = self._methods.get(name)
         return m is not None and m.protected
 
-    async def handle_body(self, body: bytes, *, authorized: bool = True) -> bytes:
+    async def handle_body(self, body: bytes, *, authorized: Authorizer = True) -> bytes:
+        """`authorized`: may the caller use protected methods (a callable is asked only when one
+        is called)."""
         if too_deep(body, self.max_depth):
             return _dump(error_response(None, JsonRpcError(INVALID_REQUEST, f"nesting deeper than {self.max_depth}")))
         try:
@@ -202,7 +205,7 @@ class Dispatcher:
         except (TypeError, ValueError, RecursionError):
             return b"[" + b",".join(self._dump_one(r) for r in out) + b"]"
 
-    async def handle_one(self, obj: Any, *, authorized: bool = True) -> dict[str, Any] | None:
+    async def handle_one(self, obj: Any, *, authorized: Authorizer = True) -> dict[str, Any] | None:
         """One request object -> its response object (None for a notification)."""
         if not isinstance(obj, dict):
             return error_response(None, JsonRpcError(INVALID_REQUEST, "request must be an object"))
@@ -229,11 +232,11 @@ class Dispatcher:
             return None if notification else error_response(rid, JsonRpcError(INTERNAL_ERROR, "internal error"))
         return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
 
-    async def _call(self, name: str, params: list[Any] | dict[str, Any], authorized: bool) -> Any:
+    async def _call(self, name: str, params: list[Any] | dict[str, Any], authorized: Authorizer) -> Any:
         m = self._methods.get(name)
         if m is None:
             raise JsonRpcError(METHOD_NOT_FOUND, f"method not found: {name[:64]}")
-        if m.protected and not authorized:
+        if m.protected and not (authorized() if callable(authorized) else authorized):
             raise JsonRpcError(UNAUTHORIZED, f"unauthorized: {name} needs the broker's auth token or a loopback caller")
         if isinstance(params, list):
             if not (m.plain and m.min_pos <= len(params) <= m.max_pos):
