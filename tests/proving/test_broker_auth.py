@@ -81,3 +81,26 @@ def test_node_prover_broker_beyond_loopback_without_token_exits_2(capsys: pytest
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "PROVER_BROKER_AUTH_TOKEN" in err
     assert node_main(["--prover-broker"], {"AZTEC_HOST": "0.0.0.0", "PROVER_BROKER_AUTH_TOKEN": "short"}) == 2
+
+
+async def test_a_gone_long_poller_is_not_handed_a_job() -> None:
+    """An agent's getProvingJob long-poll whose socket closes stops waiting at once: the next job
+    goes to a live agent, not to the dead connection."""
+    service = BrokerService(None, "127.0.0.1", 0, registry=CollectorRegistry())
+    async with trio.open_nursery() as n:
+        host, p = await n.start(service.run)
+        body = b'{"jsonrpc":"2.0","id":1,"method":"getProvingJob","params":[null,"dead",30000]}'
+        dead = await trio.open_tcp_stream(host, p)
+        await dead.send_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        while service.server.stats.busy < 1:  # noqa: ASYNC110 - the long-poll has reached the broker
+            await trio.sleep(0.01)
+        await dead.aclose()
+        with trio.fail_after(5):  # not the 30 s of its timeout
+            while service.server.stats.busy:  # noqa: ASYNC110 - the long-poll ended on the disconnect
+                await trio.sleep(0.01)
+        owner = BrokerClient(service.url, retry_for=0)
+        await owner.enqueue_proving_job(_job(1))
+        live = await owner.get_proving_job(JobFilter(), agent_id="live")
+        assert live is not None and live.id == _job(1).id
+        await owner.aclose()
+        n.cancel_scope.cancel()
