@@ -29,7 +29,6 @@ import contextvars
 import errno
 import logging
 import math
-import socket
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -166,28 +165,33 @@ class _Conn:
         return self.disconnected
 
     async def _watch(self) -> None:
-        assert self.watch_scope is not None and self.watch_done is not None and self.disconnected is not None
+        scope, done, gone = self.watch_scope, self.watch_done, self.disconnected
+        assert scope is not None and done is not None and gone is not None
         limit = self.server.limits.max_head + self.server.limits.max_body
         try:
-            with self.watch_scope:
+            with scope:
                 while len(self.buf) <= limit:  # keeps pipelined bytes; stops reading when over the limit
                     data = await self.stream.receive_some(READ_SIZE)
                     if not data:
                         self.eof = True
-                        self.disconnected.set()
+                        gone.set()
                         return
                     self.buf += data
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             self.eof = True
-            self.disconnected.set()
+            gone.set()
         finally:
-            self.watch_done.set()
+            done.set()
 
     async def stop_watch(self) -> None:
-        if self.watch_scope is not None and self.watch_done is not None:
-            self.watch_scope.cancel()
-            await self.watch_done.wait()
+        """Stop the watcher before the connection reads again (two readers would collide). If this
+        task is being cancelled, the watcher still ends: its scope is cancelled and the stream is
+        closed next."""
+        scope, done = self.watch_scope, self.watch_done
         self.disconnected = self.watch_scope = self.watch_done = None
+        if scope is not None and done is not None:
+            scope.cancel()
+            await done.wait()
 
 
 class HttpServer:
@@ -304,7 +308,7 @@ class HttpServer:
                 self.stats.accepted += 1
                 self.stats.open += 1
                 self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-                c = _Conn(self, stream, ip, port)
+                c = _Conn(self, stream, ip, port, nursery=nursery)  # (the nursery runs disconnect watchers)
                 self._conns.add(c)
                 self._set_idle(c, True)
                 nursery.start_soon(self._serve, c)
@@ -319,17 +323,12 @@ class HttpServer:
     async def _serve(self, c: _Conn) -> None:
         lim = self.limits
         try:
-            with c.scope:
+            with c.scope:  # (trio's SocketStream already sets TCP_NODELAY)
                 c.deadline = trio.current_time() + lim.header_timeout
-                with contextlib.suppress(OSError):
-                    c.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                async with trio.open_nursery() as nursery:
-                    c.nursery = nursery
-                    if lim.fast_path:
-                        await self._serve_fast(c)
-                    else:
-                        await self._serve_h11(c)
-                    nursery.cancel_scope.cancel()
+                if lim.fast_path:
+                    await self._serve_fast(c)
+                else:
+                    await self._serve_h11(c)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         except Exception as exc:  # containment: a connection's bug never ends the server
