@@ -463,10 +463,15 @@ def _gossipsub_seeds() -> list[Seed]:
 
 
 def _run_gossipsub(data: bytes) -> bool:
+    import libp2p.pubsub.pubsub as pubsub
     from libp2p.peer.id import ID
     from libp2p.pubsub.pb import rpc_pb2
-    from libp2p.pubsub.validators import signature_validator
     from libp2p.utils.varint import read_varint_prefixed_bytes_limited
+
+    from p2p import libp2p_patches
+
+    libp2p_patches.apply()  # the node runs py-libp2p with these patches
+    signature_validator = pubsub.signature_validator  # the name Pubsub.push_msg calls
 
     reader = MemReader(data)
     ok = True
@@ -1062,10 +1067,18 @@ def _init_worker() -> None:
         _TARGETS.update(build_targets())
 
 
+CORPUS_DIR = REPO / "tests" / "fuzz_corpus"  # regression inputs (former crashes), also used as seeds
+
+
+def regression_inputs(name: str) -> list[Path]:
+    d = CORPUS_DIR / name
+    return sorted(d.glob("*.bin")) if d.is_dir() else []
+
+
 def _state(target: Target) -> _TargetState:
     st = _STATES.get(target.name)
     if st is None:
-        seeds = list(target.seeds())
+        seeds = list(target.seeds()) + [(p.read_bytes(), ()) for p in regression_inputs(target.name)]
         st = _STATES[target.name] = _TargetState(corpus=seeds, n_seeds=len(seeds))
     return st
 
@@ -1268,6 +1281,41 @@ async def _async_chunk(
     stats.edges = len(st.tracer.edges)
     stats.outcomes = len(st.seen_outcomes)
     return stats, crashes
+
+
+def replay(name: str, data: bytes) -> tuple[str, BaseException | None]:
+    """Run one input through a target: ("accept" | "reject" | "crash", the exception if any)."""
+    _init_worker()
+    target = _TARGETS[name]
+    exc: BaseException | None = None
+    accepted = False
+    if target.arun is None:
+        assert target.run is not None
+        try:
+            accepted = target.run(data)
+        except Exception as e:
+            exc = e
+    else:
+        import trio
+        import trio.testing
+
+        arun = target.arun
+
+        async def main() -> tuple[bool, BaseException | None]:
+            async with trio.open_nursery() as nursery:
+                if target.setup_async is not None:
+                    await target.setup_async(nursery)
+                try:
+                    ok, err = await arun(data), None
+                except Exception as e:
+                    ok, err = False, e
+                nursery.cancel_scope.cancel()
+            return ok, err
+
+        accepted, exc = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    if exc is not None and not isinstance(exc, target.declared):
+        return "crash", exc
+    return ("accept" if accepted and exc is None else "reject"), exc
 
 
 # ================================================================================================
