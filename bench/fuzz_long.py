@@ -13,7 +13,8 @@ project's and py-libp2p's code. (atheris is not installable here: no wheel in th
 A crash is any exception other than the target's declared rejection error(s), a broken invariant
 (e.g. an accepted input that does not re-encode to the same bytes), or a hang (an input taking more
 than --hang seconds, confirmed by a second run; a SIGALRM watchdog breaks infinite loops). Crashing
-inputs go to --crash-dir (`<target>-<sha>.bin` plus a `.txt` with the traceback). Exit status 1 if
+inputs go to --crash-dir (`<target>-<sha>.bin` plus a `.txt` with the traceback); once fixed, they
+belong in tests/fuzz_corpus/<target>/ (replayed by tests/p2p/test_fuzz_budget.py, and used as seeds). Exit status 1 if
 anything crashed, 0 otherwise.
 
 Targets (decoder, entry point, declared rejection):
@@ -55,6 +56,7 @@ import random
 import re
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
@@ -1495,7 +1497,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=2000, help="inputs per task")
     ap.add_argument("--trace-every", type=int, default=16, help="trace 1 in N inputs for coverage (0 = off)")
     ap.add_argument("--only", default="", help="comma-separated decoder names")
-    ap.add_argument("--crash-dir", default=str(REPO / "bench" / "fuzz-crashes"))
+    ap.add_argument("--crash-dir", default=str(Path(tempfile.gettempdir()) / "fuzz-long-crashes"),
+                    help="where crashing inputs are written (copy them to tests/fuzz_corpus/<decoder>/ once fixed)")
     ap.add_argument("--list", action="store_true", help="list the decoders and exit")
     args = ap.parse_args(argv)
     names = list(build_targets())
