@@ -41,6 +41,7 @@ Targets (decoder, entry point, declared rejection):
   jsonrpc_node    node/http.JsonRpcDispatcher.handle_body with the node's decoding handlers
                   (node_addEpochProofQuote, node_sendTx): same rules
   http_request    node/http.HttpServer._serve on an in-memory stream (h11 parse, limits, routing)
+Opt-in (--only gossip_verdicts): p2p/validation.py's validate_* must return a verdict for any payload.
 Yamux has no frame parser reachable as a function in py-libp2p 0.8.1 (its header parse is inlined in
 Yamux.handle_incoming), so it is covered only by the p2p containment tests, not here.
 """
@@ -863,6 +864,46 @@ async def _arun_http(data: bytes) -> bool:
     return stream.sent.startswith(b"HTTP/1.1 200")
 
 
+# ---- opt-in: gossip verdicts (owned by the gossip validation work, not a decoder) ---------------
+def _verdict_seeds() -> list[Seed]:
+    out: list[Seed] = []
+    for tag, seeds in ((0, _quote_seeds()), (1, _tx_seeds()), (2, _signed_seeds("proposal")),
+                       (3, _signed_seeds("attestation"))):
+        out += [(bytes([tag]) + d, tuple(o + 1 for o in hot)) for d, hot in seeds]
+    return out
+
+
+def _run_verdicts(data: bytes) -> bool:
+    """p2p/validation.py's pure validators must answer Accept/Reject/Ignore for any payload."""
+    from p2p.validation import (
+        Accept,
+        QuoteValidationContext,
+        TxValidationContext,
+        validate_block_attestation,
+        validate_block_proposal,
+        validate_quote,
+        validate_tx,
+    )
+
+    if not data:
+        return False
+    kind, body = data[0] & 3, data[1:]
+    if kind == 0:
+        v: Any = validate_quote(body, QuoteValidationContext(CHAIN_ID, ROLLUP, lambda: 5))
+    elif kind == 1:
+        v = validate_tx(body, TxValidationContext(CHAIN_ID))
+    elif kind == 2:
+        v = validate_block_proposal(body)
+    else:
+        v = validate_block_attestation(body)
+    return isinstance(v, Accept)
+
+
+def extra_targets() -> dict[str, Target]:
+    """Targets outside the default set (select with --only)."""
+    return {"gossip_verdicts": Target("gossip_verdicts", (), _verdict_seeds, run=_run_verdicts)}
+
+
 # ---- registry ---------------------------------------------------------------------------------
 def build_targets() -> dict[str, Target]:
     from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -1108,6 +1149,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not _TARGETS:
         _TARGETS.update(build_targets())
+        _TARGETS.update(extra_targets())
 
 
 CORPUS_DIR = REPO / "tests" / "fuzz_corpus"  # regression inputs (former crashes), also used as seeds
@@ -1499,15 +1541,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated decoder names")
     ap.add_argument("--crash-dir", default=str(Path(tempfile.gettempdir()) / "fuzz-long-crashes"),
                     help="where crashing inputs are written (copy them to tests/fuzz_corpus/<decoder>/ once fixed)")
-    ap.add_argument("--list", action="store_true", help="list the decoders and exit")
+    ap.add_argument("--list", action="store_true", help="list the decoders (and opt-in targets) and exit")
     args = ap.parse_args(argv)
     names = list(build_targets())
     if args.list:
-        print("\n".join(names))
+        print("\n".join(names + [f"{n} (opt-in)" for n in extra_targets()]))
         return 0
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in names]
+        unknown = [n for n in wanted if n not in names and n not in extra_targets()]
         if unknown:
             print(f"unknown decoder(s) {unknown}; known: {names}", file=sys.stderr)
             return 2
