@@ -54,7 +54,7 @@ class JsonRpcDispatcher:
     async def handle_body(self, body: bytes) -> bytes:
         try:
             req = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: deeply nested JSON
             return json.dumps(_error(None, PARSE_ERROR, f"invalid JSON: {e}")).encode()
         if isinstance(req, list):
             if not req:
