@@ -7,6 +7,7 @@ real v0.63.1 escrow on anvil is interop/test_quote_admission_l1.py."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 import trio
@@ -57,7 +58,7 @@ def quote(k: bytes = HONEST, *, epoch: int = 1, fee: int = 100, bond: int = 2000
     return EpochProofQuote.new(EpochProofQuotePayload(epoch, valid_until, bond, address_of(k), fee), k, chain, rollup)
 
 
-def admission(deposits: dict[bytes, int], **pool_kw: int) -> tuple[QuoteAdmission, MemoryEscrow]:
+def admission(deposits: dict[bytes, int], **pool_kw: Any) -> tuple[QuoteAdmission, MemoryEscrow]:
     escrow = MemoryEscrow(deposits)
     return QuoteAdmission(EpochProofQuotePool(**pool_kw), chain_id=CHAIN, rollup_address=ROLLUP, escrow=escrow), escrow
 
