@@ -131,6 +131,10 @@ class GossipIntake:
     ) -> None:
         self.config = config or IntakeConfig()
         self.quote_admission = quote_admission
+        self._same_domain = quote_admission is not None and (
+            quote_admission.chain_id,
+            quote_admission.rollup_address,
+        ) == (quote_ctx.chain_id, quote_ctx.rollup_address)
         self.quote_ctx = quote_ctx
         self.tx_ctx = tx_ctx
         self.scoring = scoring
@@ -208,7 +212,8 @@ class GossipIntake:
                 if self.quote_pool.contains(v.value):
                     return Ignore("duplicate")
                 if self.quote_admission is not None:
-                    pre = self.quote_admission.precheck(v.value)
+                    # validate_quote recovered the prover under the same chain id and rollup
+                    pre = self.quote_admission.precheck(v.value, signature_verified=self._same_domain)
                     if pre is not None:
                         return Ignore(f"{pre.outcome.value}: {pre.reason}")
             return v
@@ -245,7 +250,7 @@ class GossipIntake:
     async def _on_quote(self, _forwarder: str, quote: Any) -> None:
         slot = self.quote_ctx.current_slot()
         if self.quote_admission is not None:
-            await self.quote_admission.admit(quote, current_slot=slot)
+            await self.quote_admission.admit(quote, current_slot=slot, signature_verified=self._same_domain)
         else:
             self.quote_pool.add_quote(quote, current_slot=slot)
 

@@ -88,20 +88,25 @@ class AdmissionResult:
 
 # ---- the pure rule ------------------------------------------------------------------------------
 def static_problem(
-    quote: EpochProofQuote, *, chain_id: int, rollup_address: bytes, min_bond: int
+    quote: EpochProofQuote, *, chain_id: int, rollup_address: bytes, min_bond: int, signature_verified: bool = False
 ) -> AdmissionResult | None:
-    """The claim checks that depend neither on time nor on L1 state; None if all pass."""
+    """The claim checks that depend neither on time nor on L1 state; None if all pass.
+    `signature_verified`: the caller already recovered the prover under the same chain and rollup
+    (the gossip validator), so the ecrecover is not repeated."""
     p, sig = quote.payload, quote.signature
-    if sig.is_empty or sig.v not in (27, 28):
+    if signature_verified:
+        pass
+    elif sig.is_empty or sig.v not in (27, 28):
         return AdmissionResult(Admission.BAD_SIGNATURE, "empty signature or v not 27/28")
-    try:
-        signer = quote.recover_signer(chain_id, rollup_address)
-    except DecodeError as e:
-        return AdmissionResult(Admission.BAD_SIGNATURE, f"signature does not recover: {e}")
-    if signer != p.prover:
-        return AdmissionResult(
-            Admission.BAD_SIGNATURE, f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()}"
-        )
+    else:
+        try:
+            signer = quote.recover_signer(chain_id, rollup_address)
+        except DecodeError as e:
+            return AdmissionResult(Admission.BAD_SIGNATURE, f"signature does not recover: {e}")
+        if signer != p.prover:
+            return AdmissionResult(
+                Admission.BAD_SIGNATURE, f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()}"
+            )
     if not 0 <= p.basis_point_fee <= MAX_BASIS_POINT_FEE:
         return AdmissionResult(Admission.FEE_OUT_OF_RANGE, f"basisPointFee {p.basis_point_fee}")
     if p.bond_amount < min_bond:
@@ -151,11 +156,15 @@ class QuoteAdmission:
         deposit = self.escrow.cached_deposit(quote.payload.prover)
         return deposit is not None and deposit >= quote.payload.bond_amount
 
-    def precheck(self, quote: EpochProofQuote) -> AdmissionResult | None:
+    def precheck(self, quote: EpochProofQuote, *, signature_verified: bool = False) -> AdmissionResult | None:
         """Synchronous part (for the gossip validator): static rules and the cached deposit.
         None = nothing known against it yet (the async `admit` decides)."""
         bad = static_problem(
-            quote, chain_id=self.chain_id, rollup_address=self.rollup_address, min_bond=self.min_bond()
+            quote,
+            chain_id=self.chain_id,
+            rollup_address=self.rollup_address,
+            min_bond=self.min_bond(),
+            signature_verified=signature_verified,
         )
         if bad is not None:
             return bad
@@ -165,8 +174,10 @@ class QuoteAdmission:
                 return bond_problem(quote, deposit)
         return None
 
-    async def admit(self, quote: EpochProofQuote, *, current_slot: int | None = None) -> AdmissionResult:
-        res = self.precheck(quote)
+    async def admit(
+        self, quote: EpochProofQuote, *, current_slot: int | None = None, signature_verified: bool = False
+    ) -> AdmissionResult:
+        res = self.precheck(quote, signature_verified=signature_verified)
         if res is None and self.escrow is not None:
             res = bond_problem(quote, await self.escrow.deposit_of(quote.payload.prover))
         if res is None:
