@@ -7,6 +7,7 @@ the components other roles expose, e.g. the P2P client the prover node sends quo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,7 +251,7 @@ def _p2p(ctx: Context) -> list[Named]:
             q = EpochProofQuote.from_json(quote)
         except QuoteError as e:
             raise JsonRpcError(f"invalid quote: {e}") from e
-        await client().add_epoch_proof_quote(q)
+        _raise_unless_admitted(await client().add_epoch_proof_quote(q))  # same admission as gossip
 
     async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
         return [q.to_json() for q in client().get_epoch_proof_quotes(int(epoch))]
@@ -272,6 +273,14 @@ def _p2p(ctx: Context) -> list[Named]:
     return [*_l1_if_configured(ctx), Named("p2p", node)]
 
 
+def _raise_unless_admitted(res: Any) -> None:
+    """node_addEpochProofQuote answers an error for a quote the pool refused (a duplicate is fine)."""
+    from p2p.pools.quote_admission import Admission
+
+    if res.outcome not in (Admission.ADMITTED, Admission.DUPLICATE):
+        raise JsonRpcError(f"quote not admitted: {res.outcome.value}{': ' + res.reason if res.reason else ''}")
+
+
 @builder("sequencer")
 def _sequencer(ctx: Context) -> list[Named]:
     c = ctx.config
@@ -286,12 +295,34 @@ def _sequencer(ctx: Context) -> list[Named]:
         from p2p.wire.quote import EpochProofQuote, QuoteError
 
         memory_sources = MemorySources()
+        admissions: list[Any] = []
+
+        async def admission() -> Any:
+            """The sink's QuoteAdmission (the same rule and pool type as gossip), once L1 is up."""
+            if not admissions:
+                from node.l1.escrow_view import L1EscrowView
+                from p2p.pools.quote_admission import QuoteAdmission
+
+                l1 = ctx.shared.get("l1")
+                if l1 is None:
+                    raise JsonRpcError("L1 is not connected yet", code=-32000)
+                view = L1EscrowView(l1)
+                await view.refresh_min_bond()
+                admissions.append(QuoteAdmission(memory_sources.quote_pool, chain_id=c.l1_chain_id,
+                                                 rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
+                                                 escrow=view))
+            return admissions[0]
 
         async def add_quote(quote: Any) -> None:
             try:
-                memory_sources.quotes.append(EpochProofQuote.from_json(quote))
+                q = EpochProofQuote.from_json(quote)
             except QuoteError as e:
                 raise JsonRpcError(f"invalid quote: {e}") from e
+            adm = await admission()
+            timing = await ctx.shared["l1"].timing()
+            now = int(time.time())
+            slot = timing.slot_at(now) if now >= timing.genesis_time else None
+            _raise_unless_admitted(await adm.admit(q, current_slot=slot))
 
         async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
             return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(int(epoch))]

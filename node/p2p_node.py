@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from node.config import ConfigError, HostPort, NodeConfig
+from node.l1.escrow_view import L1EscrowView
 from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
 from p2p.client import P2PClient
 from p2p.discv5.service import Discv5Service
@@ -159,6 +160,11 @@ class P2PNode:
             await chain_state.refresh()
             epoch_duration = chain_state.timing.epoch_duration
         rollup = bytes.fromhex(l1.addresses.rollup.removeprefix("0x")) if l1 is not None else bytes(20)
+        # quote admission reads prover bonds from the escrow (cached per L1 block); no L1: not checked
+        escrow = L1EscrowView(l1) if l1 is not None else None
+        if escrow is not None:
+            await escrow.refresh_min_bond()
+            self.shared["escrow_view"] = escrow
         listen = c.p2p_tcp_listen_addr
         service = P2PService(
             P2PConfig(
@@ -172,6 +178,7 @@ class P2PNode:
             ),
             chain_state=chain_state,
             discovery=discovery,
+            escrow=escrow,
         )
         async with trio.open_nursery() as nursery:
             if isinstance(chain_state, L1ChainState):

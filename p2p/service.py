@@ -23,6 +23,7 @@ from p2p.keys import generate_private_key, parse_peer_id_private_key
 from p2p.libp2p_host import GossipsubParams, HostConfig, Libp2pHost
 from p2p.peer_manager import DiscoverySource, PeerManager
 from p2p.pools.attestation_pool import AttestationPool
+from p2p.pools.quote_admission import EscrowView, QuoteAdmission
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.pools.tx_pool import TxPool
 from p2p.reqresp import ReqResp
@@ -69,6 +70,7 @@ class P2PConfig:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     quote_pool_max_per_epoch: int = 128
     quote_pool_max_total: int = 1024
+    quote_pool_max_per_prover: int = 4  # per prover per epoch
     tx_pool_max_txs: int = 10_000
     tx_pool_max_bytes: int = 512 * 1024 * 1024
 
@@ -123,6 +125,7 @@ class P2PService:
         chain_state: ChainState | None = None,
         discovery: DiscoverySource | None = None,
         clock: Callable[[], float] = trio.current_time,
+        escrow: EscrowView | None = None,
     ) -> None:
         self.config = config
         self.chain_state: ChainState = chain_state or ManualChainState()
@@ -130,7 +133,14 @@ class P2PService:
         self.private_key = config.private_key or generate_private_key()
         self.scoring = PeerScoring(config.scoring, now=clock)
         self.quote_pool = EpochProofQuotePool(
-            max_per_epoch=config.quote_pool_max_per_epoch, max_total=config.quote_pool_max_total
+            max_per_epoch=config.quote_pool_max_per_epoch,
+            max_total=config.quote_pool_max_total,
+            max_per_prover=config.quote_pool_max_per_prover,
+        )
+        # the one way into the quote pool (gossip, P2PClient.add_epoch_proof_quote); `escrow` is the
+        # node's read-only L1 view of ProofCommitmentEscrow deposits (None: bond not checked)
+        self.quote_admission = QuoteAdmission(
+            self.quote_pool, chain_id=config.chain_id, rollup_address=config.rollup_address, escrow=escrow
         )
         self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes)
         self.attestation_pool = AttestationPool()
@@ -151,6 +161,7 @@ class P2PService:
             attestation_pool=self.attestation_pool,
             now=clock,
             config=config.intake,
+            quote_admission=self.quote_admission,
         )
         self.host = Libp2pHost(
             HostConfig(
@@ -195,6 +206,7 @@ class P2PService:
             "peers": len(self.host.connected_peers()),
             "gossip": self.intake.statistics(),
             "quote_pool": self.quote_pool.statistics(),
+            "quote_admission": self.quote_admission.statistics(),
             "tx_pool": self.tx_pool.statistics(),
             "attestation_pool": self.attestation_pool.statistics(),
             "scoring": self.scoring.statistics(),
