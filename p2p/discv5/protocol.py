@@ -33,17 +33,7 @@ from p2p.discv5.crypto import aes_gcm_decrypt
 from p2p.discv5.errors import Discv5CryptoError, Discv5DecodeError
 from p2p.discv5.events import EnrDiscovered, Event, LookupCompleted, RequestCompleted, RequestFailed
 from p2p.discv5.lookup import Lookup
-from p2p.discv5.messages import (
-    FindNode,
-    Message,
-    Nodes,
-    Ping,
-    Pong,
-    Request,
-    TalkReq,
-    TalkResp,
-    decode_message,
-)
+from p2p.discv5.messages import FindNode, Message, Nodes, Ping, Pong, Request, TalkReq, TalkResp, decode_message
 from p2p.discv5.packet import (
     MAX_PACKET_SIZE,
     HandshakeAuthdata,
@@ -53,33 +43,18 @@ from p2p.discv5.packet import (
     decode_packet,
 )
 from p2p.discv5.requests import Call, CallTable, Owner
-from p2p.discv5.routing import (
-    NODES_ENR_BUDGET,
-    InsertResult,
-    KnownEnrs,
-    RoutingTable,
-    log_distance,
-    pack_nodes,
-    select_nodes,
-)
+from p2p.discv5.routing import NODES_ENR_BUDGET, InsertResult, KnownEnrs, RoutingTable, pack_nodes, select_nodes
 from p2p.discv5.sessions import ChallengeCache, Session, SessionCache
 from p2p.enr import Enr
 
-__all__ = [  # re-exported: the core's public vocabulary lives here for its users
-    "NODES_ENR_BUDGET",
-    "Address",
-    "Discv5Config",
-    "Discv5Protocol",
-    "EnrDiscovered",
-    "Event",
-    "LookupCompleted",
-    "RandomBytes",
-    "RequestCompleted",
-    "RequestFailed",
-    "SessionKey",
-]
+# re-exported: users import the core's vocabulary from here
+__all__ = ["NODES_ENR_BUDGET", "Address", "Discv5Config", "Discv5Protocol", "EnrDiscovered", "Event"]
+__all__ += ["LookupCompleted", "RandomBytes", "RequestCompleted", "RequestFailed", "SessionKey"]
 
 log = logging.getLogger(__name__)
+STAT_KEYS: tuple[str, ...] = ("packets_in", "packets_out", "decode_errors", "decrypt_failures", "whoareyou_sent")
+STAT_KEYS += ("handshakes_in", "handshakes_out", "handshake_failures", "unsolicited", "requests_in", "calls_failed")
+STAT_KEYS += ("oversize_dropped",)
 
 
 @dataclass(slots=True)
@@ -117,23 +92,7 @@ class Discv5Protocol:
         self._next_liveness = 0.0
         self._outgoing: deque[tuple[bytes, Address]] = deque()
         self._events: deque[Event] = deque()
-        self.stats: dict[str, int] = dict.fromkeys(
-            (
-                "packets_in",
-                "packets_out",
-                "decode_errors",
-                "decrypt_failures",
-                "whoareyou_sent",
-                "handshakes_in",
-                "handshakes_out",
-                "handshake_failures",
-                "unsolicited",
-                "requests_in",
-                "calls_failed",
-                "oversize_dropped",
-            ),
-            0,
-        )
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
 
     # ---- properties / outputs -----------------------------------------------------------------
     @property
@@ -366,15 +325,8 @@ class Discv5Protocol:
             self._fail(call, f"unexpected {type(message).__name__} response", now)
 
     def _on_nodes(self, call: Call, request: FindNode, message: Nodes, now: float) -> None:
-        wanted = set(request.distances)
-        for enr in message.enrs:
-            if log_distance(enr.node_id, call.node_id) in wanted and enr.node_id != self.local_id:
-                call.enrs.append(enr)
-        if call.nodes_seen == 0:
-            call.nodes_expected = min(max(message.total, 1), self.config.max_nodes_responses)
-        call.nodes_seen += 1
         call.sent_at = now
-        if call.nodes_seen >= call.nodes_expected:
+        if call.add_nodes(request, message, self.local_id, self.config.max_nodes_responses):
             self._complete(call, tuple(call.enrs), now)
 
     # ---- outbound -----------------------------------------------------------------------------
@@ -431,7 +383,7 @@ class Discv5Protocol:
         key = (src, addr)
         if self._challenges.pending(key, now):
             return  # one challenge at a time per peer; a lost one expires and is re-sent
-        datagram, challenge = handshake.whoareyou(src, nonce, self._known_enr(src), now, self._random)
+        datagram, challenge = handshake.whoareyou(src, nonce, self._known.newest(src, self.table), now, self._random)
         self._challenges.put(key, challenge)
         self.stats["whoareyou_sent"] += 1
         self._send_datagram(datagram, addr)
@@ -523,13 +475,6 @@ class Discv5Protocol:
     def _learn(self, enr: Enr) -> None:
         if self._known.learn(enr):
             self._events.append(EnrDiscovered(enr))
-
-    def _known_enr(self, node_id: bytes) -> Enr | None:
-        entry = self.table.get(node_id)
-        known = self._known.get(node_id)
-        if entry is not None and (known is None or entry.enr.seq >= known.seq):
-            return entry.enr
-        return known
 
     def _table_insert(self, enr: Enr, now: float) -> None:
         result = self.table.insert(enr, now)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from p2p.discv5.config import Address, SessionKey
-from p2p.discv5.messages import Request
+from p2p.discv5.messages import FindNode, Nodes, Request
+from p2p.discv5.routing import log_distance
 from p2p.enr import Enr
 
 
@@ -52,6 +53,18 @@ class Call:
     @property
     def request_id(self) -> bytes:
         return self.request.request_id
+
+    def add_nodes(self, request: FindNode, message: Nodes, local_id: bytes, max_responses: int) -> bool:
+        """Take one NODES answer to this FINDNODE (records at the asked distances only); True once the
+        announced number of answers (at most `max_responses`) arrived."""
+        wanted = set(request.distances)
+        for enr in message.enrs:
+            if log_distance(enr.node_id, self.node_id) in wanted and enr.node_id != local_id:
+                self.enrs.append(enr)
+        if self.nodes_seen == 0:
+            self.nodes_expected = min(max(message.total, 1), max_responses)
+        self.nodes_seen += 1
+        return self.nodes_seen >= self.nodes_expected
 
 
 class CallTable:

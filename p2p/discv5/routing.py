@@ -186,6 +186,14 @@ class KnownEnrs:
     def values(self) -> list[Enr]:
         return list(self._known.values())
 
+    def newest(self, node_id: bytes, table: RoutingTable) -> Enr | None:
+        """The highest-seq record of `node_id` we have, in the table or here."""
+        entry = table.get(node_id)
+        known = self._known.get(node_id)
+        if entry is not None and (known is None or entry.enr.seq >= known.seq):
+            return entry.enr
+        return known
+
     def learn(self, enr: Enr) -> bool:
         """Remember `enr`; True if it is new (an unknown node or a higher seq)."""
         if enr.node_id == self._local_id:
