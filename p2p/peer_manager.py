@@ -7,9 +7,9 @@ address is ignored; it is dialled at once while below `max_peers`, else cached (
 `cache_size`, oldest dropped); a failed dial is retried on later heartbeats up to 3 attempts.
 Static peers are redialled whenever they are not connected (at most once per
 `static_redial_interval`). Below `min_peers` (P2P_MIN_PEERS, libp2p's `minConnections`) the peers we
-reached before (at most `cache_size` remembered, oldest forgotten) are redialled, at most once per
-`autodial_interval`, as js-libp2p's auto-dialer does from its peer store. The heartbeat is
-P2P_PEER_CHECK_INTERVAL_MS.
+reached before (at most `cache_size` remembered, oldest forgotten; forgotten too after 3 failed redials)
+are redialled, at most once per `autodial_interval`, as js-libp2p's auto-dialer does from its peer
+store. The heartbeat is P2P_PEER_CHECK_INTERVAL_MS.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class PeerManager:
         self.static_redial_interval = static_redial_interval
         self.autodial_interval = autodial_interval
         self._reached: OrderedDict[str, str] = OrderedDict()  # peer -> dial address, for the min_peers redial
+        self._redial_failures: dict[str, int] = {}  # a reached peer is forgotten after MAX_DIAL_ATTEMPTS of them
         self._last_autodial = -1e9
         self._cache: OrderedDict[str, tuple[str, int]] = OrderedDict()  # peer -> (addr, attempts)
         self._pending: set[str] = set()
@@ -154,13 +155,13 @@ class PeerManager:
             if pid in connected or pid in self._pending or pid in self.static or pid in self._cache:
                 continue
             self._stats["autodials"] += 1
-            self._start_dial(nursery, pid, addr, static=True)  # a failure does not touch the discovery cache
+            self._start_dial(nursery, pid, addr, static=False, redial=True)
 
-    def _start_dial(self, nursery: trio.Nursery, pid: str, addr: str, *, static: bool) -> None:
+    def _start_dial(self, nursery: trio.Nursery, pid: str, addr: str, *, static: bool, redial: bool = False) -> None:
         self._pending.add(pid)
-        nursery.start_soon(self._dial, pid, addr, static)
+        nursery.start_soon(self._dial, pid, addr, static, redial)
 
-    async def _dial(self, pid: str, addr: str, static: bool) -> None:
+    async def _dial(self, pid: str, addr: str, static: bool, redial: bool = False) -> None:
         try:
             async with self._limiter:
                 self._stats["dials"] += 1
@@ -173,7 +174,9 @@ class PeerManager:
         except HostError as e:
             self._stats["dial_failures"] += 1
             log.debug("dial %s failed: %s", addr, e)
-            if not static and pid in self._cache:
+            if redial:
+                self._redial_failed(pid)
+            elif not static and pid in self._cache:
                 a, attempts = self._cache[pid]
                 if attempts + 1 >= MAX_DIAL_ATTEMPTS:
                     del self._cache[pid]
@@ -182,11 +185,21 @@ class PeerManager:
         finally:
             self._pending.discard(pid)
 
+    def _redial_failed(self, pid: str) -> None:
+        failures = self._redial_failures.get(pid, 0) + 1
+        if failures >= MAX_DIAL_ATTEMPTS:
+            self._reached.pop(pid, None)
+            self._redial_failures.pop(pid, None)
+        else:
+            self._redial_failures[pid] = failures
+
     def _remember(self, pid: str, addr: str) -> None:
+        self._redial_failures.pop(pid, None)
         self._reached[pid] = addr
         self._reached.move_to_end(pid)
         while len(self._reached) > self.cache_size:
-            self._reached.popitem(last=False)
+            forgotten, _ = self._reached.popitem(last=False)
+            self._redial_failures.pop(forgotten, None)
 
     def add_peer(self, peer: DiscoveredPeer) -> None:
         """Queue a discovered peer for dialling (next heartbeat, or at once below max_peers)."""
