@@ -21,24 +21,17 @@ from p2p.client import P2PClient
 from p2p.service import ManualChainState, P2PConfig, P2PService
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 from p2p.wire.tx import OFF_CHAIN_ID, Tx
+from tests.conftest import load_shared_vectors
 
 pytestmark = pytest.mark.interop
 
 JS_DIR = Path(__file__).resolve().parent / "js"
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "interop"
 CHAIN_ID = 31337
 ROLLUP = bytes.fromhex("22" * 20)
 PY_PROVER_KEY = bytes([7]) * 32
 JS_PROVER_KEY = bytes([9]) * 32
 QUOTE_TOPIC = "/aztec/epoch_proof_quote/0.1.0"
 TX_TOPIC = "/aztec/tx/0.1.0"
-
-
-def load_shared_vectors(name: str) -> Any:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"shared vectors not present at {path}")
-    return json.loads(path.read_text())
 
 
 def _need_js() -> None:

@@ -63,8 +63,9 @@ class Deferred:
 
 
 class L1Connection:
-    """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else fetched from
-    AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks the chain id, and shares the client."""
+    """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else the canonical rollup of
+    REGISTRY_CONTRACT_ADDRESS, else fetched from AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks
+    the chain id, and shares the client."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -73,10 +74,15 @@ class L1Connection:
         from node.l1.client import L1Client
 
         c = self.ctx.config
-        rollup = c.rollup_contract_address
+        rollup: bytes | str | None = c.rollup_contract_address
+        if rollup is None and c.registry_contract_address is not None:
+            rollup = await _registry_rollup(c.ethereum_host, c.registry_contract_address)
         if rollup is None:
             if c.aztec_node_url is None:
-                raise ConfigError("ROLLUP_CONTRACT_ADDRESS (or AZTEC_NODE_URL to fetch it from) is required")
+                raise ConfigError(
+                    "ROLLUP_CONTRACT_ADDRESS (or REGISTRY_CONTRACT_ADDRESS / AZTEC_NODE_URL to read it from) "
+                    "is required"
+                )
             rollup = await _fetch_rollup_address(c.aztec_node_url)
         client = await L1Client.connect(c.ethereum_host, rollup)
         chain_id = await client.chain_id()
@@ -92,6 +98,19 @@ class L1Connection:
         log.info("connected to L1", extra={"rollup": client.addresses.rollup, "chain_id": chain_id})
         task_status.started(client.addresses.rollup)
         await trio.sleep_forever()
+
+
+async def _registry_rollup(ethereum_host: str, registry: bytes) -> str:
+    from node.l1.artifacts import ArtifactsError
+    from node.l1.client import RetryPolicy, call_with_retry
+    from node.l1.deploy import read_rollup_from_registry_sync
+    from node.l1.rpc import SyncRpc
+
+    rpc = SyncRpc.from_url(ethereum_host)
+    try:
+        return await call_with_retry(lambda: read_rollup_from_registry_sync(rpc, registry), RetryPolicy())
+    except ArtifactsError as e:
+        raise ConfigError(f"REGISTRY_CONTRACT_ADDRESS: {e}") from e
 
 
 async def _fetch_rollup_address(url: str) -> bytes:
@@ -229,7 +248,7 @@ def _archiver(ctx: Context) -> list[Named]:
 
 def _l1_if_configured(ctx: Context) -> list[Named]:
     c = ctx.config
-    return _ensure_l1(ctx) if (c.rollup_contract_address or c.aztec_node_url) else []
+    return _ensure_l1(ctx) if (c.rollup_contract_address or c.registry_contract_address or c.aztec_node_url) else []
 
 
 @builder("p2p")

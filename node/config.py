@@ -12,8 +12,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from p2p.service import P2PConfig
 
 LOG_LEVELS: Final = ("silent", "fatal", "error", "warn", "info", "verbose", "debug", "trace")
 
@@ -215,15 +218,16 @@ VARS: Final[tuple[Var, ...]] = (
         "Address announced in our ENR (`udp`); defaults to the TCP announce address."),
     Var("PEER_ID_PRIVATE_KEY", "peer_id_private_key", parse_peer_id_private_key, None, "hex key",
         "libp2p/discv5 identity: hex of the protobuf key (08021220 + 32 bytes) or a bare 32-byte key."),
-    Var("P2P_MIN_PEERS", "p2p_min_peers", positive, 10, "int", "Peers the peer manager aims for."),
+    Var("P2P_MIN_PEERS", "p2p_min_peers", positive, 10, "int",
+        "Below this many connections the peer manager redials peers it reached before (libp2p minConnections)."),
     Var("P2P_MAX_PEERS", "p2p_max_peers", positive, 100, "int", "Maximum connections."),
     Var("P2P_PEER_CHECK_INTERVAL_MS", "p2p_peer_check_interval_ms", positive, 1000, "ms",
-        "Peer manager heartbeat (dial discovered peers, random lookup)."),
+        "Peer manager heartbeat (dial cached discovered peers, static peers, the P2P_MIN_PEERS redial)."),
     # --- L1 contracts / timing (read from the Rollup when only its address is known)
     Var("ROLLUP_CONTRACT_ADDRESS", "rollup_contract_address", parse_address, None, "address",
         "Rollup contract; other addresses are read from it."),
     Var("REGISTRY_CONTRACT_ADDRESS", "registry_contract_address", parse_address, None, "address",
-        "Registry contract (optional)."),
+        "Registry contract: the Rollup is its canonical rollup (`getRollup()`) when ROLLUP_CONTRACT_ADDRESS is unset."),
     Var("SEQ_PUBLISHER_PRIVATE_KEY", "seq_publisher_private_key", parse_private_key, None, "hex key",
         "Sequencer's L1 publisher key (proposes blocks, claims quotes)."),
     Var("VALIDATOR_PRIVATE_KEY", "validator_private_key", parse_private_key, None, "hex key",
@@ -246,6 +250,12 @@ VARS: Final[tuple[Var, ...]] = (
         "First of the ~130 consecutive TCP/UDP ports the devnet's nodes use on 127.0.0.1."),
     Var("DEVNET_PROVER_AGENTS", "devnet_prover_agents", _int_parser(0, 1024), 4, "int",
         "Agents of the devnet's prover node; 0 = it quotes and claims but never proves (its bond is lost)."),
+    # --- packaging / p2p wiring (structure-pkg): where an installed node finds the npm packages; static peers
+    Var("AZTEC_NODE_MODULES", "aztec_node_modules", parse_path, None, "path",
+        "node_modules holding Aztec's npm packages (@aztec/l1-artifacts@0.63.1, anvil); defaults to "
+        "interop/js/node_modules of a source checkout, so an installed wheel needs it for L1 roles."),
+    Var("P2P_STATIC_PEERS", "p2p_static_peers", parse_csv, (), "multiaddr list",
+        "Comma-separated `/ip4/<ip>/tcp/<port>/p2p/<peer id>` peers kept connected (redialled when dropped)."),
 )
 
 _BY_ATTR: Final = {v.attr: v for v in VARS}
@@ -300,6 +310,9 @@ class NodeConfig:
     devnet_committee: bool = False
     devnet_base_port: int = 40400
     devnet_prover_agents: int = 4
+    # packaging / p2p wiring (structure-pkg)
+    aztec_node_modules: Path | None = None
+    p2p_static_peers: tuple[str, ...] = ()
 
     @property
     def target_escrow_amount(self) -> int:
@@ -348,3 +361,44 @@ def config_table_markdown() -> str:
         shown = "" if d is None or d == () else str(d)
         rows.append(f"| `{v.env}` | {v.kind} | {shown} | {v.help} |")
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# p2p wiring (structure-pkg): the one place the p2p variables become a `p2p.service.P2PConfig`,
+# the plain record p2p/ receives (p2p/ reads no environment itself).
+
+
+def tcp_multiaddr(hp: HostPort) -> str:
+    """Aztec's `<ip>:<port>` / `[ipv6]:<port>` (empty ip = unspecified) as a TCP multiaddr."""
+    if ":" in hp.host:
+        return f"/ip6/{hp.host}/tcp/{hp.port}"
+    return f"/ip4/{hp.host or '0.0.0.0'}/tcp/{hp.port}"
+
+
+def p2p_config(
+    c: NodeConfig,
+    *,
+    private_key: bytes | None = None,
+    announce: HostPort | None = None,
+    rollup_address: bytes | None = None,
+    **fields: Any,
+) -> P2PConfig:
+    """P2PConfig from PEER_ID_PRIVATE_KEY, P2P_TCP_LISTEN_ADDR, P2P_TCP_ANNOUNCE_ADDR, P2P_STATIC_PEERS,
+    L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS, P2P_MAX_PEERS, P2P_MIN_PEERS, P2P_PEER_CHECK_INTERVAL_MS.
+    Keyword arguments win (the node passes the key it generated, the announce address it chose and the
+    rollup it read from L1); `fields` are other P2PConfig fields."""
+    from p2p.service import P2PConfig
+
+    announce = announce or c.p2p_tcp_announce_addr
+    return P2PConfig(
+        private_key=private_key or c.peer_id_private_key,
+        listen_addrs=(tcp_multiaddr(c.p2p_tcp_listen_addr),),
+        announce_addrs=(tcp_multiaddr(announce),) if announce is not None else (),
+        static_peers=c.p2p_static_peers,
+        chain_id=c.l1_chain_id,
+        rollup_address=rollup_address or c.rollup_contract_address or bytes(20),
+        max_peers=c.p2p_max_peers,
+        min_peers=c.p2p_min_peers,
+        peer_check_interval=c.p2p_peer_check_interval_ms / 1000,
+        **fields,
+    )

@@ -271,7 +271,7 @@ async def test_intake_consumer_fills_pools() -> None:
         await n.start(g.run)
         assert g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote().to_bytes())
         assert g.validate(TX_TOPIC, "p", "p", raw)
-        await trio.sleep(0.05)
+        await trio.testing.wait_all_tasks_blocked()  # the consumers drained both queues
         assert g.quote_pool.get_quotes(1) == [quote()]
         assert g.tx_pool.get_raw_tx(Tx.from_bytes(raw).tx_hash()) == raw
         # duplicates are ignored (not forwarded, not penalised)

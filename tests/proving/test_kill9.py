@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
 import trio
 
 from proving.agent import AgentPool
@@ -58,6 +59,7 @@ async def _start_broker(data: Path, port: int) -> tuple[trio.Process, str]:
     return proc, addr_file.read_text().strip()
 
 
+@pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
     data = tmp_path / "broker"
     data.mkdir()
