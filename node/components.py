@@ -450,7 +450,7 @@ def _prover(ctx: Context) -> list[Named]:
             c.prover_agent_concurrency,
             real_proofs=c.prover_real_proofs,
             heartbeat_interval=c.prover_agent_poll_interval_ms / 1000,
-            file_root=_proof_dir(c) if local else None,
+            file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
         )
         ctx.shared["agents"] = pool
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,

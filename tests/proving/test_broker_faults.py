@@ -45,11 +45,14 @@ async def test_duplicate_waiters_all_wake_when_the_settle_log_is_late(tmp_path: 
     broker = service.broker
     gate = trio.Event()
     answers = calls = 0
+    synced = trio.Event()
     real = broker.get_settled_jobs
 
     async def late_settle_log(after_seq: int, instance: str | None, max_wait: float) -> SettledBatch:
         nonlocal answers, calls
         calls += 1
+        if calls >= 2:
+            synced.set()
         batch = await real(after_seq, instance, max_wait)
         if batch.ids:
             await gate.wait()  # the settle log's answer is late
@@ -64,17 +67,19 @@ async def test_duplicate_waiters_all_wake_when_the_settle_log_is_late(tmp_path: 
         job = _job(1)
         await client.enqueue_proving_job(job)
         done: list[str] = []
+        a_done = trio.Event()
 
         async def waiter(name: str) -> None:
             st = await client.wait_for_job_to_settle(job.id)
             assert st.status == "fulfilled"
             done.append(name)
+            if name == "A":
+                a_done.set()
 
         with trio.fail_after(5):
-            while calls < 2:  # the follower synced with the broker and long-polls its settle log
-                await trio.sleep(0.001)
+            await synced.wait()  # the follower synced with the broker and long-polls its settle log
             n.start_soon(waiter, "A")
-            while job.id not in client._waiting:  # A checked the status and is parked
+            while job.id not in client._waiting:  # noqa: ASYNC110 - A checked the status and is parked
                 await trio.sleep(0.001)
             got = await broker.get_proving_job(JobFilter(), agent_id="x")
             assert got is not None
@@ -82,8 +87,7 @@ async def test_duplicate_waiters_all_wake_when_the_settle_log_is_late(tmp_path: 
             await waiter("B")  # sees "fulfilled" on its own check while the settle log is held back
             assert done == ["B"]
             gate.set()
-            while len(done) < 2:
-                await trio.sleep(0.001)
+            await a_done.wait()
         assert sorted(done) == ["A", "B"] and answers >= 1
         assert client._waiting == {}
         await client.aclose()

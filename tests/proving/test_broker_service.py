@@ -101,7 +101,7 @@ async def test_leases_requeue_then_reject_and_undelivered_costs_nothing(
             again = await broker.get_proving_job(JobFilter(), agent_id=agent)
             assert again is not None and again.id == job.id
             assert await broker.report_proving_job_progress(job.id, agent_id=agent) == "continue"
-            while broker.machine.timeouts < n_agent:  # the agent died: lease + one poll at most
+            while broker.machine.timeouts < n_agent:  # noqa: ASYNC110 - the agent died: lease + one poll at most
                 await trio.sleep(0.1)
             assert trio.current_time() - t0 <= 10 + 1 + 0.2
         st = await broker.wait_for_job_to_settle(job.id)
