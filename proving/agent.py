@@ -78,6 +78,7 @@ class AgentPool:
         name: str = "agent",
         on_proven: Callable[[ProvingJob], None] | None = None,
         on_taken: Callable[[ProvingJob], None] | None = None,
+        on_finished: Callable[[ProvingJob, str], None] | None = None,
         file_root: Path | None = None,
     ) -> None:
         if concurrency < 1:
@@ -97,6 +98,7 @@ class AgentPool:
         self.name = f"{name}-{secrets.token_hex(3)}"
         self.on_proven = on_proven
         self.on_taken = on_taken
+        self.on_finished = on_finished  # (job, "applied"|"not-applied"|"aborted"|"failed")
         # file:// inputs are read only inside this directory (the proof store's, by default)
         if file_root is None and isinstance(self.store, FileProofStore):
             file_root = self.store.root
@@ -161,8 +163,12 @@ class AgentPool:
                     self.counts["not-applied"] += 1
                 elif self.on_proven is not None:
                     self.on_proven(job)
+                if self.on_finished is not None:
+                    self.on_finished(job, "applied" if res.applied else "not-applied")
             elif outcome == "aborted":
                 self.counts["aborted"] += 1
+                if self.on_finished is not None:
+                    self.on_finished(job, "aborted")
                 job = None
                 continue
             else:
@@ -171,6 +177,8 @@ class AgentPool:
                     job.id, payload, retry=retry, agent_id=agent_id, next_filter=self.filter
                 )
                 self.counts["failed"] += 1
+                if self.on_finished is not None:
+                    self.on_finished(job, "failed")
             job = res.next_job
 
     async def _prove(
