@@ -343,6 +343,9 @@ async def run_chaos(args: argparse.Namespace) -> dict[str, Any]:
                 assert chaos.driver is not None
                 await chaos.driver.wait()
             stalled = cs.cancelled_caught
+            assert chaos.driver is not None
+            if not stalled and chaos.driver.returncode != 0:
+                raise RuntimeError(f"driver failed ({chaos.driver.returncode}); see {root}/driver.out")
         finally:
             for p in chaos.procs():
                 if p.poll() is None:
@@ -359,7 +362,8 @@ def summarise(chaos: Chaos, args: argparse.Namespace, stalled: bool, t_start: fl
     for log in root.glob("agent*.log"):
         applied.update(ln.split()[2] for ln in log.read_text().splitlines() if ln.startswith("applied "))
     done = epochs_done(root)
-    started = {int(p.name.split("-")[1]) for p in (root / "driver").glob("start-*")}
+    started = {int(p.name.split("-")[1].split(".")[0]) for p in (root / "driver").glob("start-*")}
+    started -= {e for e, *_ in done}  # killed between logging "done" and removing its start file
     durations = [t1 - t0 for _, t0, t1, _ in done]
     redispatch = sorted(chaos.redispatch)
     result = {

@@ -439,6 +439,11 @@ def _prover(ctx: Context) -> list[Named]:
     local = "prover_broker" in ctx.roles or ("prover_node" in ctx.roles and c.prover_broker_host is None)
     if not local and c.prover_broker_host is None:
         raise ConfigError("--prover needs PROVER_BROKER_HOST (or --prover-broker / --prover-node in the same process)")
+    if local and c.prover_job_timeout_ms < 2 * c.prover_agent_poll_interval_ms:
+        raise ConfigError(
+            f"PROVER_JOB_TIMEOUT_MS ({c.prover_job_timeout_ms}) must be at least twice PROVER_AGENT_POLL_INTERVAL_MS "
+            f"({c.prover_agent_poll_interval_ms}): agents heartbeat at that interval and would lose every job"
+        )
     pre = _ensure_broker(ctx) if local else []
 
     async def make() -> Any:

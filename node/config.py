@@ -263,7 +263,7 @@ VARS: Final[tuple[Var, ...]] = (
         "Agents' heartbeat interval for the jobs they prove (our agents long-poll for jobs instead of polling)."),
     Var("PROVER_BROKER_JOB_MAX_RETRIES", "prover_broker_job_max_retries", _int_parser(1, 100), 3, "int",
         "Attempts a job gets when agents report retryable errors (lease expiries and broker restarts do not count)."),
-    Var("PROVER_BROKER_DB_SYNC", "prover_broker_db_sync", parse_db_sync, "full", "full|normal|off",
+    Var("PROVER_BROKER_DB_SYNC", "prover_broker_db_sync", parse_db_sync, "full", "full/normal/off",
         "Broker journal durability: full = an acknowledged job/result survives power loss (one fsync per group "
         "commit); normal = survives a crash of the process only; off = neither."),
     Var("PROVER_BROKER_MAX_INLINE_BYTES", "prover_broker_max_inline_bytes", _int_parser(1024, 64 << 20), 256 << 10,
