@@ -25,6 +25,7 @@ Usage: python bench/chaos_bench.py [--seed 1] [--kills 20] [--agents 3] [--concu
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -256,6 +257,27 @@ class Chaos:
         for job in took - done:
             self.pending_redispatch.append((t, job, self.agent_logs[i]))
 
+    def requeue_delays(self) -> list[float]:
+        """Seconds from each agent death to the broker putting each job it held back in the queue
+        (from the broker's "lease(s) expired ... re-queued: [ids]" log lines)."""
+        requeued: dict[str, list[float]] = defaultdict(list)
+        for ln in (self.root / "broker.out").read_text(errors="replace").splitlines():
+            if "re-queued: [" not in ln:
+                continue
+            try:
+                t = time.mktime(time.strptime(ln[:19], "%Y-%m-%d %H:%M:%S")) + int(ln[20:23]) / 1000
+                ids = ast.literal_eval(ln[ln.index("re-queued: [") + 11 :])
+            except (ValueError, SyntaxError):
+                continue
+            for job in ids:
+                requeued[job].append(t)
+        out = []
+        for t_kill, job, _ in self.pending_redispatch:
+            later = [t for t in requeued[job] if t > t_kill]
+            if later:
+                out.append(min(later) - t_kill)
+        return out
+
     def measure_redispatch(self) -> int:
         """Seconds from each agent death to another agent taking each job it held."""
         taken: dict[str, list[tuple[float, Path]]] = defaultdict(list)
@@ -366,6 +388,7 @@ def summarise(chaos: Chaos, args: argparse.Namespace, stalled: bool, t_start: fl
     started -= {e for e, *_ in done}  # killed between logging "done" and removing its start file
     durations = [t1 - t0 for _, t0, t1, _ in done]
     redispatch = sorted(chaos.redispatch)
+    requeue = sorted(chaos.requeue_delays())
     result = {
         "seed": args.seed,
         "kills": dict(chaos.kills),
@@ -383,6 +406,9 @@ def summarise(chaos: Chaos, args: argparse.Namespace, stalled: bool, t_start: fl
         "agent_deaths_with_jobs": len(chaos.pending_redispatch),
         "redispatch_measured": len(chaos.redispatch),
         "redispatch_unseen": unseen,
+        "requeue_measured": len(requeue),
+        "slowest_requeue_s": max(requeue, default=float("nan")),
+        "median_requeue_s": requeue[len(requeue) // 2] if requeue else float("nan"),
         "slowest_redispatch_s": max(chaos.redispatch, default=float("nan")),
         "slowest_redispatch_no_broker_kill_s": max(chaos.redispatch_clean, default=float("nan")),
         "median_redispatch_s": redispatch[len(redispatch) // 2] if redispatch else float("nan"),
@@ -404,11 +430,14 @@ def print_table(r: dict[str, Any], args: argparse.Namespace) -> None:
          f"{r['epochs_done'] - r['epochs_late']} of {r['epochs_done'] + r['epochs_unfinished']}"
          f" (slowest {r['slowest_epoch_s']:.1f}s, deadline {r['deadline_s']:.0f}s, wrong root {r['epochs_wrong']})",
          "all"),
-        ("slowest re-dispatch after an agent death (kill -> another agent took it)",
+        ("slowest re-dispatch after an agent death (kill -> back in the queue)",
+         f"{r['slowest_requeue_s']:.2f}s (median {r['median_requeue_s']:.2f}s, {r['requeue_measured']} jobs)",
+         f"<= lease + poll = {args.lease + args.poll:.2f}s"),
+        ("  ... (kill -> another agent took it)",
          f"{r['slowest_redispatch_s']:.2f}s ({r['slowest_redispatch_no_broker_kill_s']:.2f}s without a broker "
          f"kill meanwhile; median {r['median_redispatch_s']:.2f}s, "
          f"{r['redispatch_measured']} jobs, {r['redispatch_unseen']} settled before the kill)",
-         f"~ lease + poll = {args.lease + args.poll:.2f}s (+ wait for a free agent)"),
+         "+ wait for a free agent"),
     ]
     w = max(len(a) for a, _, _ in rows)
     print(f"{'':{w}} | {'measured':<100} | target")

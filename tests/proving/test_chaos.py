@@ -1,7 +1,7 @@
 """Short CI variant of bench/chaos_bench.py: real broker, agent and prover processes, each killed
 with ``kill -9`` at a few seeded random points; nothing acknowledged is lost, nothing is applied
 twice, every epoch is proven (right root) before its deadline, dead agents' jobs are re-dispatched
-within about one lease."""
+within one lease and one poll."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ def test_chaos_short() -> None:
     assert (r["lost_jobs"], r["lost_results"], r["applied_twice"]) == (0, 0, 0), r
     assert r["epochs_done"] >= 1 and r["epochs_unfinished"] == 0 and r["epochs_wrong"] == 0, r
     assert r["epochs_late"] == 0, r
-    if r["redispatch_measured"]:
-        assert r["slowest_redispatch_s"] <= lease + poll + 2.0, r
+    if r["requeue_measured"]:  # the broker put a dead agent's jobs back within one lease + one poll
+        assert r["slowest_requeue_s"] <= lease + poll + 0.5, r
     assert out.returncode == 0, out.stdout
