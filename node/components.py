@@ -10,7 +10,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -410,16 +411,32 @@ def _ensure_broker(ctx: Context) -> list[Named]:
         return []
     ctx.shared["broker_component"] = True
     from proving.broker.core import ProvingBroker
-    from proving.broker.store import SqliteJobStore
+    from proving.broker.store import SqliteJobStore, SyncMode
+    from proving.proof_store import UriPolicy
 
+    c = ctx.config
     store = None
-    if ctx.config.data_directory is not None:
-        d = ctx.config.data_directory / "broker"
+    if c.data_directory is not None:
+        d = c.data_directory / "broker"
         d.mkdir(parents=True, exist_ok=True)
-        store = SqliteJobStore(d / "broker.sqlite")
-    broker = ProvingBroker(store, registry=ctx.registry)
+        store = SqliteJobStore(d / "broker.sqlite", sync=cast("SyncMode", c.prover_broker_db_sync))
+    broker = ProvingBroker(
+        store,
+        job_timeout=c.prover_job_timeout_ms / 1000,
+        poll_interval=c.prover_job_poll_interval_ms / 1000,
+        max_attempts=c.prover_broker_job_max_retries,
+        max_queued=c.prover_broker_max_queued_jobs,
+        uri_policy=UriPolicy(_proof_dir(c), c.prover_broker_max_inline_bytes),
+        registry=ctx.registry,
+    )
     ctx.shared["broker"] = broker
     return [Named("prover-broker", _BrokerComponent(broker))]
+
+
+def _proof_dir(c: NodeConfig) -> Path | None:
+    """The proof store shared by an in-process broker, its agents and prover node (file:// URIs are
+    accepted only inside it)."""
+    return None if c.data_directory is None else c.data_directory / "proofs"
 
 
 def _uses_local_broker(ctx: Context) -> bool:
@@ -472,13 +489,24 @@ def _prover(ctx: Context) -> list[Named]:
     local = "prover_broker" in ctx.roles or ("prover_node" in ctx.roles and c.prover_broker_host is None)
     if not local and c.prover_broker_host is None:
         raise ConfigError("--prover needs PROVER_BROKER_HOST (or --prover-broker / --prover-node in the same process)")
+    if local and c.prover_job_timeout_ms < 2 * c.prover_agent_poll_interval_ms:
+        raise ConfigError(
+            f"PROVER_JOB_TIMEOUT_MS ({c.prover_job_timeout_ms}) must be at least twice PROVER_AGENT_POLL_INTERVAL_MS "
+            f"({c.prover_agent_poll_interval_ms}): agents heartbeat at that interval and would lose every job"
+        )
     pre = _ensure_broker(ctx) if local else []
 
     async def make() -> Any:
         from proving.agent import AgentPool
 
         broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
-        pool = AgentPool(broker, c.prover_agent_concurrency, real_proofs=c.prover_real_proofs)
+        pool = AgentPool(
+            broker,
+            c.prover_agent_concurrency,
+            real_proofs=c.prover_real_proofs,
+            heartbeat_interval=c.prover_agent_poll_interval_ms / 1000,
+            file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
+        )
         ctx.shared["agents"] = pool
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
@@ -537,7 +565,8 @@ def _prover_node(ctx: Context) -> list[Named]:
         if local:
             broker = ctx.shared["broker"]
             producer: Callable[[], Any] = lambda: broker  # noqa: E731
-            store = FileProofStore(c.data_directory / "proofs") if c.data_directory else InlineProofStore()
+            proof_dir = _proof_dir(c)
+            store = FileProofStore(proof_dir) if proof_dir is not None else InlineProofStore()
         else:
             assert c.prover_broker_host is not None
             client = BrokerClient(c.prover_broker_host, connections=4)

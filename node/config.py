@@ -142,6 +142,13 @@ def parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def parse_db_sync(raw: str) -> str:
+    v = raw.strip().lower()
+    if v not in ("full", "normal", "off"):
+        raise ValueError(f"expected full, normal or off, got {raw!r}")
+    return v
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -256,6 +263,24 @@ VARS: Final[tuple[Var, ...]] = (
         "interop/js/node_modules of a source checkout, so an installed wheel needs it for L1 roles."),
     Var("P2P_STATIC_PEERS", "p2p_static_peers", parse_csv, (), "multiaddr list",
         "Comma-separated `/ip4/<ip>/tcp/<port>/p2p/<peer id>` peers kept connected (redialled when dropped)."),
+    # --- broker job leases, durability and limits (broker-leases; names as Aztec 0.63.1 where it has them)
+    Var("PROVER_JOB_TIMEOUT_MS", "prover_job_timeout_ms", _int_parser(50, 86_400_000), 3000, "ms",
+        "Job lease: a job whose agent sends no heartbeat for this long goes to another agent "
+        "(Aztec's default is 60000; keep it a few PROVER_AGENT_POLL_INTERVAL_MS)."),
+    Var("PROVER_JOB_POLL_INTERVAL_MS", "prover_job_poll_interval_ms", _int_parser(10, 60_000), 500, "ms",
+        "How often the broker checks job leases (re-dispatch comes at most this late after a lease ends)."),
+    Var("PROVER_AGENT_POLL_INTERVAL_MS", "prover_agent_poll_interval_ms", _int_parser(10, 3_600_000), 1000, "ms",
+        "Agents' heartbeat interval for the jobs they prove (our agents long-poll for jobs instead of polling)."),
+    Var("PROVER_BROKER_JOB_MAX_RETRIES", "prover_broker_job_max_retries", _int_parser(1, 100), 3, "int",
+        "Attempts a job gets when agents report retryable errors (lease expiries and broker restarts do not count)."),
+    Var("PROVER_BROKER_DB_SYNC", "prover_broker_db_sync", parse_db_sync, "full", "full/normal/off",
+        "Broker journal durability: full = an acknowledged job/result survives power loss (one fsync per group "
+        "commit); normal = survives a crash of the process only; off = neither."),
+    Var("PROVER_BROKER_MAX_INLINE_BYTES", "prover_broker_max_inline_bytes", _int_parser(1024, 64 << 20), 256 << 10,
+        "bytes", "Largest inline (data:) inputs or result URI the broker accepts; larger ones go through the "
+        "proof store (file:// URIs, accepted only inside DATA_DIRECTORY/proofs)."),
+    Var("PROVER_BROKER_MAX_QUEUED_JOBS", "prover_broker_max_queued_jobs", _int_parser(1, 10_000_000), 200_000, "int",
+        "Unsettled jobs the broker holds at most; enqueueProvingJob answers 'broker full' beyond it."),
 )
 
 _BY_ATTR: Final = {v.attr: v for v in VARS}
@@ -313,6 +338,13 @@ class NodeConfig:
     # packaging / p2p wiring (structure-pkg)
     aztec_node_modules: Path | None = None
     p2p_static_peers: tuple[str, ...] = ()
+    prover_job_timeout_ms: int = 3000
+    prover_job_poll_interval_ms: int = 500
+    prover_agent_poll_interval_ms: int = 1000
+    prover_broker_job_max_retries: int = 3
+    prover_broker_db_sync: str = "full"
+    prover_broker_max_inline_bytes: int = 256 << 10
+    prover_broker_max_queued_jobs: int = 200_000
 
     @property
     def target_escrow_amount(self) -> int:

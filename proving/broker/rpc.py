@@ -16,6 +16,7 @@ import trio
 
 from proving.broker.core import BrokerBusyError, ProvingBroker
 from proving.broker.state import BrokerFullError
+from proving.proof_store import ProofUriError
 from proving.rpc.jsonrpc import (
     SERVER_ERROR,
     Dispatcher,
@@ -112,12 +113,15 @@ def build_dispatcher(broker: ProvingBroker) -> Dispatcher:
 
     async def success(params: list[Any] | dict[str, Any]) -> Any:
         job_id, value, agent, flt = positional(params, ("id", "value", "agentId", "filter"), 2)
-        res = await broker.report_proving_job_success(
-            param_str(job_id, "id", MAX_JOB_ID_LENGTH),
-            param_str(value, "value", MAX_URI_LENGTH),
-            agent_id=param_opt_str(agent, "agentId", 128),
-            next_filter=_opt_filter(flt),
-        )
+        try:
+            res = await broker.report_proving_job_success(
+                param_str(job_id, "id", MAX_JOB_ID_LENGTH),
+                param_str(value, "value", MAX_URI_LENGTH),
+                agent_id=param_opt_str(agent, "agentId", 128),
+                next_filter=_opt_filter(flt),
+            )
+        except ProofUriError as exc:
+            raise InvalidParams(str(exc)) from None
         return {"applied": res.applied, "next": _job_response(res.next_job)}
 
     async def error(params: list[Any] | dict[str, Any]) -> Any:

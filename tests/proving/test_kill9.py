@@ -43,6 +43,8 @@ async def _start_broker(data: Path, port: int) -> tuple[trio.Process, str]:
             str(port),
             "--job-timeout",
             "3",
+            "--proof-store-dir",
+            str(data.parent / "proofs"),
             "--address-file",
             str(addr_file),
         ],
