@@ -8,7 +8,11 @@
 - dispatch latency: with 10 idle agents long-polling, one job at a time is enqueued; latency =
   enqueue request sent -> an agent holds the job (includes the durable journal commit).
 
-Usage: python bench/broker_bench.py [--jobs 20000] [--agents 1,10,100,1000] [--runs 1]
+- ``--sync full`` (default, PROVER_BROKER_DB_SYNC): every group commit fsyncs the WAL (power-loss
+  durable); ``--sync normal``: durable against a crash of the process only.
+
+Usage: python bench/broker_bench.py [--jobs 20000] [--agents 1,10,100,1000] [--runs 1] [--sync full]
+       [--no-extras]  (skip the memory/restart and dispatch-latency parts)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import psutil
 import trio
@@ -39,6 +44,8 @@ AZTEC = {  # targets.md: Aztec ProvingBroker 4.1.2 (LMDB), same machine class
 TARGET_RATIO = {1: 10, 10: 10, 100: 2, 1000: 2}
 PRODUCERS = 100
 REPO = Path(__file__).resolve().parent.parent
+PROOF_DIR = "/var/lib/aztec/proofs"  # the broker accepts file:// URIs only inside its proof store
+SYNC = ["full"]  # set from --sync
 
 
 @dataclass
@@ -50,11 +57,13 @@ class Result:
     call_p99_ms: float
     peak_rss_mb: float
     completed: int
+    commits: int
+    fsyncs: int
 
 
 def uri(i: int) -> str:
     # ~90 characters, like a content-addressed proof store URI
-    return f"file:///var/lib/aztec/proofs/{i % 256:02x}/{i:064x}"[:90]
+    return f"file://{PROOF_DIR}/{i % 256:02x}/{i:064x}"[:90]
 
 
 async def start_broker(data: Path) -> tuple[trio.Process, str]:
@@ -70,6 +79,10 @@ async def start_broker(data: Path) -> tuple[trio.Process, str]:
             "0",
             "--address-file",
             str(addr),
+            "--sync",
+            SYNC[0],
+            "--proof-store-dir",
+            PROOF_DIR,
         ],
         cwd=str(REPO),
     )
@@ -142,6 +155,9 @@ async def run_workload(jobs: int, agents: int) -> Result:
             for c in clients:
                 await c.aclose()
             rss = peak_rss_mb(proc.pid)
+            probe = BrokerClient(url)
+            journal = (await probe.statistics())["journal"]
+            await probe.aclose()
             return Result(
                 agents=agents,
                 e2e=done / (t_enq + t_agents),
@@ -150,6 +166,8 @@ async def run_workload(jobs: int, agents: int) -> Result:
                 call_p99_ms=pct(latencies, 0.99) * 1000,
                 peak_rss_mb=rss,
                 completed=done,
+                commits=journal["commits"],
+                fsyncs=journal["fsyncs"],
             )
         finally:
             proc.kill()
@@ -196,7 +214,11 @@ async def memory_and_restart(n: int = 100_000) -> None:
     from prometheus_client import CollectorRegistry
 
     from proving.broker.core import ProvingBroker
-    from proving.broker.store import SqliteJobStore
+    from proving.broker.store import SqliteJobStore, SyncMode
+    from proving.proof_store import UriPolicy
+
+    policy = UriPolicy(Path(PROOF_DIR))
+    sync = cast(SyncMode, SYNC[0])
 
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +226,7 @@ async def memory_and_restart(n: int = 100_000) -> None:
         types = list(ProvingRequestType)
         jobs = [ProvingJob(f"{types[i % 12].name}:{i:064x}", types[i % 12], 1, uri(i)) for i in range(n)]
         async with trio.open_nursery() as nursery:
-            broker = ProvingBroker(SqliteJobStore(db), registry=CollectorRegistry())
+            broker = ProvingBroker(SqliteJobStore(db, sync=sync), uri_policy=policy, registry=CollectorRegistry())
             await nursery.start(broker.run)
             before = proc.memory_info().rss
             for i in range(0, n, 5000):
@@ -215,7 +237,7 @@ async def memory_and_restart(n: int = 100_000) -> None:
         del jobs
         t = time.perf_counter()
         async with trio.open_nursery() as nursery:
-            broker = ProvingBroker(SqliteJobStore(db), registry=CollectorRegistry())
+            broker = ProvingBroker(SqliteJobStore(db, sync=sync), uri_policy=policy, registry=CollectorRegistry())
             await nursery.start(broker.run)
             restart = time.perf_counter() - t
             queued = sum(broker.machine.queue_depths().values())
@@ -238,13 +260,18 @@ async def main() -> None:
     ap.add_argument("--jobs", type=int, default=20_000)
     ap.add_argument("--agents", default="1,10,100,1000")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--sync", choices=["full", "normal", "off"], default="full")
+    ap.add_argument("--no-extras", action="store_true")
     args = ap.parse_args()
+    SYNC[0] = args.sync
     ks = [int(k) for k in args.agents.split(",")]
-    print(f"Workload W: {args.jobs} jobs, {PRODUCERS} producers, durable sqlite broker process, HTTP JSON-RPC")
+    print(f"Workload W: {args.jobs} jobs, {PRODUCERS} producers, sqlite broker process (sync={args.sync}),"
+          " HTTP JSON-RPC")
     print(f"(figures are min / median / max of {args.runs} runs when runs > 1)\n")
     header = (
         f"{'K':>5} | {'e2e jobs/s':>22} | {'x Aztec':>7} | {'target':>6} | {'enqueue jobs/s':>20} | "
-        f"{'agent call p50 / p99 ms':>24} | {'peak RSS MB':>11} | Aztec e2e / call / RSS"
+        f"{'agent call p50 / p99 ms':>24} | {'peak RSS MB':>11} | {'commits / fsyncs':>17} | "
+        "Aztec e2e / call / RSS"
     )
     print(header)
     print("-" * len(header))
@@ -260,9 +287,12 @@ async def main() -> None:
             f"{statistics.median([r.call_p50_ms for r in rs]):>10.2f} / "
             f"{statistics.median([r.call_p99_ms for r in rs]):>10.2f} | "
             f"{statistics.median([r.peak_rss_mb for r in rs]):>11.0f} | "
+            f"{rs[-1].commits:>8} / {rs[-1].fsyncs:>6} | "
             + (f"{az[0]:,.0f} / {az[1]} / {az[2]} MB" if az else "-")
         )
         sys.stdout.flush()
+    if args.no_extras:
+        return
     await memory_and_restart()
     p50, p99 = await dispatch_latency()
     print(f"\ndispatch latency with 10 idle agents long-polling (enqueue sent -> agent holds job, durable):"

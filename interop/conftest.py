@@ -16,6 +16,9 @@ from web3 import Web3
 
 from node.l1.anvil import ANVIL_DEV_KEYS, AnvilProcess
 from node.l1.deploy import DeployReport, L1ContractAddresses, RollupConfig, deploy_l1_contracts_report
+from tests.conftest import register_hypothesis_profiles
+
+register_hypothesis_profiles()  # the same `ci` / `dev` / `fast` profiles as tests/
 
 REPO = Path(__file__).resolve().parent.parent
 JS_DIR = REPO / "interop" / "js"

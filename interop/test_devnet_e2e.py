@@ -20,7 +20,7 @@ from node.devnet_status import L1Status, RollupReader
 from node.l1.client import L1Client
 from p2p.wire.quote import address_of
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(1200)]  # two 420 s phases + start-up
 
 
 def free_port_range(n: int) -> int:

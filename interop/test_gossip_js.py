@@ -21,24 +21,17 @@ from p2p.client import P2PClient
 from p2p.service import ManualChainState, P2PConfig, P2PService
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 from p2p.wire.tx import OFF_CHAIN_ID, Tx
+from tests.conftest import load_shared_vectors
 
 pytestmark = pytest.mark.interop
 
 JS_DIR = Path(__file__).resolve().parent / "js"
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "interop"
 CHAIN_ID = 31337
 ROLLUP = bytes.fromhex("22" * 20)
 PY_PROVER_KEY = bytes([7]) * 32
 JS_PROVER_KEY = bytes([9]) * 32
 QUOTE_TOPIC = "/aztec/epoch_proof_quote/0.1.0"
 TX_TOPIC = "/aztec/tx/0.1.0"
-
-
-def load_shared_vectors(name: str) -> Any:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"shared vectors not present at {path}")
-    return json.loads(path.read_text())
 
 
 def _need_js() -> None:
@@ -207,18 +200,32 @@ async def test_js_learns_our_protocols_via_aztec_identify() -> None:
 
 
 async def test_js_invalid_quote_is_not_pooled_and_penalised() -> None:
+    """A quote with a corrupted signature decodes in v0.63.1 (which forwards it): ignored, no
+    penalty. A truncated quote does not decode in v0.63.1: rejected, the forwarder penalised."""
     async with js_peer() as js, py_node() as client:
         await client.connect(js.info["addrs"][0])
         await _wait_subscribed(client, js)
         payload = EpochProofQuotePayload(1, 100, 2000, address_of(PY_PROVER_KEY), 250)
-        bad = bytearray(EpochProofQuote.new(payload, PY_PROVER_KEY, CHAIN_ID, ROLLUP).to_bytes())
+        good = EpochProofQuote.new(payload, PY_PROVER_KEY, CHAIN_ID, ROLLUP).to_bytes()
+        bad = bytearray(good)
         bad[150] ^= 0xFF
         reply = await js.command(cmd="publish", topic=QUOTE_TOPIC, hex=bytes(bad).hex())
         assert reply["ok"]
         js_id = js.info["peerId"]
+
+        def topic_stats() -> dict[str, int]:
+            return client.statistics()["gossip"]["topics"][QUOTE_TOPIC]  # type: ignore[index,no-any-return]
+
+        with trio.fail_after(10):
+            while topic_stats()["ignored"] < 1:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        assert client.service.scoring.score(js_id) == 0
+        reply = await js.command(cmd="publish", topic=QUOTE_TOPIC, hex=good[:150].hex())
+        assert reply["ok"]
         with trio.fail_after(10):
             while client.service.scoring.score(js_id) >= 0:  # noqa: ASYNC110
                 await trio.sleep(0.05)
+        assert topic_stats()["rejected"] == 1
         assert client.get_epoch_proof_quotes(1) == []
 
 

@@ -87,7 +87,8 @@ async def test_sequencer_open_blocks_claim_restart_prune(
                                   chain_id, l1.addresses.rollup)
     too_big = EpochProofQuote.new(EpochProofQuotePayload(0, 1000, 10**9, address_of(prover_key), 2), prover_key,
                                   chain_id, l1.addresses.rollup)
-    src.quotes += [dear, expired, too_big, cheap]
+    for q in (dear, expired, too_big, cheap):  # straight into the pool: the sequencer's L1 check is under test
+        src.quote_pool.add_quote(q)
     ts = genesis + 4 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)

@@ -1,5 +1,6 @@
 """`python -m node [--p2p] [--p2p-bootstrap] [--prover-node] [--archiver] [--prover] [--prover-broker]
-[--sequencer] [--devnet]`: flags pick the components (like `aztec start`), env vars configure them."""
+[--sequencer] [--devnet]`: flags pick the components (like `aztec start`), env vars configure them.
+The installed console script `aztec-py-node` is the same entry point (`main`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import trio
 
+from node import __version__
 from node.config import ConfigError, NodeConfig, config_table_markdown, load_config
 from node.logs import configure_logging
 from node.supervisor import ComponentFailed, Supervisor, run_until_signal
@@ -21,9 +23,15 @@ log = logging.getLogger("node")
 ROLES = ("p2p", "p2p_bootstrap", "prover_node", "archiver", "prover", "prover_broker", "sequencer", "tx_bot", "devnet")
 
 
+def _prog() -> str:
+    """`aztec-py-node` when run as the console script, `python -m node` otherwise."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m node" if name in ("", "__main__.py", "-c") else name
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m node",
+        prog=_prog(),
         description="Python peer node for the Aztec v0.63.1 Sequencer & Prover protocol. "
         "Flags select components; environment variables configure them (see --help-env).",
     )
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a whole local network: anvil, contracts, boot node, sequencers, prover node, tx bot")
     p.add_argument("--env-file", type=Path, help="read KEY=VALUE lines before the process environment")
     p.add_argument("--help-env", action="store_true", help="print the environment variable table and exit")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__} (Aztec v0.63.1 protocol)")
     return p
 
 
@@ -86,7 +95,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def run(config: NodeConfig, roles: set[str]) -> int:
     from node.components import build_components
+    from node.l1.artifacts import use_node_modules
 
+    use_node_modules(config.aztec_node_modules)
     try:
         components = build_components(config, roles)
     except ConfigError as e:

@@ -7,9 +7,11 @@ the components other roles expose, e.g. the P2P client the prover node sends quo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -64,8 +66,9 @@ class Deferred:
 
 
 class L1Connection:
-    """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else fetched from
-    AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks the chain id, and shares the client."""
+    """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else the canonical rollup of
+    REGISTRY_CONTRACT_ADDRESS, else fetched from AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks
+    the chain id, and shares the client."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -74,10 +77,15 @@ class L1Connection:
         from node.l1.client import L1Client
 
         c = self.ctx.config
-        rollup = c.rollup_contract_address
+        rollup: bytes | str | None = c.rollup_contract_address
+        if rollup is None and c.registry_contract_address is not None:
+            rollup = await _registry_rollup(c.ethereum_host, c.registry_contract_address)
         if rollup is None:
             if c.aztec_node_url is None:
-                raise ConfigError("ROLLUP_CONTRACT_ADDRESS (or AZTEC_NODE_URL to fetch it from) is required")
+                raise ConfigError(
+                    "ROLLUP_CONTRACT_ADDRESS (or REGISTRY_CONTRACT_ADDRESS / AZTEC_NODE_URL to read it from) "
+                    "is required"
+                )
             rollup = await _fetch_rollup_address(c.aztec_node_url)
         client = await L1Client.connect(c.ethereum_host, rollup)
         chain_id = await client.chain_id()
@@ -93,6 +101,19 @@ class L1Connection:
         log.info("connected to L1", extra={"rollup": client.addresses.rollup, "chain_id": chain_id})
         task_status.started(client.addresses.rollup)
         await trio.sleep_forever()
+
+
+async def _registry_rollup(ethereum_host: str, registry: bytes) -> str:
+    from node.l1.artifacts import ArtifactsError
+    from node.l1.client import RetryPolicy, call_with_retry
+    from node.l1.deploy import read_rollup_from_registry_sync
+    from node.l1.rpc import SyncRpc
+
+    rpc = SyncRpc.from_url(ethereum_host)
+    try:
+        return await call_with_retry(lambda: read_rollup_from_registry_sync(rpc, registry), RetryPolicy())
+    except ArtifactsError as e:
+        raise ConfigError(f"REGISTRY_CONTRACT_ADDRESS: {e}") from e
 
 
 async def _fetch_rollup_address(url: str) -> bytes:
@@ -232,7 +253,7 @@ def _archiver(ctx: Context) -> list[Named]:
 
 def _l1_if_configured(ctx: Context) -> list[Named]:
     c = ctx.config
-    return _ensure_l1(ctx) if (c.rollup_contract_address or c.aztec_node_url) else []
+    return _ensure_l1(ctx) if (c.rollup_contract_address or c.registry_contract_address or c.aztec_node_url) else []
 
 
 @builder("p2p")
@@ -254,7 +275,7 @@ def _p2p(ctx: Context) -> list[Named]:
             q = EpochProofQuote.from_json(quote)
         except QuoteError as e:
             raise InvalidParams(f"invalid quote: {e}") from e
-        await client().add_epoch_proof_quote(q)
+        _raise_unless_admitted(await client().add_epoch_proof_quote(q))  # same admission as gossip
 
     async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
         return [q.to_json() for q in client().get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
@@ -276,6 +297,14 @@ def _p2p(ctx: Context) -> list[Named]:
     return [*_l1_if_configured(ctx), Named("p2p", node)]
 
 
+def _raise_unless_admitted(res: Any) -> None:
+    """node_addEpochProofQuote answers an error for a quote the pool refused (a duplicate is fine)."""
+    from p2p.pools.quote_admission import Admission
+
+    if res.outcome not in (Admission.ADMITTED, Admission.DUPLICATE):
+        raise InvalidParams(f"quote not admitted: {res.outcome.value}{': ' + res.reason if res.reason else ''}")
+
+
 @builder("sequencer")
 def _sequencer(ctx: Context) -> list[Named]:
     c = ctx.config
@@ -290,12 +319,34 @@ def _sequencer(ctx: Context) -> list[Named]:
         from p2p.wire.quote import EpochProofQuote, QuoteError
 
         memory_sources = MemorySources()
+        admissions: list[Any] = []
+
+        async def admission() -> Any:
+            """The sink's QuoteAdmission (the same rule and pool type as gossip), once L1 is up."""
+            if not admissions:
+                from node.l1.escrow_view import L1EscrowView
+                from p2p.pools.quote_admission import QuoteAdmission
+
+                l1 = ctx.shared.get("l1")
+                if l1 is None:
+                    raise JsonRpcError(SERVER_ERROR, "L1 is not connected yet")
+                view = L1EscrowView(l1)
+                await view.refresh_min_bond()
+                admissions.append(QuoteAdmission(memory_sources.quote_pool, chain_id=c.l1_chain_id,
+                                                 rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
+                                                 escrow=view))
+            return admissions[0]
 
         async def add_quote(quote: Any) -> None:
             try:
-                memory_sources.quotes.append(EpochProofQuote.from_json(quote))
+                q = EpochProofQuote.from_json(quote)
             except QuoteError as e:
                 raise InvalidParams(f"invalid quote: {e}") from e
+            adm = await admission()
+            timing = await ctx.shared["l1"].timing()
+            now = int(time.time())
+            slot = timing.slot_at(now) if now >= timing.genesis_time else None
+            _raise_unless_admitted(await adm.admit(q, current_slot=slot))
 
         async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
             return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
@@ -364,16 +415,32 @@ def _ensure_broker(ctx: Context) -> list[Named]:
         return []
     ctx.shared["broker_component"] = True
     from proving.broker.core import ProvingBroker
-    from proving.broker.store import SqliteJobStore
+    from proving.broker.store import SqliteJobStore, SyncMode
+    from proving.proof_store import UriPolicy
 
+    c = ctx.config
     store = None
-    if ctx.config.data_directory is not None:
-        d = ctx.config.data_directory / "broker"
+    if c.data_directory is not None:
+        d = c.data_directory / "broker"
         d.mkdir(parents=True, exist_ok=True)
-        store = SqliteJobStore(d / "broker.sqlite")
-    broker = ProvingBroker(store, registry=ctx.registry)
+        store = SqliteJobStore(d / "broker.sqlite", sync=cast("SyncMode", c.prover_broker_db_sync))
+    broker = ProvingBroker(
+        store,
+        job_timeout=c.prover_job_timeout_ms / 1000,
+        poll_interval=c.prover_job_poll_interval_ms / 1000,
+        max_attempts=c.prover_broker_job_max_retries,
+        max_queued=c.prover_broker_max_queued_jobs,
+        uri_policy=UriPolicy(_proof_dir(c), c.prover_broker_max_inline_bytes),
+        registry=ctx.registry,
+    )
     ctx.shared["broker"] = broker
     return [Named("prover-broker", _BrokerComponent(broker))]
+
+
+def _proof_dir(c: NodeConfig) -> Path | None:
+    """The proof store shared by an in-process broker, its agents and prover node (file:// URIs are
+    accepted only inside it)."""
+    return None if c.data_directory is None else c.data_directory / "proofs"
 
 
 def _uses_local_broker(ctx: Context) -> bool:
@@ -416,14 +483,25 @@ def _prover(ctx: Context) -> list[Named]:
     local = "prover_broker" in ctx.roles or ("prover_node" in ctx.roles and c.prover_broker_host is None)
     if not local and c.prover_broker_host is None:
         raise ConfigError("--prover needs PROVER_BROKER_HOST (or --prover-broker / --prover-node in the same process)")
+    if local and c.prover_job_timeout_ms < 2 * c.prover_agent_poll_interval_ms:
+        raise ConfigError(
+            f"PROVER_JOB_TIMEOUT_MS ({c.prover_job_timeout_ms}) must be at least twice PROVER_AGENT_POLL_INTERVAL_MS "
+            f"({c.prover_agent_poll_interval_ms}): agents heartbeat at that interval and would lose every job"
+        )
     pre = _ensure_broker(ctx) if local else []
 
     async def make() -> Any:
         from proving.agent import AgentPool
 
         broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
-        pool = AgentPool(broker, c.prover_agent_concurrency, real_proofs=c.prover_real_proofs,
-                         token=c.prover_broker_auth_token)
+        pool = AgentPool(
+            broker,
+            c.prover_agent_concurrency,
+            real_proofs=c.prover_real_proofs,
+            heartbeat_interval=c.prover_agent_poll_interval_ms / 1000,
+            file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
+            token=c.prover_broker_auth_token,
+        )
         ctx.shared["agents"] = pool
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
@@ -482,7 +560,8 @@ def _prover_node(ctx: Context) -> list[Named]:
         if local:
             broker = ctx.shared["broker"]
             producer: Callable[[], Any] = lambda: broker  # noqa: E731
-            store = FileProofStore(c.data_directory / "proofs") if c.data_directory else InlineProofStore()
+            proof_dir = _proof_dir(c)
+            store = FileProofStore(proof_dir) if proof_dir is not None else InlineProofStore()
         else:
             assert c.prover_broker_host is not None
             client = BrokerClient(c.prover_broker_host, connections=4, token=c.prover_broker_auth_token)

@@ -12,8 +12,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from p2p.service import P2PConfig
 
 LOG_LEVELS: Final = ("silent", "fatal", "error", "warn", "info", "verbose", "debug", "trace")
 
@@ -146,6 +149,13 @@ def parse_token(raw: str) -> str:
     return token
 
 
+def parse_db_sync(raw: str) -> str:
+    v = raw.strip().lower()
+    if v not in ("full", "normal", "off"):
+        raise ValueError(f"expected full, normal or off, got {raw!r}")
+    return v
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -222,15 +232,16 @@ VARS: Final[tuple[Var, ...]] = (
         "Address announced in our ENR (`udp`); defaults to the TCP announce address."),
     Var("PEER_ID_PRIVATE_KEY", "peer_id_private_key", parse_peer_id_private_key, None, "hex key",
         "libp2p/discv5 identity: hex of the protobuf key (08021220 + 32 bytes) or a bare 32-byte key."),
-    Var("P2P_MIN_PEERS", "p2p_min_peers", positive, 10, "int", "Peers the peer manager aims for."),
+    Var("P2P_MIN_PEERS", "p2p_min_peers", positive, 10, "int",
+        "Below this many connections the peer manager redials peers it reached before (libp2p minConnections)."),
     Var("P2P_MAX_PEERS", "p2p_max_peers", positive, 100, "int", "Maximum connections."),
     Var("P2P_PEER_CHECK_INTERVAL_MS", "p2p_peer_check_interval_ms", positive, 1000, "ms",
-        "Peer manager heartbeat (dial discovered peers, random lookup)."),
+        "Peer manager heartbeat (dial cached discovered peers, static peers, the P2P_MIN_PEERS redial)."),
     # --- L1 contracts / timing (read from the Rollup when only its address is known)
     Var("ROLLUP_CONTRACT_ADDRESS", "rollup_contract_address", parse_address, None, "address",
         "Rollup contract; other addresses are read from it."),
     Var("REGISTRY_CONTRACT_ADDRESS", "registry_contract_address", parse_address, None, "address",
-        "Registry contract (optional)."),
+        "Registry contract: the Rollup is its canonical rollup (`getRollup()`) when ROLLUP_CONTRACT_ADDRESS is unset."),
     Var("SEQ_PUBLISHER_PRIVATE_KEY", "seq_publisher_private_key", parse_private_key, None, "hex key",
         "Sequencer's L1 publisher key (proposes blocks, claims quotes)."),
     Var("VALIDATOR_PRIVATE_KEY", "validator_private_key", parse_private_key, None, "hex key",
@@ -253,6 +264,30 @@ VARS: Final[tuple[Var, ...]] = (
         "First of the ~130 consecutive TCP/UDP ports the devnet's nodes use on 127.0.0.1."),
     Var("DEVNET_PROVER_AGENTS", "devnet_prover_agents", _int_parser(0, 1024), 4, "int",
         "Agents of the devnet's prover node; 0 = it quotes and claims but never proves (its bond is lost)."),
+    # --- packaging / p2p wiring (structure-pkg): where an installed node finds the npm packages; static peers
+    Var("AZTEC_NODE_MODULES", "aztec_node_modules", parse_path, None, "path",
+        "node_modules holding Aztec's npm packages (@aztec/l1-artifacts@0.63.1, anvil); defaults to "
+        "interop/js/node_modules of a source checkout, so an installed wheel needs it for L1 roles."),
+    Var("P2P_STATIC_PEERS", "p2p_static_peers", parse_csv, (), "multiaddr list",
+        "Comma-separated `/ip4/<ip>/tcp/<port>/p2p/<peer id>` peers kept connected (redialled when dropped)."),
+    # --- broker job leases, durability and limits (broker-leases; names as Aztec 0.63.1 where it has them)
+    Var("PROVER_JOB_TIMEOUT_MS", "prover_job_timeout_ms", _int_parser(50, 86_400_000), 3000, "ms",
+        "Job lease: a job whose agent sends no heartbeat for this long goes to another agent "
+        "(Aztec's default is 60000; keep it a few PROVER_AGENT_POLL_INTERVAL_MS)."),
+    Var("PROVER_JOB_POLL_INTERVAL_MS", "prover_job_poll_interval_ms", _int_parser(10, 60_000), 500, "ms",
+        "How often the broker checks job leases (re-dispatch comes at most this late after a lease ends)."),
+    Var("PROVER_AGENT_POLL_INTERVAL_MS", "prover_agent_poll_interval_ms", _int_parser(10, 3_600_000), 1000, "ms",
+        "Agents' heartbeat interval for the jobs they prove (our agents long-poll for jobs instead of polling)."),
+    Var("PROVER_BROKER_JOB_MAX_RETRIES", "prover_broker_job_max_retries", _int_parser(1, 100), 3, "int",
+        "Attempts a job gets when agents report retryable errors (lease expiries and broker restarts do not count)."),
+    Var("PROVER_BROKER_DB_SYNC", "prover_broker_db_sync", parse_db_sync, "full", "full/normal/off",
+        "Broker journal durability: full = an acknowledged job/result survives power loss (one fsync per group "
+        "commit); normal = survives a crash of the process only; off = neither."),
+    Var("PROVER_BROKER_MAX_INLINE_BYTES", "prover_broker_max_inline_bytes", _int_parser(1024, 64 << 20), 256 << 10,
+        "bytes", "Largest inline (data:) inputs or result URI the broker accepts; larger ones go through the "
+        "proof store (file:// URIs, accepted only inside DATA_DIRECTORY/proofs)."),
+    Var("PROVER_BROKER_MAX_QUEUED_JOBS", "prover_broker_max_queued_jobs", _int_parser(1, 10_000_000), 200_000, "int",
+        "Unsettled jobs the broker holds at most; enqueueProvingJob answers 'broker full' beyond it."),
     # --- http access (the broker's JSON-RPC)
     Var("PROVER_BROKER_AUTH_TOKEN", "prover_broker_auth_token", parse_token, None, "secret",
         "Bearer token every broker JSON-RPC call must carry (`Authorization: Bearer <token>`); agents and "
@@ -311,6 +346,16 @@ class NodeConfig:
     devnet_committee: bool = False
     devnet_base_port: int = 40400
     devnet_prover_agents: int = 4
+    # packaging / p2p wiring (structure-pkg)
+    aztec_node_modules: Path | None = None
+    p2p_static_peers: tuple[str, ...] = ()
+    prover_job_timeout_ms: int = 3000
+    prover_job_poll_interval_ms: int = 500
+    prover_agent_poll_interval_ms: int = 1000
+    prover_broker_job_max_retries: int = 3
+    prover_broker_db_sync: str = "full"
+    prover_broker_max_inline_bytes: int = 256 << 10
+    prover_broker_max_queued_jobs: int = 200_000
     prover_broker_auth_token: str | None = field(default=None, repr=False)
 
     @property
@@ -360,3 +405,44 @@ def config_table_markdown() -> str:
         shown = "" if d is None or d == () else str(d)
         rows.append(f"| `{v.env}` | {v.kind} | {shown} | {v.help} |")
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# p2p wiring (structure-pkg): the one place the p2p variables become a `p2p.service.P2PConfig`,
+# the plain record p2p/ receives (p2p/ reads no environment itself).
+
+
+def tcp_multiaddr(hp: HostPort) -> str:
+    """Aztec's `<ip>:<port>` / `[ipv6]:<port>` (empty ip = unspecified) as a TCP multiaddr."""
+    if ":" in hp.host:
+        return f"/ip6/{hp.host}/tcp/{hp.port}"
+    return f"/ip4/{hp.host or '0.0.0.0'}/tcp/{hp.port}"
+
+
+def p2p_config(
+    c: NodeConfig,
+    *,
+    private_key: bytes | None = None,
+    announce: HostPort | None = None,
+    rollup_address: bytes | None = None,
+    **fields: Any,
+) -> P2PConfig:
+    """P2PConfig from PEER_ID_PRIVATE_KEY, P2P_TCP_LISTEN_ADDR, P2P_TCP_ANNOUNCE_ADDR, P2P_STATIC_PEERS,
+    L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS, P2P_MAX_PEERS, P2P_MIN_PEERS, P2P_PEER_CHECK_INTERVAL_MS.
+    Keyword arguments win (the node passes the key it generated, the announce address it chose and the
+    rollup it read from L1); `fields` are other P2PConfig fields."""
+    from p2p.service import P2PConfig
+
+    announce = announce or c.p2p_tcp_announce_addr
+    return P2PConfig(
+        private_key=private_key or c.peer_id_private_key,
+        listen_addrs=(tcp_multiaddr(c.p2p_tcp_listen_addr),),
+        announce_addrs=(tcp_multiaddr(announce),) if announce is not None else (),
+        static_peers=c.p2p_static_peers,
+        chain_id=c.l1_chain_id,
+        rollup_address=rollup_address or c.rollup_contract_address or bytes(20),
+        max_peers=c.p2p_max_peers,
+        min_peers=c.p2p_min_peers,
+        peer_check_interval=c.p2p_peer_check_interval_ms / 1000,
+        **fields,
+    )

@@ -21,13 +21,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from node.config import ConfigError, HostPort, NodeConfig
+from node.config import ConfigError, HostPort, NodeConfig, p2p_config
+from node.l1.escrow_view import L1EscrowView
 from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
 from p2p.client import P2PClient
 from p2p.discv5.service import Discv5Service
 from p2p.enr import AZTEC_ENR_KEY, AZTEC_NETWORK_DEVNET, Enr
 from p2p.keys import generate_private_key
-from p2p.service import ManualChainState, P2PConfig, P2PService
+from p2p.service import ManualChainState, P2PService
 
 log = logging.getLogger("node.p2p")
 
@@ -159,19 +160,16 @@ class P2PNode:
             await chain_state.refresh()
             epoch_duration = chain_state.timing.epoch_duration
         rollup = bytes.fromhex(l1.addresses.rollup.removeprefix("0x")) if l1 is not None else bytes(20)
-        listen = c.p2p_tcp_listen_addr
+        # quote admission reads prover bonds from the escrow (cached per L1 block); no L1: not checked
+        escrow = L1EscrowView(l1) if l1 is not None else None
+        if escrow is not None:
+            await escrow.refresh_min_bond()
+            self.shared["escrow_view"] = escrow
         service = P2PService(
-            P2PConfig(
-                private_key=key,
-                listen_addrs=(f"/ip4/{listen.host or '0.0.0.0'}/tcp/{listen.port}",),
-                announce_addrs=(f"/ip4/{tcp_announce.host}/tcp/{tcp_announce.port}",),
-                chain_id=c.l1_chain_id,
-                rollup_address=rollup,
-                epoch_duration=epoch_duration,
-                max_peers=c.p2p_max_peers,
-            ),
+            p2p_config(c, private_key=key, announce=tcp_announce, rollup_address=rollup, epoch_duration=epoch_duration),
             chain_state=chain_state,
             discovery=discovery,
+            escrow=escrow,
         )
         async with trio.open_nursery() as nursery:
             if isinstance(chain_state, L1ChainState):

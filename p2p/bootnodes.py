@@ -4,7 +4,8 @@
 - BOOT_NODE_URL (an operator-side variable in Aztec's testnet docs, honoured by us): comma-separated
   entries, each either an `enr:` record or an http(s) URL of an Aztec node / boot node JSON-RPC (its ENR
   is fetched with `node_getEncodedEnr`, falling back to `pxe_getNodeInfo`'s `enr` field); or a single
-  network name from bootnodes.toml (`[networks.<name>]` with `enrs` and/or `urls`).
+  network name from bootnodes.toml (`[networks.<name>]` with `enrs` and/or `urls`), shipped inside the
+  `p2p` package (package data, found with importlib.resources, so it works from an installed wheel).
 
 Both are combined and de-duplicated by node id (highest seq wins).
 """
@@ -15,6 +16,8 @@ import logging
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import httpx
@@ -24,7 +27,7 @@ from p2p.enr import Enr, EnrError, enrs_by_node_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BOOTNODES_TOML = Path(__file__).resolve().parent.parent / "bootnodes.toml"
+DEFAULT_BOOTNODES_TOML: Traversable = files("p2p") / "bootnodes.toml"
 FETCH_TIMEOUT = 10.0
 FETCH_ATTEMPTS = 3
 FETCH_RETRY_DELAY = 1.0
@@ -43,7 +46,7 @@ class Network:
     description: str = ""
 
 
-def load_bootnodes_toml(path: Path | None = None) -> dict[str, Network]:
+def load_bootnodes_toml(path: Path | Traversable | None = None) -> dict[str, Network]:
     """Named networks from bootnodes.toml (`[networks.<name>]`, keys `enrs`, `urls`, `description`)."""
     path = path or DEFAULT_BOOTNODES_TOML
     try:

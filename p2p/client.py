@@ -24,7 +24,7 @@ from p2p.gossip import (
     BlockProposalHandler,
 )
 from p2p.peer_manager import DiscoveredPeer, DiscoverySource
-from p2p.pools.quote_pool import AddResult
+from p2p.pools.quote_admission import Admission, AdmissionResult
 from p2p.pools.tx_pool import TxStatus
 from p2p.service import ChainState, P2PConfig, P2PService
 from p2p.wire.block_attestation import BlockAttestation
@@ -73,11 +73,14 @@ class P2PClient:
         return self.service.statistics()
 
     # ---- epoch proof quotes --------------------------------------------------------------
-    async def add_epoch_proof_quote(self, quote: EpochProofQuote) -> AddResult:
-        """Add to the local pool, then gossip it (Aztec's addEpochProofQuote)."""
+    async def add_epoch_proof_quote(self, quote: EpochProofQuote) -> AdmissionResult:
+        """Admit into the local pool (same admission as gossip: signature for our rollup and chain,
+        bond >= minimum and covered by the prover's escrow deposit, fee range, caps), then gossip it
+        if admitted (Aztec's addEpochProofQuote, which pools and gossips anything)."""
         self._require_ready()
-        res = self.service.quote_pool.add_quote(quote, current_slot=self.service.chain_state.current_slot())
-        await self.broadcast_epoch_proof_quote(quote)
+        res = await self.service.quote_admission.admit(quote, current_slot=self.service.chain_state.current_slot())
+        if res.outcome is Admission.ADMITTED:
+            await self.broadcast_epoch_proof_quote(quote)
         return res
 
     async def broadcast_epoch_proof_quote(self, quote: EpochProofQuote) -> None:

@@ -7,11 +7,15 @@
    penalty: a busy honest relay can exceed it);
 3. runs the pure topic validator from `p2p.validation`; Reject -> penalty (invalid delivery and/or
    Aztec app penalty) and not forwarded; Ignore -> not forwarded, no penalty;
-4. de-duplicates against the pools (quotes by payload+normalised signature, txs by hash);
+4. de-duplicates against the pools (quotes by payload+normalised signature, txs by hash); quotes
+   also pass the admission pre-check (`QuoteAdmission.precheck`: signature domain, minimum bond,
+   fee range, deposit as last read from L1): a quote whose prover is known to lack the bond is
+   ignored (a relay cannot know the bond, so no penalty) and its originator counted;
 5. puts the decoded object on that topic's bounded intake queue with `send_nowait`; when the queue
    is full the object is dropped and counted (the pubsub reader never blocks). Returns True so the
    message is forwarded.
-`GossipIntake.run()` drains the queues into the pools and the block-proposal handlers.
+`GossipIntake.run()` drains the queues into the pools (quotes through `QuoteAdmission.admit`, which
+reads the escrow deposit when it is not cached yet) and the block-proposal handlers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Final
 import trio
 
 from p2p.pools.attestation_pool import AttestationPool
+from p2p.pools.quote_admission import Admission, QuoteAdmission
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.pools.tx_pool import TxPool
 from p2p.scoring import PeerScoring
@@ -122,8 +127,14 @@ class GossipIntake:
         attestation_pool: AttestationPool,
         now: Callable[[], float],
         config: IntakeConfig | None = None,
+        quote_admission: QuoteAdmission | None = None,
     ) -> None:
         self.config = config or IntakeConfig()
+        self.quote_admission = quote_admission
+        self._same_domain = quote_admission is not None and (
+            quote_admission.chain_id,
+            quote_admission.rollup_address,
+        ) == (quote_ctx.chain_id, quote_ctx.rollup_address)
         self.quote_ctx = quote_ctx
         self.tx_ctx = tx_ctx
         self.scoring = scoring
@@ -179,6 +190,8 @@ class GossipIntake:
             log.debug("rejected %s from %s: %s", topic, forwarder, verdict.reason)
             return False
         if isinstance(verdict, Ignore):
+            if verdict.reason.startswith(Admission.UNBONDED.value) and self.quote_admission is not None:
+                self.quote_admission.count_unbonded_origin(origin)
             if verdict.reason == "duplicate":
                 st["duplicates"] += 1
             else:
@@ -195,8 +208,14 @@ class GossipIntake:
         """Pure verdict for one payload, including de-duplication against the pools."""
         if topic == EPOCH_PROOF_QUOTE_TOPIC:
             v = validate_quote(data, self.quote_ctx)
-            if isinstance(v, Accept) and self.quote_pool.contains(v.value):
-                return Ignore("duplicate")
+            if isinstance(v, Accept):
+                if self.quote_pool.contains(v.value):
+                    return Ignore("duplicate")
+                if self.quote_admission is not None:
+                    # validate_quote recovered the prover under the same chain id and rollup
+                    pre = self.quote_admission.precheck(v.value, signature_verified=self._same_domain)
+                    if pre is not None:
+                        return Ignore(f"{pre.outcome.value}: {pre.reason}")
             return v
         if topic == TX_TOPIC:
             vt = validate_tx(data, self.tx_ctx)
@@ -229,7 +248,11 @@ class GossipIntake:
             self._stats[topic]["processed"] += 1
 
     async def _on_quote(self, _forwarder: str, quote: Any) -> None:
-        self.quote_pool.add_quote(quote, current_slot=self.quote_ctx.current_slot())
+        slot = self.quote_ctx.current_slot()
+        if self.quote_admission is not None:
+            await self.quote_admission.admit(quote, current_slot=slot, signature_verified=self._same_domain)
+        else:
+            self.quote_pool.add_quote(quote, current_slot=slot)
 
     async def _on_tx(self, _forwarder: str, item: Any) -> None:
         tx, raw = item

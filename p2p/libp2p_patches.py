@@ -42,4 +42,18 @@ def apply() -> None:
     #    drained, but a deeper channel keeps bursts from spamming warnings.
     pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_SIZE
 
+    # 4. pubsub.signature_validator raises instead of answering False when a message's `key` field is
+    #    not a valid public key (ValueError from coincurve) or a topic id is not UTF-8 (proto2 hands it
+    #    over as bytes, rebuilding the signed payload raises UnicodeDecodeError); in push_msg that
+    #    exception ends pubsub (found by bench/fuzz_long.py). A signature we cannot check is invalid.
+    _signature_validator = pubsub.signature_validator  # type: ignore[attr-defined]
+
+    def _signature_validator_no_raise(msg: Any) -> bool:
+        try:
+            return bool(_signature_validator(msg))
+        except Exception:
+            return False
+
+    pubsub.signature_validator = _signature_validator_no_raise  # type: ignore[attr-defined]
+
     _applied = True

@@ -11,18 +11,18 @@ Cancellation of the surrounding scope is the shutdown path.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
 
 from p2p.gossip import ALL_TOPICS, GossipIntake, IntakeConfig
-from p2p.keys import generate_private_key, parse_peer_id_private_key
+from p2p.keys import generate_private_key
 from p2p.libp2p_host import GossipsubParams, HostConfig, Libp2pHost
 from p2p.peer_manager import DiscoverySource, PeerManager
 from p2p.pools.attestation_pool import AttestationPool
+from p2p.pools.quote_admission import EscrowView, QuoteAdmission
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.pools.tx_pool import TxPool
 from p2p.reqresp import ReqResp
@@ -56,6 +56,9 @@ class ManualChainState:
 
 @dataclass(frozen=True, slots=True)
 class P2PConfig:
+    """What the p2p service needs, as plain typed values. The node fills it from its environment
+    (`node.config.p2p_config`); an embedder builds it directly."""
+
     private_key: bytes | None = None  # 32-byte secp256k1 secret; random (new peer id) if None, as 0.63
     listen_addrs: Sequence[str] = ("/ip4/127.0.0.1/tcp/0",)
     announce_addrs: Sequence[str] = ()
@@ -64,48 +67,17 @@ class P2PConfig:
     rollup_address: bytes = bytes(20)  # EIP-712 verifyingContract for quote signatures
     epoch_duration: int = AZTEC_EPOCH_DURATION
     max_peers: int = 100  # P2P_MAX_PEERS
+    min_peers: int = 10  # P2P_MIN_PEERS: below it the peer manager redials peers it reached before
+    peer_check_interval: float = 1.0  # P2P_PEER_CHECK_INTERVAL_MS / 1000: peer manager heartbeat
+    autodial_interval: float = 5.0  # below min_peers, redial at most this often (js-libp2p autoDialInterval)
     gossipsub: GossipsubParams = field(default_factory=GossipsubParams)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     quote_pool_max_per_epoch: int = 128
     quote_pool_max_total: int = 1024
+    quote_pool_max_per_prover: int = 4  # per prover per epoch
     tx_pool_max_txs: int = 10_000
     tx_pool_max_bytes: int = 512 * 1024 * 1024
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> P2PConfig:
-        """The Aztec variables this component reads: PEER_ID_PRIVATE_KEY, P2P_TCP_LISTEN_ADDR,
-        P2P_TCP_ANNOUNCE_ADDR, P2P_MAX_PEERS, L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS, P2P_STATIC_PEERS
-        (ours: comma-separated multiaddrs)."""
-        env = os.environ if env is None else env
-        kw: dict[str, object] = {}
-        if env.get("PEER_ID_PRIVATE_KEY"):
-            kw["private_key"] = parse_peer_id_private_key(env["PEER_ID_PRIVATE_KEY"])
-        if env.get("P2P_TCP_LISTEN_ADDR"):
-            kw["listen_addrs"] = (_ip_port_to_multiaddr(env["P2P_TCP_LISTEN_ADDR"]),)
-        if env.get("P2P_TCP_ANNOUNCE_ADDR"):
-            kw["announce_addrs"] = (_ip_port_to_multiaddr(env["P2P_TCP_ANNOUNCE_ADDR"]),)
-        if env.get("P2P_MAX_PEERS"):
-            kw["max_peers"] = int(env["P2P_MAX_PEERS"])
-        if env.get("L1_CHAIN_ID"):
-            kw["chain_id"] = int(env["L1_CHAIN_ID"])
-        if env.get("ROLLUP_CONTRACT_ADDRESS"):
-            a = env["ROLLUP_CONTRACT_ADDRESS"].removeprefix("0x")
-            kw["rollup_address"] = bytes.fromhex(a)
-        if env.get("P2P_STATIC_PEERS"):
-            kw["static_peers"] = tuple(p.strip() for p in env["P2P_STATIC_PEERS"].split(",") if p.strip())
-        kw.update(overrides)
-        return cls(**kw)  # type: ignore[arg-type]
-
-
-def _ip_port_to_multiaddr(value: str) -> str:
-    """Aztec's `<ip>:<port>` / `[ipv6]:port` form to a TCP multiaddr."""
-    host, _, port = value.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"address {value!r} must be <ip>:<port>")
-    if host.startswith("["):
-        return f"/ip6/{host.strip('[]')}/tcp/{port}"
-    return f"/ip4/{host or '0.0.0.0'}/tcp/{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +95,7 @@ class P2PService:
         chain_state: ChainState | None = None,
         discovery: DiscoverySource | None = None,
         clock: Callable[[], float] = trio.current_time,
+        escrow: EscrowView | None = None,
     ) -> None:
         self.config = config
         self.chain_state: ChainState = chain_state or ManualChainState()
@@ -130,7 +103,14 @@ class P2PService:
         self.private_key = config.private_key or generate_private_key()
         self.scoring = PeerScoring(config.scoring, now=clock)
         self.quote_pool = EpochProofQuotePool(
-            max_per_epoch=config.quote_pool_max_per_epoch, max_total=config.quote_pool_max_total
+            max_per_epoch=config.quote_pool_max_per_epoch,
+            max_total=config.quote_pool_max_total,
+            max_per_prover=config.quote_pool_max_per_prover,
+        )
+        # the one way into the quote pool (gossip, P2PClient.add_epoch_proof_quote); `escrow` is the
+        # node's read-only L1 view of ProofCommitmentEscrow deposits (None: bond not checked)
+        self.quote_admission = QuoteAdmission(
+            self.quote_pool, chain_id=config.chain_id, rollup_address=config.rollup_address, escrow=escrow
         )
         self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes)
         self.attestation_pool = AttestationPool()
@@ -151,6 +131,7 @@ class P2PService:
             attestation_pool=self.attestation_pool,
             now=clock,
             config=config.intake,
+            quote_admission=self.quote_admission,
         )
         self.host = Libp2pHost(
             HostConfig(
@@ -166,7 +147,13 @@ class P2PService:
         self.intake.publisher = self.host.publish
         self.reqresp = ReqResp(self.host, tx_pool=self.tx_pool, scoring=self.scoring, now=clock)
         self.peer_manager = PeerManager(
-            self.host, static_peers=config.static_peers, discovery=discovery, max_peers=config.max_peers
+            self.host,
+            static_peers=config.static_peers,
+            discovery=discovery,
+            max_peers=config.max_peers,
+            min_peers=config.min_peers,
+            heartbeat=config.peer_check_interval,
+            autodial_interval=config.autodial_interval,
         )
         self.peer_id = self.host.peer_id
         self.ready = trio.Event()
@@ -195,6 +182,7 @@ class P2PService:
             "peers": len(self.host.connected_peers()),
             "gossip": self.intake.statistics(),
             "quote_pool": self.quote_pool.statistics(),
+            "quote_admission": self.quote_admission.statistics(),
             "tx_pool": self.tx_pool.statistics(),
             "attestation_pool": self.attestation_pool.statistics(),
             "scoring": self.scoring.statistics(),

@@ -1,26 +1,38 @@
-"""Gossip message validation, one pure function per topic (sans-IO).
+"""Gossip message validation, one pure, total function per topic (sans-IO).
 
-Each returns `Accept(value)`, `Reject(reason, severity, invalid_delivery)` or `Ignore(reason)`:
-- Reject: the message is provably bad. `invalid_delivery` counts a gossipsub invalid delivery
-  against the forwarding peer on that topic (-20, fast decay); `severity`, if set, is an Aztec app
-  penalty (2/10/50, slow decay).
-- Ignore: not useful to us (expired, already proven, duplicate) but not the sender's fault: Aztec
-  nodes relay quotes without checking them, so an honest relay must not be punished for these.
-Neither is forwarded.
+Each returns `Accept(value)`, `Reject(reason, severity, invalid_delivery)` or `Ignore(reason)` for
+ANY input and never raises (an unexpected exception inside becomes `Ignore("internal error ...")`:
+our bug must not cost a peer its score, nor stop the pubsub task that calls us).
 
-Rules go beyond 0.63's own (which checks nothing on the quote/attestation/proposal topics) while
-staying wire compatible. Not checked (documented gaps): ClientIVC proofs, kernel argsHash of
-enqueued calls (needs Poseidon2), nullifier-tree double spends (needs world state), committee
-membership of proposers/attesters.
+Verdicts follow gossipsub's meaning, measured against Aztec v0.63.1, which registers no topic
+validators and so forwards every message whose pubsub signature checks out:
+- Reject (penalise the forwarder): only bytes v0.63.1's own decoder (`fromBuffer`) throws on
+  (`p2p.wire.compat`). An honest v0.63.1 relay would not have produced them, and its own handler
+  drops them. `invalid_delivery` counts a gossipsub invalid delivery on the topic (-20, fast decay);
+  `severity`, if set, is an Aztec app penalty (2/10/50, slow decay).
+- Ignore (drop, not forwarded, no penalty): well-formed messages that are not for us or fail a rule
+  v0.63.1 does not apply on receipt: quotes signed for another rollup or chain (indistinguishable
+  from a bad quote signature, so both are ignored), expired or out-of-window quotes, encodings
+  v0.63.1 accepts and our codecs refuse (field elements >= the BN254 modulus, non-0/1 booleans,
+  trailing bytes), txs for another chain, txs whose enqueued calls do not match the kernel, txs
+  with repeated nullifiers or without a tx hash, oversize payloads, unrecoverable consensus
+  signatures.
+
+Not checked (documented gaps): ClientIVC proofs, kernel argsHash of enqueued calls (needs
+Poseidon2), nullifier-tree double spends (needs world state), committee membership of
+proposers/attesters. Bond and claimability of quotes are the pool's admission rule
+(`p2p.pools.quote_admission`), not a decoding matter.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, ParamSpec, TypeVar
 
 from p2p.scoring import PeerErrorSeverity
+from p2p.wire import compat
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import MAX_BASIS_POINT_FEE, QUOTE_SIZE, EpochProofQuote
@@ -28,11 +40,13 @@ from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_TX_SIZE: Final = 512 * 1024
 MAX_BLOCK_PROPOSAL_SIZE: Final = 10 * 1024 * 1024
 MAX_BLOCK_ATTESTATION_SIZE: Final = 10 * 1024 * 1024
 AZTEC_EPOCH_DURATION: Final = 16  # L2 slots per epoch (default L1 config)
+INTERNAL_ERROR_PREFIX: Final = "internal error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,19 @@ class Ignore:
 Verdict = Accept[T] | Reject | Ignore
 
 
+def total(fn: Callable[P, Verdict[T]]) -> Callable[P, Verdict[T]]:
+    """Make a validator total: an exception escaping it becomes an Ignore (our fault, not the peer's)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Verdict[T]:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            return Ignore(f"{INTERNAL_ERROR_PREFIX} in {fn.__name__}: {type(e).__name__}: {e}")
+
+    return wrapper
+
+
 # ---- epoch proof quotes ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class QuoteValidationContext:
@@ -67,26 +94,42 @@ class QuoteValidationContext:
     max_epochs_behind: int = 1  # epoch N-1 is the one being claimed during epoch N
 
 
+def quote_signature_problem(quote: EpochProofQuote, chain_id: int, rollup_address: bytes) -> str | None:
+    """Why the quote's EIP-712 signature does not bind its prover to our rollup and chain, or None.
+
+    A quote signed for another rollup or chain recovers to some other address, exactly like a
+    corrupted signature, so callers treat every answer here alike (Ignore on gossip)."""
+    p, sig = quote.payload, quote.signature
+    if sig.is_empty:
+        return "empty signature"
+    if sig.v not in (27, 28):
+        return f"signature v must be 27 or 28, got {sig.v}"
+    try:
+        signer = quote.recover_signer(chain_id, rollup_address)
+    except DecodeError as e:
+        return f"signature does not recover: {e}"
+    if signer != p.prover:
+        return f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()} (other rollup/chain or bad signature)"
+    return None
+
+
+@total
 def validate_quote(data: bytes, ctx: QuoteValidationContext) -> Verdict[EpochProofQuote]:
+    err = compat.quote_error(data)
+    if err is not None:
+        return Reject(f"undecodable quote: {err}")
     if len(data) != QUOTE_SIZE:
-        return Reject(f"quote must be {QUOTE_SIZE} bytes, got {len(data)}")
+        return Ignore(f"non-canonical quote: {len(data) - QUOTE_SIZE} trailing bytes (v0.63.1 ignores them)")
     try:
         quote = EpochProofQuote.from_bytes(data)
-    except DecodeError as e:  # includes basisPointFee > 10000 (payload constructor)
-        return Reject(f"undecodable quote: {e}")
-    p, sig = quote.payload, quote.signature
-    if p.basis_point_fee > MAX_BASIS_POINT_FEE:  # unreachable (constructor), kept as the rule
-        return Reject("basisPointFee above 10000")
-    if sig.is_empty:
-        return Reject("empty signature")
-    if sig.v not in (27, 28):
-        return Reject(f"signature v must be 27 or 28, got {sig.v}")
-    try:
-        signer = quote.recover_signer(ctx.chain_id, ctx.rollup_address)
     except DecodeError as e:
-        return Reject(f"signature does not recover: {e}")
-    if signer != p.prover:
-        return Reject(f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()}")
+        return Ignore(f"non-canonical quote v0.63.1 accepts: {e}")
+    p = quote.payload
+    if p.basis_point_fee > MAX_BASIS_POINT_FEE:  # unreachable (compat + constructor), kept as the rule
+        return Reject("basisPointFee above 10000")
+    problem = quote_signature_problem(quote, ctx.chain_id, ctx.rollup_address)
+    if problem is not None:
+        return Ignore(f"quote not for us: {problem}")
     slot = ctx.current_slot()
     if p.valid_until_slot < slot:
         return Ignore(f"expired: validUntilSlot {p.valid_until_slot} < current slot {slot}")
@@ -109,63 +152,85 @@ class TxValidationContext:
     next_block_number: Callable[[], int | None] = lambda: None
 
 
+@total
 def validate_tx(data: bytes, ctx: TxValidationContext) -> Verdict[Tx]:
-    # Aztec: data/metadata failures are gossipsub invalid deliveries (no app penalty).
+    # v0.63.1 itself marks data/metadata failures as invalid deliveries, but only after it has
+    # forwarded the tx (no topic validator), so an honest v0.63.1 relay sends them on: Ignore.
+    err = compat.tx_error(data)
+    if err is not None:
+        return Reject(f"undecodable tx: {err}", None)
     if len(data) > ctx.max_tx_size:
-        return Reject(f"tx of {len(data)} bytes exceeds {ctx.max_tx_size}", None)
+        return Ignore(f"tx of {len(data)} bytes exceeds {ctx.max_tx_size}")
     try:
         tx = Tx.from_bytes(data)
-        tx.tx_hash()
     except DecodeError as e:
-        return Reject(f"undecodable tx: {e}", None)
+        return Ignore(f"non-canonical tx v0.63.1 accepts: {e}")
+    try:
+        tx.tx_hash()
+        reqs = tx.public_call_requests()
+        td = tx.teardown_call_request()
+    except DecodeError as e:
+        return Ignore(f"tx kernel data unusable: {e}")
     # (1) data: enqueued calls must match the kernel's public call requests (call contexts)
-    reqs = tx.public_call_requests()
     calls = tx.enqueued_public_function_calls
     if len(reqs) != len(calls):
-        return Reject(f"{len(calls)} enqueued calls but {len(reqs)} kernel call requests", None)
+        return Ignore(f"{len(calls)} enqueued calls but {len(reqs)} kernel call requests")
     for i, (req, call) in enumerate(zip(reqs, calls, strict=True)):
         if req.call_context != call.call_context:
-            return Reject(f"enqueued call {i} does not match its kernel call request", None)
-    td = tx.teardown_call_request()
+            return Ignore(f"enqueued call {i} does not match its kernel call request")
     if td is None and not tx.public_teardown_function_call.is_empty():
-        return Reject("teardown call present without a kernel teardown request", None)
+        return Ignore("teardown call present without a kernel teardown request")
     if td is not None and td.call_context != tx.public_teardown_function_call.call_context:
-        return Reject("teardown call does not match the kernel teardown request", None)
+        return Ignore("teardown call does not match the kernel teardown request")
     # (2) metadata
     if tx.chain_id != ctx.chain_id:
-        return Reject(f"tx chain id {tx.chain_id} != {ctx.chain_id}", None)
+        return Ignore(f"tx for another chain: chain id {tx.chain_id} != {ctx.chain_id}")
     mbn, nbn = tx.max_block_number, ctx.next_block_number()
     if mbn is not None and nbn is not None and mbn < nbn:
-        return Reject(f"tx maxBlockNumber {mbn} < next block {nbn}", None)
-    # (3) double spend within the tx (HighTolerance, as Aztec)
+        return Ignore(f"tx expired: maxBlockNumber {mbn} < next block {nbn}")
+    # (3) double spend within the tx
     ns = tx.nullifiers()
     if len(set(ns)) != len(ns):
-        return Reject("duplicate nullifiers within the tx", PeerErrorSeverity.HIGH_TOLERANCE, False)
+        return Ignore("duplicate nullifiers within the tx")
     return Accept(tx)
 
 
 # ---- block proposals / attestations -----------------------------------------------------------
+@total
 def validate_block_proposal(
     data: bytes, max_size: int = MAX_BLOCK_PROPOSAL_SIZE
 ) -> Verdict[tuple[BlockProposal, bytes]]:
+    err = compat.block_proposal_error(data)
+    if err is not None:
+        return Reject(f"undecodable block proposal: {err}")
     if len(data) > max_size:
-        return Reject(f"proposal of {len(data)} bytes exceeds {max_size}")
+        return Ignore(f"proposal of {len(data)} bytes exceeds {max_size}")
     try:
         p = BlockProposal.from_bytes(data)
+    except DecodeError as e:
+        return Ignore(f"non-canonical block proposal v0.63.1 accepts: {e}")
+    try:
         sender = p.get_sender()
     except DecodeError as e:
-        return Reject(f"invalid block proposal: {e}")
+        return Ignore(f"block proposal signature does not recover: {e}")
     return Accept((p, sender))
 
 
+@total
 def validate_block_attestation(
     data: bytes, max_size: int = MAX_BLOCK_ATTESTATION_SIZE
 ) -> Verdict[tuple[BlockAttestation, bytes]]:
+    err = compat.block_attestation_error(data)
+    if err is not None:
+        return Reject(f"undecodable block attestation: {err}")
     if len(data) > max_size:
-        return Reject(f"attestation of {len(data)} bytes exceeds {max_size}")
+        return Ignore(f"attestation of {len(data)} bytes exceeds {max_size}")
     try:
         a = BlockAttestation.from_bytes(data)
+    except DecodeError as e:
+        return Ignore(f"non-canonical block attestation v0.63.1 accepts: {e}")
+    try:
         sender = a.get_sender()
     except DecodeError as e:
-        return Reject(f"invalid block attestation: {e}")
+        return Ignore(f"block attestation signature does not recover: {e}")
     return Accept((a, sender))

@@ -7,7 +7,9 @@ report back.
 
 No busy polling: an idle worker long-polls ``getProvingJob`` (the broker answers as soon as a job
 is dispatchable); a success/error report carries the worker's filter and returns its next job.
-While proving, a worker heartbeats (``reportProvingJobProgress``) every ``heartbeat_interval``;
+A worker acknowledges a job it receives with an immediate heartbeat (so the broker knows it was
+delivered) and, while proving, heartbeats (``reportProvingJobProgress``) every ``heartbeat_interval``
+(PROVER_AGENT_POLL_INTERVAL_MS); the broker's lease (PROVER_JOB_TIMEOUT_MS) should be a few of these.
 if the broker answers "abort" (job cancelled, settled elsewhere or handed to another agent after
 a timeout) the proof is abandoned at once.
 
@@ -24,6 +26,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import trio
@@ -33,7 +36,14 @@ from proving.circuits.simulate import simulate
 from proving.circuits.structs import CircuitInputError
 from proving.circuits.timing import TimingModel
 from proving.interfaces import ProvingJobConsumer, ReportResult
-from proving.proof_store import InlineProofStore, ProofStore, ProofStoreError, load_uri
+from proving.proof_store import (
+    FileProofStore,
+    InlineProofStore,
+    ProofStore,
+    ProofStoreAccessError,
+    ProofStoreError,
+    load_uri,
+)
 from proving.types import JobFilter, ProvingJob, ProvingRequestType
 
 log = logging.getLogger(__name__)
@@ -63,10 +73,13 @@ class AgentPool:
         *,
         proof_store: ProofStore | None = None,
         timing: TimingModel | None = None,
-        heartbeat_interval: float = 10.0,
+        heartbeat_interval: float = 1.0,
         long_poll: float = 10.0,
         name: str = "agent",
         on_proven: Callable[[ProvingJob], None] | None = None,
+        on_taken: Callable[[ProvingJob], None] | None = None,
+        on_finished: Callable[[ProvingJob, str], None] | None = None,
+        file_root: Path | None = None,
         token: str | None = None,
     ) -> None:
         if concurrency < 1:
@@ -85,6 +98,12 @@ class AgentPool:
         self.long_poll = long_poll
         self.name = f"{name}-{secrets.token_hex(3)}"
         self.on_proven = on_proven
+        self.on_taken = on_taken
+        self.on_finished = on_finished  # (job, "applied"|"not-applied"|"aborted"|"failed")
+        # file:// inputs are read only inside this directory (the proof store's, by default)
+        if file_root is None and isinstance(self.store, FileProofStore):
+            file_root = self.store.root
+        self.file_root = file_root
         self.token = token  # PROVER_BROKER_AUTH_TOKEN for a remote broker
         self._current: dict[str, ProvingRequestType] = {}
         self.counts: Counter[str] = Counter()
@@ -130,6 +149,8 @@ class AgentPool:
                 job = await consumer.get_proving_job(self.filter, agent_id=agent_id, max_wait=self.long_poll)
                 continue
             self._current[job.id] = job.type
+            if self.on_taken is not None:
+                self.on_taken(job)
             try:
                 outcome, payload = await self._prove(consumer, job, agent_id)
             finally:
@@ -144,8 +165,12 @@ class AgentPool:
                     self.counts["not-applied"] += 1
                 elif self.on_proven is not None:
                     self.on_proven(job)
+                if self.on_finished is not None:
+                    self.on_finished(job, "applied" if res.applied else "not-applied")
             elif outcome == "aborted":
                 self.counts["aborted"] += 1
+                if self.on_finished is not None:
+                    self.on_finished(job, "aborted")
                 job = None
                 continue
             else:
@@ -154,6 +179,8 @@ class AgentPool:
                     job.id, payload, retry=retry, agent_id=agent_id, next_filter=self.filter
                 )
                 self.counts["failed"] += 1
+                if self.on_finished is not None:
+                    self.on_finished(job, "failed")
             job = res.next_job
 
     async def _prove(
@@ -165,22 +192,22 @@ class AgentPool:
 
             async def heartbeat() -> None:
                 nonlocal aborted
-                while True:
-                    await trio.sleep(self.heartbeat_interval)
+                while True:  # the first report acknowledges the job at once
                     verdict = await consumer.report_proving_job_progress(job.id, agent_id=agent_id)
                     if verdict == "abort":
                         aborted = True
                         nursery.cancel_scope.cancel()
                         return
+                    await trio.sleep(self.heartbeat_interval)
 
             nursery.start_soon(heartbeat)
             try:
-                inputs = load_uri(job.inputs_uri)
+                inputs = load_uri(job.inputs_uri, self.file_root)
                 if self.timing is not None:
                     await trio.sleep(self.timing.duration(job.type))
                 output = simulate(job.type, inputs)
                 result = ("proven", self.store.save(output))
-            except CircuitInputError as exc:
+            except (CircuitInputError, ProofStoreAccessError) as exc:
                 log.warning("job %s failed: %s", job.id, exc)
                 result = ("fatal", f"{job.type.name}: {exc}")
             except ProofStoreError as exc:

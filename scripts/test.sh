@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what is missing, then lint, types, and every test
-# (unit, property, simulation, and interop against Aztec's npm packages, anvil and js peers).
-# Extra arguments go to pytest, e.g. `scripts/test.sh tests/p2p -k quote`.
+# The test command.
+#
+#   scripts/test.sh            CI / before a merge: installs what is missing, then ruff, mypy --strict and
+#                              every test (unit, property, simulation, and interop against Aztec's npm
+#                              packages, anvil and js peers). Hypothesis runs its `ci` profile when CI is set.
+#   scripts/test.sh --fast     on every change (under 60 s): ruff, mypy --strict, and tests/ without the
+#                              `slow` and `interop` marks, Hypothesis profile `fast` (no deadline, fewer
+#                              examples where a test does not set its own). Does not run the bootstrap
+#                              unless .venv is missing.
+#
+# Extra arguments go to pytest, e.g. `scripts/test.sh tests/p2p -k quote` or `scripts/test.sh --fast -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh
+fast=0
+if [ "${1:-}" = "--fast" ]; then fast=1; shift; fi
+if [ $fast = 0 ] || [ ! -x .venv/bin/python ]; then scripts/bootstrap.sh; fi
 . .venv/bin/activate
 echo "== ruff";  ruff check .
 echo "== mypy --strict"; mypy
 echo "== pytest"
+if [ $fast = 1 ]; then
+  export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-fast}"
+  exec pytest -q -p no:cacheprovider -m "not slow and not interop" tests "$@"
+fi
 exec pytest -q -p no:cacheprovider "$@"

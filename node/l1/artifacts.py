@@ -4,12 +4,16 @@ The npm package ships each contract as `dest/<Name>Abi.js` (`export const <Name>
 inside) and `dest/<Name>Bytecode.js` (`export const <Name>Bytecode = "0x..."` and
 `export const <Name>LinkReferences = {...}`). We read those files as text; nothing is executed.
 Aztec's code is never committed here: the package is installed by `scripts/bootstrap.sh`.
+
+Where the npm packages are (the `node_modules` folder holding @aztec/l1-artifacts and anvil): a path
+passed explicitly, else the one the node was configured with (AZTEC_NODE_MODULES, see node/config.py;
+`use_node_modules`), else `interop/js/node_modules` of the checkout this module runs from (a source
+checkout; an installed wheel has none, so an operator sets AZTEC_NODE_MODULES).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -101,12 +105,20 @@ def link_bytecode(code: bytes, refs: tuple[LinkReference, ...], libraries: dict[
     return bytes(out)
 
 
+_configured_node_modules: Path | None = None
+
+
+def use_node_modules(node_modules: Path | None) -> None:
+    """Set the process-wide node_modules (the node calls this with its AZTEC_NODE_MODULES at start-up)."""
+    global _configured_node_modules
+    _configured_node_modules = node_modules
+
+
 def resolve_node_modules(node_modules: Path | str | None = None) -> Path:
-    """Explicit path, else $AZTEC_NODE_MODULES, else interop/js/node_modules of this checkout."""
+    """Explicit path, else the configured AZTEC_NODE_MODULES, else interop/js/node_modules of this checkout."""
     if node_modules is not None:
         return Path(node_modules)
-    env = os.environ.get(NODE_MODULES_ENV)
-    return Path(env) if env else DEFAULT_NODE_MODULES
+    return _configured_node_modules or DEFAULT_NODE_MODULES
 
 
 def _package_dir(node_modules: Path | str | None) -> Path:

@@ -236,5 +236,18 @@ def read_l1_addresses_sync(
     )
 
 
+def read_rollup_from_registry_sync(
+    rpc: SyncRpc, registry: bytes | str, *, node_modules: Path | str | None = None
+) -> str:
+    """The Registry's canonical rollup (`getRollup()`), for REGISTRY_CONTRACT_ADDRESS without
+    ROLLUP_CONTRACT_ADDRESS. A Registry no rollup was registered with (`upgrade`) still lists its
+    constructor's placeholder 0x...dead: that is an error, not an address to follow."""
+    abi = art.load_artifact(art.REGISTRY, node_modules).abi
+    rollup = normalize_address(_view(rpc, abi, normalize_address(registry), "getRollup"))
+    if int(rollup, 16) in (0, 0xDEAD):
+        raise art.ArtifactsError(f"Registry {normalize_address(registry)} has no rollup registered ({rollup})")
+    return rollup
+
+
 async def read_l1_addresses(rpc: SyncRpc, rollup: bytes | str, **kwargs: Any) -> L1ContractAddresses:
     return await trio.to_thread.run_sync(lambda: read_l1_addresses_sync(rpc, rollup, **kwargs))

@@ -37,6 +37,7 @@ from node.l2.from_tx import tx_to_effect
 from node.l2.messages import in_hash
 from node.l2.tx_effect import Body, BodyDecodeError
 from node.l2.world_state import ChainState
+from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import EpochProofQuote, Signature, address_of
@@ -123,11 +124,13 @@ class P2PSources:
 
 @dataclass
 class MemorySources:
-    """In-process tx + quote source (tests, devnet without libp2p)."""
+    """In-process tx + quote source (tests, devnet without libp2p). Quotes live in the same bounded
+    `EpochProofQuotePool` as gossip's; the node puts them in through a `QuoteAdmission` (bond in
+    escrow, signature domain, caps), see node.components."""
 
     txs: dict[bytes, Tx] = field(default_factory=dict)
     mined: dict[bytes, int] = field(default_factory=dict)
-    quotes: list[EpochProofQuote] = field(default_factory=list)
+    quote_pool: EpochProofQuotePool = field(default_factory=EpochProofQuotePool)
 
     def add_tx(self, tx: Tx) -> None:
         self.txs[tx.tx_hash()] = tx
@@ -140,7 +143,7 @@ class MemorySources:
             self.mined[h] = block_number
 
     def get_epoch_proof_quotes(self, epoch: int) -> list[EpochProofQuote]:
-        return [q for q in self.quotes if q.payload.epoch_to_prove == epoch]
+        return self.quote_pool.get_quotes(epoch)
 
 
 @dataclass(frozen=True, slots=True)

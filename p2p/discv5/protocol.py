@@ -2,12 +2,17 @@
 
 Bytes and time go in (`receive(data, addr, now)`, `tick(now)`, API calls); datagrams and events come
 out (`take_outgoing()`, `take_events()`). The trio service in `service.py` only moves them.
+Randomness comes from the `random_bytes` callable given to the constructor (`os.urandom` by default).
 
 Sessions are keyed by (node id, UDP address). A message we cannot decrypt (no session, or the peer
 lost its keys) is answered with WHOAREYOU; a handshake packet must match the challenge we sent.
 Outgoing requests without a session start with a random packet; the WHOAREYOU that answers it (matched
 by nonce) makes us re-send the request as a handshake packet. Other requests to the same node wait
 until that handshake went out.
+
+The parts: `sessions` (session and challenge caches), `handshake` (packet sealing and both sides of
+the handshake, pure), `requests` (outstanding calls and handshake waiters), `routing` (table, known
+records, FINDNODE answers), `lookup` (iterative lookups); this class ties them to packets and time.
 
 Bounds (what is dropped when full): sessions (LRU evicted), active challenges (oldest dropped),
 outstanding calls (new requests fail at once with "too many requests"), calls waiting for a handshake
@@ -17,28 +22,18 @@ per node (new ones fail), known ENRs (oldest forgotten), concurrent lookups (new
 from __future__ import annotations
 
 import logging
-import os
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from enum import Enum
+from collections import deque
+from dataclasses import dataclass
 
 from coincurve import PrivateKey
 
-from p2p.discv5.crypto import aes_gcm_decrypt, aes_gcm_encrypt, derive_keys, ecdh, id_sign, id_verify
+from p2p.discv5 import handshake
+from p2p.discv5.config import Address, Discv5Config, RandomBytes, SessionKey, system_random_bytes
+from p2p.discv5.crypto import aes_gcm_decrypt
 from p2p.discv5.errors import Discv5CryptoError, Discv5DecodeError
+from p2p.discv5.events import EnrDiscovered, Event, LookupCompleted, RequestCompleted, RequestFailed
 from p2p.discv5.lookup import Lookup
-from p2p.discv5.messages import (
-    FindNode,
-    Message,
-    Nodes,
-    Ping,
-    Pong,
-    Request,
-    TalkReq,
-    TalkResp,
-    decode_message,
-    encode_message,
-)
+from p2p.discv5.messages import FindNode, Message, Nodes, Ping, Pong, Request, TalkReq, TalkResp, decode_message
 from p2p.discv5.packet import (
     MAX_PACKET_SIZE,
     HandshakeAuthdata,
@@ -47,114 +42,19 @@ from p2p.discv5.packet import (
     WhoAreYouAuthdata,
     decode_packet,
 )
-from p2p.discv5.routing import InsertResult, RoutingTable, log_distance
+from p2p.discv5.requests import Call, CallTable, Owner
+from p2p.discv5.routing import NODES_ENR_BUDGET, InsertResult, KnownEnrs, RoutingTable, pack_nodes, select_nodes
+from p2p.discv5.sessions import ChallengeCache, Session, SessionCache
 from p2p.enr import Enr
 
+# re-exported: users import the core's vocabulary from here
+__all__ = ["NODES_ENR_BUDGET", "Address", "Discv5Config", "Discv5Protocol", "EnrDiscovered", "Event"]
+__all__ += ["LookupCompleted", "RandomBytes", "RequestCompleted", "RequestFailed", "SessionKey"]
+
 log = logging.getLogger(__name__)
-
-Address = tuple[str, int]
-SessionKey = tuple[bytes, Address]
-_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-# Bytes available for ENRs in one NODES packet: 1280 minus masking-iv(16), static header(23), src-id(32),
-# GCM tag(16), message type(1) and RLP overhead (outer list 3, request id 9, total 9, inner list 3),
-# rounded down for margin.
-NODES_ENR_BUDGET = 1150
-
-
-@dataclass(frozen=True, slots=True)
-class Discv5Config:
-    request_timeout: float = 2.0  # Aztec: requestTimeout 2000 ms
-    request_retries: int = 1
-    handshake_timeout: float = 2.0  # how long a sent WHOAREYOU challenge stays valid
-    lookup_timeout: float = 8.0
-    lookup_parallelism: int = 3
-    lookup_results: int = 16
-    session_cache_size: int = 1000
-    session_timeout: float = 86400.0
-    max_challenges: int = 1000
-    max_calls: int = 1024
-    max_waiting_per_node: int = 32
-    max_known_enrs: int = 4096
-    max_lookups: int = 16
-    max_nodes_responses: int = 5  # like @chainsafe/discv5: NODES totals above 5 are truncated
-    max_findnode_results: int = 16
-    allow_unverified_sessions: bool = True  # Aztec sets allowUnverifiedSessions: true
-    ping_interval: float = 300.0
-    liveness_pings_per_tick: int = 8
-
-
-# ---- events ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RequestCompleted:
-    handle: int
-    response: Pong | tuple[Enr, ...] | TalkResp
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFailed:
-    handle: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LookupCompleted:
-    handle: int
-    enrs: tuple[Enr, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EnrDiscovered:
-    enr: Enr
-
-
-Event = RequestCompleted | RequestFailed | LookupCompleted | EnrDiscovered
-
-
-class _Owner(Enum):
-    USER = "user"
-    LOOKUP = "lookup"
-    LIVENESS = "liveness"
-    ENR_REFRESH = "enr-refresh"
-
-
-@dataclass(slots=True)
-class _Session:
-    write_key: bytes
-    read_key: bytes
-    enr: Enr | None
-    established_at: float
-
-
-@dataclass(slots=True)
-class _Challenge:
-    data: bytes
-    remote_enr: Enr | None
-    sent_at: float
-
-
-@dataclass(slots=True)
-class _Call:
-    handle: int
-    request: Request
-    enr: Enr
-    addr: Address
-    owner: _Owner
-    lookup: int = 0
-    sent_at: float = 0.0
-    attempts: int = 0
-    nonce: bytes = b""
-    handshake_sent: bool = False
-    nodes_expected: int = 0
-    nodes_seen: int = 0
-    enrs: list[Enr] = field(default_factory=list)
-
-    @property
-    def node_id(self) -> bytes:
-        return self.enr.node_id
-
-    @property
-    def key(self) -> SessionKey:
-        return (self.enr.node_id, self.addr)
+STAT_KEYS: tuple[str, ...] = ("packets_in", "packets_out", "decode_errors", "decrypt_failures", "whoareyou_sent")
+STAT_KEYS += ("handshakes_in", "handshakes_out", "handshake_failures", "unsolicited", "requests_in", "calls_failed")
+STAT_KEYS += ("oversize_dropped",)
 
 
 @dataclass(slots=True)
@@ -164,49 +64,35 @@ class _LookupState:
     started: float
 
 
-def _random_secret() -> bytes:
-    while True:
-        secret = os.urandom(32)
-        if 0 < int.from_bytes(secret, "big") < _SECP256K1_ORDER:
-            return secret
-
-
 class Discv5Protocol:
-    def __init__(self, private_key: bytes, enr: Enr, config: Discv5Config | None = None) -> None:
+    def __init__(
+        self,
+        private_key: bytes,
+        enr: Enr,
+        config: Discv5Config | None = None,
+        *,
+        random_bytes: RandomBytes = system_random_bytes,
+    ) -> None:
         if PrivateKey(private_key).public_key.format(compressed=True) != enr.public_key:
             raise ValueError("private key does not match the local ENR")
         self.config = config or Discv5Config()
         self._key = private_key
         self._enr = enr
+        self._random = random_bytes
         self.local_id = enr.node_id
         self.table = RoutingTable(self.local_id)
-        self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
-        self._challenges: OrderedDict[SessionKey, _Challenge] = OrderedDict()
-        self._calls: dict[bytes, _Call] = {}
-        self._nonces: dict[bytes, bytes] = {}
-        self._handshaking: dict[SessionKey, bytes] = {}
-        self._waiting: dict[SessionKey, list[_Call]] = {}
-        self._known: OrderedDict[bytes, Enr] = OrderedDict()
+        c = self.config
+        self._sessions = SessionCache(c.session_cache_size, c.session_timeout)
+        self._challenges = ChallengeCache(c.max_challenges, c.handshake_timeout)
+        self._calls = CallTable(c.max_waiting_per_node)
+        self._known = KnownEnrs(self.local_id, c.max_known_enrs)
         self._lookups: dict[int, _LookupState] = {}
         self._liveness: set[bytes] = set()
         self._next_handle = 1
         self._next_liveness = 0.0
         self._outgoing: deque[tuple[bytes, Address]] = deque()
         self._events: deque[Event] = deque()
-        self.stats: dict[str, int] = {
-            "packets_in": 0,
-            "packets_out": 0,
-            "decode_errors": 0,
-            "decrypt_failures": 0,
-            "whoareyou_sent": 0,
-            "handshakes_in": 0,
-            "handshakes_out": 0,
-            "handshake_failures": 0,
-            "unsolicited": 0,
-            "requests_in": 0,
-            "calls_failed": 0,
-            "oversize_dropped": 0,
-        }
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
 
     # ---- properties / outputs -----------------------------------------------------------------
     @property
@@ -229,7 +115,7 @@ class Discv5Protocol:
         return out
 
     def known_enrs(self) -> list[Enr]:
-        return list(self._known.values())
+        return self._known.values()
 
     def session_count(self) -> int:
         return len(self._sessions)
@@ -257,13 +143,13 @@ class Discv5Protocol:
         return result.result in (InsertResult.ADDED, InsertResult.UPDATED)
 
     def ping(self, enr: Enr, now: float) -> int:
-        return self._request(enr, Ping(self._request_id(), self._enr.seq), _Owner.USER, now)
+        return self._request(enr, Ping(self._request_id(), self._enr.seq), Owner.USER, now)
 
     def find_node(self, enr: Enr, distances: list[int], now: float) -> int:
-        return self._request(enr, FindNode(self._request_id(), tuple(distances)), _Owner.USER, now)
+        return self._request(enr, FindNode(self._request_id(), tuple(distances)), Owner.USER, now)
 
     def talk_req(self, enr: Enr, protocol: bytes, request: bytes, now: float) -> int:
-        return self._request(enr, TalkReq(self._request_id(), protocol, request), _Owner.USER, now)
+        return self._request(enr, TalkReq(self._request_id(), protocol, request), Owner.USER, now)
 
     def start_lookup(self, target: bytes, now: float) -> int:
         handle = self._handle()
@@ -271,23 +157,20 @@ class Discv5Protocol:
         if len(self._lookups) >= self.config.max_lookups or not seeds:
             self._events.append(LookupCompleted(handle, ()))
             return handle
-        self._lookups[handle] = _LookupState(
-            handle,
-            Lookup(
-                self.local_id,
-                target,
-                seeds,
-                parallelism=self.config.lookup_parallelism,
-                num_results=self.config.lookup_results,
-            ),
-            now,
+        lookup = Lookup(
+            self.local_id,
+            target,
+            seeds,
+            parallelism=self.config.lookup_parallelism,
+            num_results=self.config.lookup_results,
         )
+        self._lookups[handle] = _LookupState(handle, lookup, now)
         self._advance_lookup(handle, now)
         return handle
 
     # ---- time ---------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        deadlines = [c.sent_at + self.config.request_timeout for c in self._calls.values()]
+        deadlines = [c.sent_at + self.config.request_timeout for c in self._calls.calls.values()]
         deadlines += [s.started + self.config.lookup_timeout for s in self._lookups.values()]
         if len(self.table):
             deadlines.append(self._next_liveness)
@@ -295,21 +178,17 @@ class Discv5Protocol:
 
     def tick(self, now: float) -> None:
         timeout = self.config.request_timeout
-        for call in list(self._calls.values()):
-            if now - call.sent_at < timeout or call.request.request_id not in self._calls:
+        for call in list(self._calls.calls.values()):
+            if now - call.sent_at < timeout or call.request_id not in self._calls:
                 continue
             if call.attempts <= self.config.request_retries and call.nodes_seen == 0:
-                waiting = self._waiting.get(call.key)
-                if waiting is not None and call in waiting:
-                    waiting.remove(call)  # it stops waiting for another call's handshake and tries itself
+                self._calls.stop_waiting(call)  # it stops waiting for another call's handshake and tries itself
                 self._transmit(call, now)
             elif call.nodes_seen and call.enrs:
                 self._complete(call, tuple(call.enrs), now)  # partial NODES answer, like js
             else:
                 self._fail(call, "timeout", now)
-        for key, challenge in list(self._challenges.items()):
-            if now - challenge.sent_at > self.config.handshake_timeout:
-                del self._challenges[key]
+        self._challenges.expire(now)
         for handle, state in list(self._lookups.items()):
             if now - state.started >= self.config.lookup_timeout:
                 self._finish_lookup(handle)
@@ -331,13 +210,13 @@ class Discv5Protocol:
         if isinstance(auth, MessageAuthdata):
             self._on_message_packet(packet, auth, addr, now)
         elif isinstance(auth, WhoAreYouAuthdata):
-            self._on_whoareyou(packet, auth, addr, now)
+            self._on_whoareyou(packet, addr, now)
         else:
             self._on_handshake(packet, auth, addr, now)
 
     def _on_message_packet(self, packet: Packet, auth: MessageAuthdata, addr: Address, now: float) -> None:
         key = (auth.src_id, addr)
-        session = self._session(key, now)
+        session = self._sessions.get(key, now)
         if session is None:
             self._send_whoareyou(auth.src_id, addr, packet.nonce, now)
             return
@@ -346,88 +225,58 @@ class Discv5Protocol:
         except Discv5CryptoError:
             # The peer lost our session (or this is its random packet): drop keys, re-handshake.
             self.stats["decrypt_failures"] += 1
-            self._sessions.pop(key, None)
+            self._sessions.drop(key)
             self._send_whoareyou(auth.src_id, addr, packet.nonce, now)
             return
         self._dispatch(plaintext, auth.src_id, addr, session, now)
 
-    def _on_whoareyou(self, packet: Packet, auth: WhoAreYouAuthdata, addr: Address, now: float) -> None:
-        request_id = self._nonces.pop(packet.nonce, None)
-        call = self._calls.get(request_id) if request_id is not None else None
+    def _on_whoareyou(self, packet: Packet, addr: Address, now: float) -> None:
+        call = self._calls.by_nonce(packet.nonce)
         if call is None or call.addr != addr:
             self.stats["unsolicited"] += 1
             return
         if call.handshake_sent:
             self._fail(call, "peer sent WHOAREYOU again after our handshake", now)
             return
-        eph_secret = _random_secret()
-        eph_pub = bytes(PrivateKey(eph_secret).public_key.format(compressed=True))
-        challenge_data = packet.message_ad
         try:
-            secret = ecdh(call.enr.public_key, eph_secret)
+            sealed, session = handshake.initiate(
+                self._key, self._enr, call.enr, packet, call.request, now, self._random
+            )
         except Discv5CryptoError as exc:
             self._fail(call, f"handshake failed: {exc}", now)
             return
-        initiator_key, recipient_key = derive_keys(secret, challenge_data, self.local_id, call.node_id)
-        signature = id_sign(self._key, challenge_data, eph_pub, call.node_id)
-        record = self._enr if auth.enr_seq < self._enr.seq else None
-        nonce = os.urandom(12)
-        masking_iv = os.urandom(16)
-        handshake_auth = HandshakeAuthdata(self.local_id, signature, eph_pub, record)
-        head = Packet(masking_iv, nonce, handshake_auth)
-        message = aes_gcm_encrypt(initiator_key, nonce, encode_message(call.request), head.message_ad)
-        self._send_datagram(Packet(masking_iv, nonce, handshake_auth, message).encode(call.node_id), addr)
+        self._send_datagram(sealed.datagram, addr)
         self.stats["handshakes_out"] += 1
-        self._store_session(call.key, _Session(initiator_key, recipient_key, call.enr, now))
+        self._sessions.store(call.key, session)
         call.handshake_sent = True
-        call.nonce = nonce
         call.sent_at = now
-        self._nonces[nonce] = call.request.request_id
-        if self._handshaking.get(call.key) == call.request.request_id:
-            del self._handshaking[call.key]
-        for waiting in self._waiting.pop(call.key, []):
-            if waiting.request.request_id in self._calls:
-                self._transmit(waiting, now)
+        self._calls.sent_with(call, sealed.nonce)
+        for waiting in self._calls.handshake_done(call):
+            self._transmit(waiting, now)
 
     def _on_handshake(self, packet: Packet, auth: HandshakeAuthdata, addr: Address, now: float) -> None:
         key = (auth.src_id, addr)
-        challenge = self._challenges.pop(key, None)
-        if challenge is None or now - challenge.sent_at > self.config.handshake_timeout:
+        challenge = self._challenges.take(key, now)
+        if challenge is None:
             self.stats["unsolicited"] += 1
             return
-        enr = auth.record
-        if enr is not None and enr.node_id != auth.src_id:
+        result = handshake.accept(self._key, self.local_id, packet, auth, challenge, addr, now)
+        if isinstance(result, handshake.Refused):
             self.stats["handshake_failures"] += 1
-            return
-        if enr is None or (challenge.remote_enr is not None and challenge.remote_enr.seq > enr.seq):
-            enr = challenge.remote_enr
-        if enr is None:
-            self.stats["handshake_failures"] += 1
-            log.debug("handshake from %s without a record we could use", addr)
-            return
-        if not id_verify(enr.public_key, auth.id_signature, challenge.data, auth.eph_pubkey, self.local_id):
-            self.stats["handshake_failures"] += 1
-            self._challenges[key] = challenge  # keep the challenge: the genuine peer may still answer
-            return
-        try:
-            secret = ecdh(auth.eph_pubkey, self._key)
-            initiator_key, recipient_key = derive_keys(secret, challenge.data, auth.src_id, self.local_id)
-            plaintext = aes_gcm_decrypt(initiator_key, packet.nonce, packet.message, packet.message_ad)
-        except Discv5CryptoError:
-            self.stats["handshake_failures"] += 1
+            log.debug("handshake from %s refused: %s", addr, result.reason)
+            if result.keep_challenge:
+                self._challenges.restore(key, challenge)
             return
         self.stats["handshakes_in"] += 1
-        session = _Session(recipient_key, initiator_key, enr, now)
-        verified = enr.udp_endpoint() == addr or enr.udp6_endpoint() == addr
-        if not verified and not self.config.allow_unverified_sessions:
+        if not result.verified and not self.config.allow_unverified_sessions:
             return
-        self._store_session(key, session)
-        self._learn(enr)
-        if verified:
-            self._table_insert(enr, now)
-        self._dispatch(plaintext, auth.src_id, addr, session, now)
+        self._sessions.store(key, result.session)
+        self._learn(result.enr)
+        if result.verified:
+            self._table_insert(result.enr, now)
+        self._dispatch(result.plaintext, auth.src_id, addr, result.session, now)
 
-    def _dispatch(self, plaintext: bytes, src: bytes, addr: Address, session: _Session, now: float) -> None:
+    def _dispatch(self, plaintext: bytes, src: bytes, addr: Address, session: Session, now: float) -> None:
         try:
             message = decode_message(plaintext)
         except Discv5DecodeError as exc:
@@ -441,42 +290,19 @@ class Discv5Protocol:
         else:
             self._on_response(message, src, addr, now)
 
-    def _on_request(self, message: Request, src: bytes, addr: Address, session: _Session, now: float) -> None:
+    def _on_request(self, message: Request, src: bytes, addr: Address, session: Session, now: float) -> None:
         if isinstance(message, Ping):
             pong = Pong(message.request_id, self._enr.seq, addr[0], addr[1])
             self._send_message(session, src, addr, pong)
             if session.enr is not None and message.enr_seq > session.enr.seq:
-                self._refresh_enr(session.enr, addr, now)
+                self._refresh_enr(session.enr, now)
         elif isinstance(message, FindNode):
-            self._send_nodes(session, src, addr, message)
+            found = select_nodes(self.table, self._enr, src, message.distances, self.config.max_findnode_results)
+            packs = pack_nodes(found)
+            for pack in packs:
+                self._send_message(session, src, addr, Nodes(message.request_id, len(packs), tuple(pack)))
         else:
             self._send_message(session, src, addr, TalkResp(message.request_id, b""))
-
-    def _send_nodes(self, session: _Session, src: bytes, addr: Address, request: FindNode) -> None:
-        found: list[Enr] = []
-        seen: set[bytes] = set()
-        for distance in dict.fromkeys(request.distances):
-            candidates = [self._enr] if distance == 0 else self.table.nodes_at_distance(distance)
-            for enr in candidates:
-                if enr.node_id not in seen and enr.node_id != src:
-                    seen.add(enr.node_id)
-                    found.append(enr)
-            if len(found) >= self.config.max_findnode_results:
-                break
-        found = found[: self.config.max_findnode_results]
-        packs: list[list[Enr]] = []
-        size = 0
-        for enr in found:
-            length = len(enr.to_rlp())
-            if not packs or size + length > NODES_ENR_BUDGET:
-                packs.append([])
-                size = 0
-            packs[-1].append(enr)
-            size += length
-        if not packs:
-            packs = [[]]
-        for pack in packs:
-            self._send_message(session, src, addr, Nodes(request.request_id, len(packs), tuple(pack)))
 
     def _on_response(self, message: Message, src: bytes, addr: Address, now: float) -> None:
         call = self._calls.get(message.request_id)
@@ -489,23 +315,19 @@ class Discv5Protocol:
         request = call.request
         if isinstance(message, Pong) and isinstance(request, Ping):
             if message.enr_seq > call.enr.seq:
-                self._refresh_enr(call.enr, addr, now)
+                self._refresh_enr(call.enr, now)
             self._complete(call, message, now)
         elif isinstance(message, TalkResp) and isinstance(request, TalkReq):
             self._complete(call, message, now)
         elif isinstance(message, Nodes) and isinstance(request, FindNode):
-            wanted = set(request.distances)
-            for enr in message.enrs:
-                if log_distance(enr.node_id, src) in wanted and enr.node_id != self.local_id:
-                    call.enrs.append(enr)
-            if call.nodes_seen == 0:
-                call.nodes_expected = min(max(message.total, 1), self.config.max_nodes_responses)
-            call.nodes_seen += 1
-            call.sent_at = now
-            if call.nodes_seen >= call.nodes_expected:
-                self._complete(call, tuple(call.enrs), now)
+            self._on_nodes(call, request, message, now)
         else:
             self._fail(call, f"unexpected {type(message).__name__} response", now)
+
+    def _on_nodes(self, call: Call, request: FindNode, message: Nodes, now: float) -> None:
+        call.sent_at = now
+        if call.add_nodes(request, message, self.local_id, self.config.max_nodes_responses):
+            self._complete(call, tuple(call.enrs), now)
 
     # ---- outbound -----------------------------------------------------------------------------
     def _handle(self) -> int:
@@ -515,76 +337,56 @@ class Discv5Protocol:
 
     def _request_id(self) -> bytes:
         while True:
-            request_id = os.urandom(8)
+            request_id = self._random(8)
             if request_id not in self._calls:
                 return request_id
 
-    def _request(self, enr: Enr, request: Request, owner: _Owner, now: float, lookup: int = 0) -> int:
+    def _request(self, enr: Enr, request: Request, owner: Owner, now: float, lookup: int = 0) -> int:
         handle = self._handle()
         addr = enr.udp_endpoint() or enr.udp6_endpoint()
-        call = _Call(handle, request, enr, addr or ("", 0), owner, lookup)
+        call = Call(handle, request, enr, addr or ("", 0), owner, lookup)
         if addr is None or enr.node_id == self.local_id:
             self._fail(call, "record has no UDP endpoint" if addr is None else "cannot send to ourselves", now)
             return handle
         if len(self._calls) >= self.config.max_calls:
             self._fail(call, "too many requests in flight", now)
             return handle
-        self._calls[request.request_id] = call
-        key = call.key
-        holder = self._handshaking.get(key)
-        if key not in self._sessions and holder is not None and holder in self._calls:
-            waiting = self._waiting.setdefault(key, [])
-            if len(waiting) >= self.config.max_waiting_per_node:
-                self._fail(call, "too many requests waiting for a handshake", now)
-            else:
+        self._calls.add(call)
+        if call.key not in self._sessions and self._calls.handshake_in_progress(call.key):
+            if self._calls.wait(call):
                 call.sent_at = now
-                waiting.append(call)
+            else:
+                self._fail(call, "too many requests waiting for a handshake", now)
             return handle
         self._transmit(call, now)
         return handle
 
-    def _transmit(self, call: _Call, now: float) -> None:
+    def _transmit(self, call: Call, now: float) -> None:
         """(Re-)send a call: encrypted if a session exists, else a random packet to provoke WHOAREYOU."""
         call.attempts += 1
         call.sent_at = now
         call.handshake_sent = False
-        self._nonces.pop(call.nonce, None)
-        session = self._session(call.key, now)
-        nonce = os.urandom(12)
-        masking_iv = os.urandom(16)
-        auth = MessageAuthdata(self.local_id)
-        head = Packet(masking_iv, nonce, auth)
-        if session is not None:
-            body = aes_gcm_encrypt(session.write_key, nonce, encode_message(call.request), head.message_ad)
-        else:
-            body = os.urandom(20)
-            self._handshaking[call.key] = call.request.request_id
-        call.nonce = nonce
-        self._nonces[nonce] = call.request.request_id
-        self._send_datagram(Packet(masking_iv, nonce, auth, body).encode(call.node_id), call.addr)
+        self._calls.forget_nonce(call)
+        session = self._sessions.get(call.key, now)
+        key = session.write_key if session is not None else None
+        sealed = handshake.seal_message(self.local_id, call.node_id, key, call.request, self._random)
+        if session is None:
+            self._calls.drives_handshake(call)
+        self._calls.sent_with(call, sealed.nonce)
+        self._send_datagram(sealed.datagram, call.addr)
 
-    def _send_message(self, session: _Session, dest: bytes, addr: Address, message: Message) -> None:
-        nonce = os.urandom(12)
-        masking_iv = os.urandom(16)
-        auth = MessageAuthdata(self.local_id)
-        head = Packet(masking_iv, nonce, auth)
-        body = aes_gcm_encrypt(session.write_key, nonce, encode_message(message), head.message_ad)
-        self._send_datagram(Packet(masking_iv, nonce, auth, body).encode(dest), addr)
+    def _send_message(self, session: Session, dest: bytes, addr: Address, message: Message) -> None:
+        sealed = handshake.seal_message(self.local_id, dest, session.write_key, message, self._random)
+        self._send_datagram(sealed.datagram, addr)
 
     def _send_whoareyou(self, src: bytes, addr: Address, nonce: bytes, now: float) -> None:
         key = (src, addr)
-        existing = self._challenges.get(key)
-        if existing is not None and now - existing.sent_at < self.config.handshake_timeout:
+        if self._challenges.pending(key, now):
             return  # one challenge at a time per peer; a lost one expires and is re-sent
-        known = self._known_enr(src)
-        masking_iv = os.urandom(16)
-        packet = Packet(masking_iv, nonce, WhoAreYouAuthdata(os.urandom(16), known.seq if known else 0))
-        self._challenges[key] = _Challenge(packet.message_ad, known, now)
-        self._challenges.move_to_end(key)
-        while len(self._challenges) > self.config.max_challenges:
-            self._challenges.popitem(last=False)
+        datagram, challenge = handshake.whoareyou(src, nonce, self._known.newest(src, self.table), now, self._random)
+        self._challenges.put(key, challenge)
         self.stats["whoareyou_sent"] += 1
-        self._send_datagram(packet.encode(src), addr)
+        self._send_datagram(datagram, addr)
 
     def _send_datagram(self, data: bytes, addr: Address) -> None:
         if len(data) > MAX_PACKET_SIZE:
@@ -595,35 +397,23 @@ class Discv5Protocol:
         self._outgoing.append((data, addr))
 
     # ---- call completion ------------------------------------------------------------------------
-    def _remove_call(self, call: _Call, now: float) -> None:
-        self._calls.pop(call.request.request_id, None)
-        self._nonces.pop(call.nonce, None)
-        key = call.key
-        if self._handshaking.get(key) == call.request.request_id:
-            del self._handshaking[key]
-            # the handshake this call drove is gone: let the next waiting call try its own
-            waiting = self._waiting.pop(key, [])
-            for other in waiting:
-                if other.request.request_id in self._calls:
-                    other.attempts = 0
-                    self._request_again(other, now)
+    def _remove_call(self, call: Call, now: float) -> None:
+        # if this call drove a handshake, that handshake is gone: the calls waiting on it try their own
+        for other in self._calls.remove(call):
+            other.attempts = 0
+            if other.key not in self._sessions and self._calls.handshake_in_progress(other.key):
+                self._calls.requeue(other)
+            else:
+                self._transmit(other, now)
 
-    def _request_again(self, call: _Call, now: float) -> None:
-        key = call.key
-        holder = self._handshaking.get(key)
-        if key not in self._sessions and holder is not None and holder in self._calls:
-            self._waiting.setdefault(key, []).append(call)
-        else:
-            self._transmit(call, now)
-
-    def _complete(self, call: _Call, response: Pong | tuple[Enr, ...] | TalkResp, now: float) -> None:
+    def _complete(self, call: Call, response: Pong | tuple[Enr, ...] | TalkResp, now: float) -> None:
         self._remove_call(call, now)
-        if call.owner is _Owner.USER:
+        if call.owner is Owner.USER:
             if isinstance(response, tuple):
                 for enr in response:
                     self._learn(enr)
             self._events.append(RequestCompleted(call.handle, response))
-        elif call.owner is _Owner.LOOKUP:
+        elif call.owner is Owner.LOOKUP:
             assert isinstance(response, tuple)
             for enr in response:
                 self._learn(enr)
@@ -631,28 +421,26 @@ class Discv5Protocol:
             if state is not None:
                 state.lookup.on_response(call.node_id, list(response))
                 self._advance_lookup(call.lookup, now)
-        elif call.owner is _Owner.LIVENESS:
+        elif call.owner is Owner.LIVENESS:
             self._liveness.discard(call.node_id)
-        elif call.owner is _Owner.ENR_REFRESH and isinstance(response, tuple):
+        elif call.owner is Owner.ENR_REFRESH and isinstance(response, tuple):
             for enr in response:
                 if enr.node_id == call.node_id:
                     self._learn(enr)
                     self.table.update_enr(enr)
-                    for key, session in self._sessions.items():
-                        if key[0] == enr.node_id and session.enr is not None and session.enr.seq < enr.seq:
-                            session.enr = enr
+                    self._sessions.update_enr(enr)
 
-    def _fail(self, call: _Call, reason: str, now: float) -> None:
+    def _fail(self, call: Call, reason: str, now: float) -> None:
         self.stats["calls_failed"] += 1
         self._remove_call(call, now)
-        if call.owner is _Owner.USER:
+        if call.owner is Owner.USER:
             self._events.append(RequestFailed(call.handle, reason))
-        elif call.owner is _Owner.LOOKUP:
+        elif call.owner is Owner.LOOKUP:
             state = self._lookups.get(call.lookup)
             if state is not None:
                 state.lookup.on_failure(call.node_id)
                 self._advance_lookup(call.lookup, now)
-        elif call.owner is _Owner.LIVENESS:
+        elif call.owner is Owner.LIVENESS:
             self._liveness.discard(call.node_id)
             promoted = self.table.remove(call.node_id)
             log.debug("removed unresponsive node %s", call.node_id.hex()[:16])
@@ -669,7 +457,7 @@ class Discv5Protocol:
             if not queries:
                 return
             for enr, distances in queries:
-                self._request(enr, FindNode(self._request_id(), tuple(distances)), _Owner.LOOKUP, now, handle)
+                self._request(enr, FindNode(self._request_id(), tuple(distances)), Owner.LOOKUP, now, handle)
                 if handle not in self._lookups:
                     return
         self._finish_lookup(handle)
@@ -678,31 +466,15 @@ class Discv5Protocol:
         state = self._lookups.pop(handle, None)
         if state is None:
             return
-        for call in list(self._calls.values()):
-            if call.owner is _Owner.LOOKUP and call.lookup == handle:
+        for call in list(self._calls.calls.values()):
+            if call.owner is Owner.LOOKUP and call.lookup == handle:
                 call.lookup = 0  # let in-flight queries finish without a lookup to report to
         self._events.append(LookupCompleted(handle, tuple(state.lookup.result())))
 
     # ---- table & records ----------------------------------------------------------------------
     def _learn(self, enr: Enr) -> None:
-        if enr.node_id == self.local_id:
-            return
-        known = self._known.get(enr.node_id)
-        if known is not None and known.seq >= enr.seq:
-            self._known.move_to_end(enr.node_id)
-            return
-        self._known[enr.node_id] = enr
-        self._known.move_to_end(enr.node_id)
-        while len(self._known) > self.config.max_known_enrs:
-            self._known.popitem(last=False)
-        self._events.append(EnrDiscovered(enr))
-
-    def _known_enr(self, node_id: bytes) -> Enr | None:
-        entry = self.table.get(node_id)
-        known = self._known.get(node_id)
-        if entry is not None and (known is None or entry.enr.seq >= known.seq):
-            return entry.enr
-        return known
+        if self._known.learn(enr):
+            self._events.append(EnrDiscovered(enr))
 
     def _table_insert(self, enr: Enr, now: float) -> None:
         result = self.table.insert(enr, now)
@@ -713,26 +485,9 @@ class Discv5Protocol:
         if enr.node_id in self._liveness:
             return
         self._liveness.add(enr.node_id)
-        self._request(enr, Ping(self._request_id(), self._enr.seq), _Owner.LIVENESS, now)
+        self._request(enr, Ping(self._request_id(), self._enr.seq), Owner.LIVENESS, now)
 
-    def _refresh_enr(self, enr: Enr, addr: Address, now: float) -> None:
-        if any(c.owner is _Owner.ENR_REFRESH and c.node_id == enr.node_id for c in self._calls.values()):
+    def _refresh_enr(self, enr: Enr, now: float) -> None:
+        if any(c.owner is Owner.ENR_REFRESH and c.node_id == enr.node_id for c in self._calls.calls.values()):
             return
-        self._request(enr, FindNode(self._request_id(), (0,)), _Owner.ENR_REFRESH, now)
-
-    # ---- sessions -----------------------------------------------------------------------------
-    def _session(self, key: SessionKey, now: float) -> _Session | None:
-        session = self._sessions.get(key)
-        if session is None:
-            return None
-        if now - session.established_at > self.config.session_timeout:
-            del self._sessions[key]
-            return None
-        self._sessions.move_to_end(key)
-        return session
-
-    def _store_session(self, key: SessionKey, session: _Session) -> None:
-        self._sessions[key] = session
-        self._sessions.move_to_end(key)
-        while len(self._sessions) > self.config.session_cache_size:
-            self._sessions.popitem(last=False)
+        self._request(enr, FindNode(self._request_id(), (0,)), Owner.ENR_REFRESH, now)

@@ -160,3 +160,81 @@ class RoutingTable:
 
     def bucket_sizes(self) -> dict[int, int]:
         return {i + 1: len(b) for i, b in enumerate(self._buckets) if b}
+
+
+# ---- records we know (beyond the table) and FINDNODE answers -------------------------------------
+# Bytes available for ENRs in one NODES packet: 1280 minus masking-iv(16), static header(23), src-id(32),
+# GCM tag(16), message type(1) and RLP overhead (outer list 3, request id 9, total 9, inner list 3),
+# rounded down for margin.
+NODES_ENR_BUDGET = 1150
+
+
+class KnownEnrs:
+    """The newest record of every node we heard of, at most `max_size` (least recently seen dropped)."""
+
+    def __init__(self, local_id: bytes, max_size: int) -> None:
+        self._local_id = local_id
+        self._max_size = max_size
+        self._known: OrderedDict[bytes, Enr] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def get(self, node_id: bytes) -> Enr | None:
+        return self._known.get(node_id)
+
+    def values(self) -> list[Enr]:
+        return list(self._known.values())
+
+    def newest(self, node_id: bytes, table: RoutingTable) -> Enr | None:
+        """The highest-seq record of `node_id` we have, in the table or here."""
+        entry = table.get(node_id)
+        known = self._known.get(node_id)
+        if entry is not None and (known is None or entry.enr.seq >= known.seq):
+            return entry.enr
+        return known
+
+    def learn(self, enr: Enr) -> bool:
+        """Remember `enr`; True if it is new (an unknown node or a higher seq)."""
+        if enr.node_id == self._local_id:
+            return False
+        known = self._known.get(enr.node_id)
+        if known is not None and known.seq >= enr.seq:
+            self._known.move_to_end(enr.node_id)
+            return False
+        self._known[enr.node_id] = enr
+        self._known.move_to_end(enr.node_id)
+        while len(self._known) > self._max_size:
+            self._known.popitem(last=False)
+        return True
+
+
+def select_nodes(
+    table: RoutingTable, local_enr: Enr, asker: bytes, distances: tuple[int, ...], limit: int
+) -> list[Enr]:
+    """Records a FINDNODE for `distances` gets (distance 0 = our own), the asker left out, at most `limit`."""
+    found: list[Enr] = []
+    seen: set[bytes] = set()
+    for distance in dict.fromkeys(distances):
+        candidates = [local_enr] if distance == 0 else table.nodes_at_distance(distance)
+        for enr in candidates:
+            if enr.node_id not in seen and enr.node_id != asker:
+                seen.add(enr.node_id)
+                found.append(enr)
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def pack_nodes(enrs: list[Enr], budget: int = NODES_ENR_BUDGET) -> list[list[Enr]]:
+    """Split records over NODES messages that fit one packet each (always at least one, maybe empty)."""
+    packs: list[list[Enr]] = []
+    size = 0
+    for enr in enrs:
+        length = len(enr.to_rlp())
+        if not packs or size + length > budget:
+            packs.append([])
+            size = 0
+        packs[-1].append(enr)
+        size += length
+    return packs or [[]]

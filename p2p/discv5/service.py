@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import socket as _socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import trio
 
+from p2p.discv5.config import RandomBytes, system_random_bytes
 from p2p.discv5.errors import Discv5RequestError
 from p2p.discv5.messages import Pong, TalkResp
 from p2p.discv5.packet import MAX_PACKET_SIZE
@@ -71,10 +71,12 @@ class Discv5Service:
         random_lookup_interval: float | None = 1.0,
         first_lookup_delay: float = 2.0,
         publish_discovered: bool = True,
+        random_bytes: RandomBytes = system_random_bytes,
     ) -> None:
         self._private_key = private_key
         self._listen = listen
-        self.core = Discv5Protocol(private_key, enr, config)
+        self._random = random_bytes
+        self.core = Discv5Protocol(private_key, enr, config, random_bytes=random_bytes)
         self._bootstrap = list(bootstrap)
         self._aztec_network = aztec_network
         # per source address (ip:port), plus a looser one per IP so port-hopping cannot flood us
@@ -159,7 +161,7 @@ class Discv5Service:
 
     async def find_random_node(self) -> list[Enr]:
         """Lookup of a random id (Aztec's peer manager runs this every heartbeat)."""
-        return await self.lookup(os.urandom(32))
+        return await self.lookup(self._random(32))
 
     async def _wait(self, handle: int) -> Pong | tuple[Enr, ...] | TalkResp:
         if not self._running:

@@ -4,10 +4,15 @@ Aztec 0.63 keeps a plain list per epoch with no checks and no de-duplication (p2
 pool keeps 0.63's interface (`add_quote`, `get_quotes`, `delete_quotes_to_epoch`) and adds:
 - de-duplication by (payload, normalised signature): a high-s variant of a signature is the same
   quote, so re-signed malleated copies are not stored twice;
-- bounds: at most `max_per_epoch` quotes per epoch and `max_total` overall. When an epoch is full
-  the quote with the **highest fee** is dropped (ties: the newest one), and the incoming quote is
-  refused if it is not cheaper than that. When the whole pool is full, expired quotes go first
-  (if the current slot is known), then the highest-fee quote of the epoch holding most quotes;
+- bounds: at most `max_per_epoch` quotes per epoch, `max_per_prover` per prover per epoch and
+  `max_total` overall. Whenever a bound is hit the **worst** quote of the group it bounds goes, the
+  incoming one included: worst = unclaimable before claimable, then highest fee, then newest. So an
+  unclaimable quote (expired, or bond no longer covered, per the `claimable` hook the admission
+  rule installs) never displaces a claimable one, and a full group refuses a quote that is not
+  better than everything in it (`REFUSED_FULL` / `REFUSED_PROVER_CAP`). When the whole pool is
+  full, expired quotes go first (if the current slot is known), then the worst of the epoch
+  holding most quotes. Admission (bond in escrow, signature domain, minimum bond, fee range) is
+  `p2p.pools.quote_admission`; this pool only ranks what it is given;
 - `best_quote`: the proposer's rule (sequencer.ts): drop quotes with validUntilSlot < slot, drop
   those the caller's `is_claimable` check rejects (the L1 `validateEpochProofRightClaimAtTime`
   eth_call), then the lowest basisPointFee, ties going to the quote received first.
@@ -24,6 +29,11 @@ from p2p.wire.quote import SECP256K1_N, EpochProofQuote
 
 DEFAULT_MAX_PER_EPOCH: Final = 128
 DEFAULT_MAX_TOTAL: Final = 1024
+DEFAULT_MAX_PER_PROVER: Final = 4  # per prover per epoch
+
+# claimable(quote, current_slot or None) -> bool; the admission rule installs one (bond still
+# covered by the escrow); the pool itself adds "not expired" when the slot is known.
+Claimable = Callable[[EpochProofQuote, "int | None"], bool]
 
 
 def quote_key(quote: EpochProofQuote) -> bytes:
@@ -36,7 +46,8 @@ def quote_key(quote: EpochProofQuote) -> bytes:
 class AddResult(enum.Enum):
     ADDED = "added"
     DUPLICATE = "duplicate"
-    REFUSED_FULL = "refused_full"  # epoch full and the quote is not cheaper than the worst kept
+    REFUSED_FULL = "refused_full"  # epoch (or pool) full and the quote is not better than the worst kept
+    REFUSED_PROVER_CAP = "refused_prover_cap"  # its prover's quotes for the epoch are at the cap, all better
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +58,32 @@ class _Entry:
 
 
 class EpochProofQuotePool:
-    def __init__(self, *, max_per_epoch: int = DEFAULT_MAX_PER_EPOCH, max_total: int = DEFAULT_MAX_TOTAL) -> None:
-        if max_per_epoch < 1 or max_total < 1:
+    def __init__(
+        self,
+        *,
+        max_per_epoch: int = DEFAULT_MAX_PER_EPOCH,
+        max_total: int = DEFAULT_MAX_TOTAL,
+        max_per_prover: int = DEFAULT_MAX_PER_PROVER,
+        claimable: Claimable | None = None,
+    ) -> None:
+        if max_per_epoch < 1 or max_total < 1 or max_per_prover < 1:
             raise ValueError("pool bounds must be >= 1")
         self.max_per_epoch = max_per_epoch
         self.max_total = max_total
+        self.max_per_prover = max_per_prover
+        self.claimable: Claimable = claimable or (lambda _q, _slot: True)
         self._epochs: dict[int, list[_Entry]] = {}
         self._keys: dict[bytes, int] = {}  # key -> epoch
         self._seq = 0
-        self._stats = {"added": 0, "duplicates": 0, "refused_full": 0, "evicted": 0, "expired": 0, "deleted": 0}
+        self._stats = {
+            "added": 0,
+            "duplicates": 0,
+            "refused_full": 0,
+            "refused_prover_cap": 0,
+            "evicted": 0,
+            "expired": 0,
+            "deleted": 0,
+        }
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -63,36 +91,59 @@ class EpochProofQuotePool:
     def contains(self, quote: EpochProofQuote) -> bool:
         return quote_key(quote) in self._keys
 
+    def is_claimable(self, quote: EpochProofQuote, current_slot: int | None) -> bool:
+        if current_slot is not None and quote.payload.valid_until_slot < current_slot:
+            return False
+        return self.claimable(quote, current_slot)
+
+    def _rank(self, e: _Entry, slot: int | None) -> tuple[bool, int, int]:
+        """Larger is worse: unclaimable first, then highest fee, then newest."""
+        return (not self.is_claimable(e.quote, slot), e.quote.payload.basis_point_fee, e.seq)
+
+    def _worst(self, group: list[_Entry], slot: int | None) -> _Entry:
+        return max(group, key=lambda e: self._rank(e, slot))
+
     def add_quote(self, quote: EpochProofQuote, *, current_slot: int | None = None) -> AddResult:
         key = quote_key(quote)
         if key in self._keys:
             self._stats["duplicates"] += 1
             return AddResult.DUPLICATE
         epoch = quote.payload.epoch_to_prove
+        new = _Entry(self._seq + 1, key, quote)
         bucket = self._epochs.get(epoch, [])
-        if len(bucket) >= self.max_per_epoch:
-            worst = self._worst(bucket)
-            if quote.payload.basis_point_fee >= worst.quote.payload.basis_point_fee:
+        victims: list[_Entry] = []
+        mine = [e for e in bucket if e.quote.payload.prover == quote.payload.prover]
+        if len(mine) >= self.max_per_prover:
+            worst = self._worst([*mine, new], current_slot)
+            if worst is new:
+                self._stats["refused_prover_cap"] += 1
+                return AddResult.REFUSED_PROVER_CAP
+            victims.append(worst)
+        elif len(bucket) >= self.max_per_epoch:
+            worst = self._worst([*bucket, new], current_slot)
+            if worst is new:
                 self._stats["refused_full"] += 1
                 return AddResult.REFUSED_FULL
-            self._remove(epoch, worst)
-            self._stats["evicted"] += 1
-        if len(self._keys) >= self.max_total:
+            victims.append(worst)
+        if not victims and len(self._keys) >= self.max_total:
             if current_slot is not None:
                 self.prune_expired(current_slot)
             if len(self._keys) >= self.max_total:
                 big = max(self._epochs, key=lambda e: (len(self._epochs[e]), -e))
-                self._remove(big, self._worst(self._epochs[big]))
+                worst = self._worst([*self._epochs[big], new], current_slot)
+                if worst is new:
+                    self._stats["refused_full"] += 1
+                    return AddResult.REFUSED_FULL
+                self._remove(big, worst)
                 self._stats["evicted"] += 1
+        for v in victims:
+            self._remove(epoch, v)
+            self._stats["evicted"] += 1
         self._seq += 1
-        self._epochs.setdefault(epoch, []).append(_Entry(self._seq, key, quote))
+        self._epochs.setdefault(epoch, []).append(new)
         self._keys[key] = epoch
         self._stats["added"] += 1
         return AddResult.ADDED
-
-    @staticmethod
-    def _worst(bucket: list[_Entry]) -> _Entry:
-        return max(bucket, key=lambda e: (e.quote.payload.basis_point_fee, e.seq))
 
     def _remove(self, epoch: int, entry: _Entry) -> None:
         bucket = self._epochs[epoch]
@@ -114,14 +165,15 @@ class EpochProofQuotePool:
         current_slot: int,
         is_claimable: Callable[[EpochProofQuote], bool] = lambda _q: True,
     ) -> EpochProofQuote | None:
-        """Lowest fee among unexpired, claimable quotes; ties go to the one received first."""
+        """Lowest fee among unexpired, claimable quotes (the pool's `claimable` hook and the
+        caller's `is_claimable`, e.g. the L1 eth_call); ties go to the one received first."""
         best: _Entry | None = None
         for e in self._epochs.get(epoch, ()):
             if e.quote.payload.valid_until_slot < current_slot:
                 continue
             if best is not None and e.quote.payload.basis_point_fee >= best.quote.payload.basis_point_fee:
                 continue
-            if not is_claimable(e.quote):
+            if not self.claimable(e.quote, current_slot) or not is_claimable(e.quote):
                 continue
             best = e
         return None if best is None else best.quote
@@ -151,5 +203,6 @@ class EpochProofQuotePool:
             "epochs": len(self._epochs),
             "max_per_epoch": self.max_per_epoch,
             "max_total": self.max_total,
+            "max_per_prover": self.max_per_prover,
             **self._stats,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from p2p.wire.serialization import Reader, fr, u32
+from p2p.wire.serialization import DecodeError, Reader, fr, u32
 
 HEADER_SIZE: Final = 616
 
@@ -47,7 +47,11 @@ class ContentCommitment:
 
     @classmethod
     def read(cls, r: Reader) -> ContentCommitment:
-        return cls(r.fr(), r.bytes(32), r.bytes(32), r.bytes(32))
+        cc = cls(r.fr(), r.bytes(32), r.bytes(32), r.bytes(32))
+        # v0.63.1's ContentCommitment constructor: the three sha256 hashes are truncated to 31 bytes
+        if cc.txs_effects_hash[0] or cc.in_hash[0] or cc.out_hash[0]:
+            raise DecodeError("ContentCommitment hash buffer should be truncated and left padded")
+        return cc
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from p2p.wire import compat
 from p2p.wire.serialization import FR_MODULUS, DecodeError, Reader, fr, u32
 
 TX_TOPIC: Final = "/aztec/tx/0.1.0"
@@ -155,6 +156,11 @@ class Tx:
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> Tx:
+        # first what v0.63.1's decoder refuses (historical header hashes, log framing inside the
+        # function logs), so this codec never takes a tx an Aztec node cannot decode
+        err = compat.tx_error(buf)
+        if err is not None:
+            raise TxDecodeError(err)
         r = Reader(buf)
         flag = r.bool()
         size = DATA_SIZE_FOR_PUBLIC if flag else DATA_SIZE_FOR_ROLLUP

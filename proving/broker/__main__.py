@@ -19,7 +19,10 @@ import trio
 from prometheus_client import CollectorRegistry
 
 from core.http import ExposureError
+from proving.broker.core import DEFAULT_POLL_INTERVAL
 from proving.broker.service import AUTH_TOKEN_VAR, BrokerService
+from proving.broker.state import DEFAULT_JOB_TIMEOUT, DEFAULT_MAX_QUEUED
+from proving.proof_store import DEFAULT_MAX_INLINE, UriPolicy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=None, help="journal directory (omit: in memory)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080)
-    ap.add_argument("--sync", choices=["normal", "full", "off"], default="normal")
-    ap.add_argument("--job-timeout", type=float, default=60.0, help="seconds without a progress report")
+    ap.add_argument("--sync", choices=["full", "normal", "off"], default="full",
+                    help="journal durability (full: acknowledged work survives power loss)")
+    ap.add_argument("--job-timeout", type=float, default=DEFAULT_JOB_TIMEOUT,
+                    help="job lease: seconds without a heartbeat before another agent gets the job")
+    ap.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL,
+                    help="seconds between lease checks")
     ap.add_argument("--max-attempts", type=int, default=3)
+    ap.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED)
+    ap.add_argument("--max-inline-bytes", type=int, default=DEFAULT_MAX_INLINE)
+    ap.add_argument("--proof-store-dir", type=Path, default=None,
+                    help="file:// URIs are accepted only inside this directory (omit: none accepted)")
     ap.add_argument("--policy", choices=["priority", "aztec"], default="priority")
     ap.add_argument("--max-epochs-to-keep", type=int, default=None)
     ap.add_argument("--address-file", type=Path, default=None)
@@ -69,7 +80,10 @@ def _service(args: argparse.Namespace, token: str | None) -> BrokerService:
         args.port,
         sync=args.sync,
         job_timeout=args.job_timeout,
+        poll_interval=args.poll_interval,
         max_attempts=args.max_attempts,
+        max_queued=args.max_queued,
+        uri_policy=UriPolicy(args.proof_store_dir, args.max_inline_bytes),
         policy=args.policy,
         max_epochs_to_keep=args.max_epochs_to_keep,
         registry=CollectorRegistry(),

@@ -68,7 +68,9 @@ class BrokerClient:
         self.retry_for = retry_for
         self.max_backoff = max_backoff
         self._ids = itertools.count(1)
-        self._waiting: dict[str, trio.Event] = {}
+        # job id -> one event per waiting caller; only the follower (or _wake_all) sets and removes
+        # them, and a caller removes only its own, so no caller can consume another's wake-up
+        self._waiting: dict[str, set[trio.Event]] = {}
         self._seen: OrderedDict[str, JobStatus] = OrderedDict()
         self._following = False
         self.calls = 0
@@ -129,14 +131,19 @@ class BrokerClient:
             seen = self._seen.get(job_id)
             if seen is not None:
                 return seen
-            ev = self._waiting.get(job_id)
-            if ev is None:
-                ev = self._waiting[job_id] = trio.Event()
-            st = await self.get_proving_job_status(job_id)  # covers a settle before registration
-            if st.settled or st.status == "not-found":
-                self._waiting.pop(job_id, None)
-                return st
-            await ev.wait()
+            ev = trio.Event()
+            self._waiting.setdefault(job_id, set()).add(ev)
+            try:
+                st = await self.get_proving_job_status(job_id)  # covers a settle before registration
+                if st.settled or st.status == "not-found":
+                    return st
+                await ev.wait()
+            finally:
+                mine = self._waiting.get(job_id)
+                if mine is not None:
+                    mine.discard(ev)
+                    if not mine:
+                        del self._waiting[job_id]
 
     async def cleanup_epochs_before(self, epoch: int) -> int:
         n = await self.call("cleanUpProvingJobState", epoch)
@@ -169,8 +176,7 @@ class BrokerClient:
                     self._seen[job_id] = st
                     if len(self._seen) > SEEN_CACHE:
                         self._seen.popitem(last=False)
-                    ev = self._waiting.pop(job_id, None)
-                    if ev is not None:
+                    for ev in self._waiting.pop(job_id, ()):
                         ev.set()
         finally:
             self._following = False
@@ -179,8 +185,9 @@ class BrokerClient:
     def _wake_all(self) -> None:
         """Make every waiter re-check its job's status (broker restarted or follower stopped)."""
         waiting, self._waiting = self._waiting, {}
-        for ev in waiting.values():
-            ev.set()
+        for events in waiting.values():
+            for ev in events:
+                ev.set()
 
     # ------------------------------------------------------------------ consumer
 

@@ -23,6 +23,9 @@ from proving.broker.state import (
     DEFAULT_JOB_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_JOBS,
+    DEFAULT_MAX_LEASE_EXPIRIES,
+    DEFAULT_MAX_QUEUED,
+    DEFAULT_MAX_URI_BYTES,
     DispatchPolicy,
     Effects,
     JobRecord,
@@ -32,11 +35,13 @@ from proving.broker.state import (
 )
 from proving.broker.store import Journal, JournalStatistics, SqliteJobStore
 from proving.interfaces import ReportResult
+from proving.proof_store import UriPolicy
 from proving.types import JobFilter, JobStatus, ProvingJob, ProvingRequestType
 
 log = logging.getLogger(__name__)
 
 MAX_LONG_POLL: Final = 60.0
+DEFAULT_POLL_INTERVAL: Final = 0.5  # PROVER_JOB_POLL_INTERVAL_MS: how often leases are checked
 DEFAULT_MAX_WAITING_AGENTS: Final = 100_000
 DEFAULT_SETTLE_LOG: Final = 1_000_000
 
@@ -133,17 +138,34 @@ class ProvingBroker:
         store: SqliteJobStore | None = None,
         *,
         job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_lease_expiries: int = DEFAULT_MAX_LEASE_EXPIRIES,
         max_jobs: int = DEFAULT_MAX_JOBS,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        max_uri_bytes: int = DEFAULT_MAX_URI_BYTES,
+        uri_policy: UriPolicy | None = None,
         policy: DispatchPolicy = "priority",
         max_epochs_to_keep: int | None = None,
         max_waiting_agents: int = DEFAULT_MAX_WAITING_AGENTS,
         settle_log_size: int = DEFAULT_SETTLE_LOG,
         registry: CollectorRegistry | None = None,
     ) -> None:
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be > 0")
+        self.poll_interval = poll_interval
         self.machine = JobStateMachine(
-            job_timeout=job_timeout, max_attempts=max_attempts, max_jobs=max_jobs, policy=policy
+            job_timeout=job_timeout,
+            max_attempts=max_attempts,
+            max_lease_expiries=max_lease_expiries,
+            max_jobs=max_jobs,
+            max_queued=max_queued,
+            max_uri_bytes=max_uri_bytes,
+            policy=policy,
+            # the lease checker runs every poll_interval; a longer gap means the broker stalled
+            stall_threshold=max(3 * poll_interval, 1.0),
         )
+        self.uri_policy = UriPolicy() if uri_policy is None else uri_policy
         self.store = store
         self.journal = Journal(store)
         self.max_epochs_to_keep = max_epochs_to_keep
@@ -180,13 +202,16 @@ class ProvingBroker:
             await trio.sleep_forever()
 
     async def _timeouts(self) -> None:
-        period = min(max(self.machine.job_timeout / 4, 0.01), 1.0)
+        self.machine.tick(trio.current_time())
         while True:
-            await trio.sleep(period)
+            await trio.sleep(self.poll_interval)
+            before = self.machine.timeouts
             expired = self.machine.tick(trio.current_time())
             if expired:
-                self.metrics.timeouts.inc(len(expired))
-                log.warning("%d job(s) timed out: %s", len(expired), expired[:5])
+                lost = self.machine.timeouts - before
+                if lost:
+                    self.metrics.timeouts.inc(lost)
+                    log.warning("%d job lease(s) expired (agent gone), re-queued: %s", lost, expired[:5])
                 await self._commit(self.machine.take_effects())
 
     def _on_journaled(self, ids: list[str]) -> None:
@@ -247,6 +272,9 @@ class ProvingBroker:
     # ------------------------------------------------------------------ producer
 
     async def enqueue_proving_job(self, job: ProvingJob) -> JobStatus:
+        """Raises ProofUriError (a ValueError) for an inputs URI the policy refuses and
+        BrokerFullError when a bound is reached."""
+        self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
         status = self.machine.enqueue(job, trio.current_time())
         eff = self.machine.take_effects()
@@ -265,11 +293,15 @@ class ProvingBroker:
 
     async def enqueue_many(self, jobs: list[ProvingJob]) -> list[JobStatus]:
         """Batch enqueue (one journal commit for all of them)."""
+        for job in jobs:
+            self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
         now = trio.current_time()
-        for job in jobs:
-            self.machine.enqueue(job, now)
-        await self._commit(self.machine.take_effects())
+        try:
+            for job in jobs:
+                self.machine.enqueue(job, now)
+        finally:
+            await self._commit(self.machine.take_effects())
         return [self.machine.status(j.id) for j in jobs]
 
     async def get_proving_job_status(self, job_id: str) -> JobStatus:
@@ -318,9 +350,21 @@ class ProvingBroker:
     # ------------------------------------------------------------------ consumer
 
     async def get_proving_job(
-        self, flt: JobFilter, *, agent_id: str | None = None, max_wait: float = 0.0
+        self,
+        flt: JobFilter,
+        *,
+        agent_id: str | None = None,
+        max_wait: float = 0.0,
+        disconnected: trio.Event | None = None,
     ) -> ProvingJob | None:
+        """Dispatch a job (long-polling up to ``max_wait``). ``disconnected`` is the transport's
+        hook: once it is set the long-poll ends and no job is handed to it (one already handed
+        over is released). A transport that fails to deliver the answer calls
+        :meth:`release_undelivered`; a job it never reports about comes back after one lease
+        anyway, without spending an attempt."""
         await self._ready.wait()
+        if disconnected is not None and disconnected.is_set():
+            return None
         now = trio.current_time()
         rec = self.machine.dispatch(flt, agent_id, now)
         if rec is not None:
@@ -334,14 +378,36 @@ class ProvingBroker:
         self._waiters.append(waiter)
         try:
             with trio.move_on_after(min(max_wait, MAX_LONG_POLL)):
-                await waiter.event.wait()
+                if disconnected is None:
+                    await waiter.event.wait()
+                else:
+                    async with trio.open_nursery() as nursery:
+
+                        async def watch(ev: trio.Event) -> None:
+                            await ev.wait()
+                            nursery.cancel_scope.cancel()
+
+                        nursery.start_soon(watch, disconnected)
+                        nursery.start_soon(watch, waiter.event)
         except BaseException:
             if waiter.job is not None:  # cancelled after a job was handed over: put it back
                 self._release(waiter.job)
             raise
         finally:
             waiter.event.set()  # marks it dead for _feed_waiters
+        if waiter.job is not None and disconnected is not None and disconnected.is_set():
+            self._release(waiter.job)
+            return None
         return None if waiter.job is None else waiter.job.job()
+
+    def release_undelivered(self, job_id: str, agent_id: str | None) -> bool:
+        """The transport could not deliver ``job_id`` to ``agent_id`` (its client went away):
+        back to the queue at once, nothing counted. No-op once the agent acknowledged it."""
+        released = self.machine.release(job_id, agent_id)
+        eff = self.machine.take_effects()
+        if eff.available:
+            self._feed_waiters()
+        return released
 
     def _release(self, rec: JobRecord) -> None:
         if rec.state == JobState.IN_PROGRESS:
@@ -363,6 +429,7 @@ class ProvingBroker:
         agent_id: str | None = None,
         next_filter: JobFilter | None = None,
     ) -> ReportResult:
+        self.uri_policy.check(result_uri, "result")
         outcome = self.machine.report_success(job_id, result_uri, agent_id, trio.current_time())
         await self._commit(self.machine.take_effects())
         if not outcome.applied:

@@ -31,6 +31,7 @@ from core.http.jsonrpc import (
 from core.http.server import cancelled_on_disconnect
 from proving.broker.core import BrokerBusyError, ProvingBroker
 from proving.broker.state import BrokerFullError
+from proving.proof_store import ProofUriError
 from proving.types import (
     MAX_JOB_ID_LENGTH,
     MAX_REASON_LENGTH,
@@ -117,12 +118,15 @@ def register_broker_methods(d: Dispatcher, broker: ProvingBroker) -> None:
         return {"status": await broker.report_proving_job_progress(_id(id), agent_id=_agent(agentId))}
 
     async def success(id: Any, value: Any, agentId: Any = None, filter: Any = None) -> Any:
-        res = await broker.report_proving_job_success(
-            _id(id),
-            param_str(value, "value", MAX_URI_LENGTH),
-            agent_id=_agent(agentId),
-            next_filter=_opt_filter(filter),
-        )
+        try:
+            res = await broker.report_proving_job_success(
+                _id(id),
+                param_str(value, "value", MAX_URI_LENGTH),
+                agent_id=_agent(agentId),
+                next_filter=_opt_filter(filter),
+            )
+        except ProofUriError as exc:
+            raise InvalidParams(str(exc)) from None
         return {"applied": res.applied, "next": _job_response(res.next_job)}
 
     async def error(id: Any, reason: Any, retry: Any = None, agentId: Any = None, filter: Any = None) -> Any:

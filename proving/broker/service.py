@@ -14,10 +14,17 @@ import trio
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from core.http import AccessPolicy, HttpLimits, HttpServer, JsonRpcApp, check_exposure
-from proving.broker.core import ProvingBroker
+from proving.broker.core import DEFAULT_POLL_INTERVAL, ProvingBroker
 from proving.broker.rpc import build_dispatcher
-from proving.broker.state import DEFAULT_JOB_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_JOBS, DispatchPolicy
+from proving.broker.state import (
+    DEFAULT_JOB_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_JOBS,
+    DEFAULT_MAX_QUEUED,
+    DispatchPolicy,
+)
 from proving.broker.store import SqliteJobStore, SyncMode
+from proving.proof_store import UriPolicy
 
 DB_NAME = "broker.sqlite"
 AUTH_TOKEN_VAR = "PROVER_BROKER_AUTH_TOKEN"
@@ -37,10 +44,13 @@ class BrokerService:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        sync: SyncMode = "normal",
+        sync: SyncMode = "full",
         job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_jobs: int = DEFAULT_MAX_JOBS,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        uri_policy: UriPolicy | None = None,
         policy: DispatchPolicy = "priority",
         max_epochs_to_keep: int | None = None,
         limits: HttpLimits = BROKER_LIMITS,
@@ -54,8 +64,11 @@ class BrokerService:
         self.broker = ProvingBroker(
             store,
             job_timeout=job_timeout,
+            poll_interval=poll_interval,
             max_attempts=max_attempts,
             max_jobs=max_jobs,
+            max_queued=max_queued,
+            uri_policy=uri_policy,
             policy=policy,
             max_epochs_to_keep=max_epochs_to_keep,
             registry=self.registry,

@@ -17,6 +17,16 @@ Lifecycle of a job::
                                  attempts left) or  │
                                  heartbeat timeout ─┘          cancel (any unsettled) ──▶ REJECTED("Aborted")
 
+Leases: a dispatched job is leased to its agent for ``job_timeout`` seconds, renewed by every
+progress report (heartbeat). An agent acknowledges a job by heartbeating it at once; a job whose lease
+runs out *unacknowledged* was never delivered (the long-poll's client was gone, the answer was lost)
+and goes back to the queue without spending anything. A job whose acknowledged lease runs out (its
+agent died or hung) is re-queued and counts one *lease expiry*; ``max_lease_expiries`` of them reject
+it (a job that kills every agent must end). ``attempts`` count only errors reported by agents
+(Aztec's MAX_RETRIES): a broker restart, an undelivered dispatch or a stall of the broker itself
+(``tick`` called after a gap longer than ``stall_threshold``: leases are extended by the gap) never
+spends an attempt.
+
 A settled job never changes again (a late or duplicate result is acknowledged but not applied),
 except that ``cancel`` of a settled job removes it and re-``enqueue`` of an *aborted* job revives
 it. IN_PROGRESS is not journaled: after a restart every unsettled job is QUEUED again.
@@ -43,9 +53,12 @@ from proving.types import (
 )
 
 ABORTED_REASON: Final = "Aborted"
-DEFAULT_MAX_ATTEMPTS: Final = 3  # Aztec's MAX_RETRIES: attempts in total, errors and timeouts alike
-DEFAULT_JOB_TIMEOUT: Final = 60.0  # PROVER_JOB_TIMEOUT_MS default
+DEFAULT_MAX_ATTEMPTS: Final = 3  # Aztec's MAX_RETRIES: attempts in total (errors reported by agents)
+DEFAULT_JOB_TIMEOUT: Final = 3.0  # PROVER_JOB_TIMEOUT_MS: the lease (3 agent heartbeats of 1 s)
+DEFAULT_MAX_LEASE_EXPIRIES: Final = 10  # an agent died holding it this often: rejected
 DEFAULT_MAX_JOBS: Final = 2_000_000
+DEFAULT_MAX_QUEUED: Final = 200_000  # unsettled jobs (queued, awaiting the journal or in progress)
+DEFAULT_MAX_URI_BYTES: Final = 1 << 30  # input/result URIs held in memory, all jobs together
 
 DispatchPolicy = Literal["priority", "aztec"]
 
@@ -61,13 +74,15 @@ SETTLED: Final = (JobState.FULFILLED, JobState.REJECTED)
 
 
 class BrokerFullError(RuntimeError):
-    """The broker holds ``max_jobs`` jobs; new ones are refused until epochs are cleaned up."""
+    """The broker holds ``max_jobs`` jobs, ``max_queued`` unsettled ones or ``max_uri_bytes`` of
+    URIs; new jobs are refused (existing ones are untouched) until jobs settle or are cleaned up."""
 
 
 class JobRecord:
     """Metadata of one job (inputs and proofs live in the proof store, by URI)."""
 
     __slots__ = (
+        "acked",
         "agent",
         "attempts",
         "awaiting_journal",
@@ -75,6 +90,7 @@ class JobRecord:
         "dispatched_at",
         "enqueued_at",
         "epoch",
+        "expiries",
         "heartbeat_at",
         "id",
         "inputs_uri",
@@ -118,6 +134,8 @@ class JobRecord:
         self.dispatched_at = 0.0
         self.heartbeat_at = 0.0
         self.agent: str | None = None
+        self.acked = False  # the agent heartbeated it since the dispatch (it was delivered)
+        self.expiries = 0  # leases that ran out after the agent acknowledged the job (not journaled)
         self.token = -1
         self.awaiting_journal = False
 
@@ -172,9 +190,16 @@ class MachineStatistics:
     fulfilled: int
     rejected: int
     awaiting_journal: int
+    uri_bytes: int
     heap_entries: int
     timeouts: int
+    undelivered: int
+    stalls: int
     retries: int
+
+
+def _uri_size(rec: JobRecord) -> int:
+    return len(rec.inputs_uri) + len(rec.result or "")
 
 
 _HeapEntry = tuple[int, int, float, int, int, str]  # epoch, priority, deadline, seq, token, id
@@ -188,12 +213,26 @@ class JobStateMachine:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_jobs: int = DEFAULT_MAX_JOBS,
         policy: DispatchPolicy = "priority",
+        max_lease_expiries: int = DEFAULT_MAX_LEASE_EXPIRIES,
+        stall_threshold: float | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        max_uri_bytes: int = DEFAULT_MAX_URI_BYTES,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        if max_lease_expiries < 1:
+            raise ValueError("max_lease_expiries must be >= 1")
+        if job_timeout <= 0:
+            raise ValueError("job_timeout must be > 0")
         self.job_timeout = job_timeout
         self.max_attempts = max_attempts
+        self.max_lease_expiries = max_lease_expiries
+        self.stall_threshold = stall_threshold
+        self._last_tick: float | None = None
         self.max_jobs = max_jobs
+        self.max_queued = max_queued
+        self.max_uri_bytes = max_uri_bytes
+        self._uri_bytes = 0
         self.policy: DispatchPolicy = policy
         self._jobs: dict[str, JobRecord] = {}
         self._heaps: dict[ProvingRequestType, list[_HeapEntry]] = {t: [] for t in ProvingRequestType}
@@ -205,6 +244,8 @@ class JobStateMachine:
         self._next_token = 0
         self._effects = Effects()
         self.timeouts = 0
+        self.undelivered = 0
+        self.stalls = 0
         self.retries = 0
 
     # ------------------------------------------------------------------ effects / bookkeeping
@@ -275,6 +316,7 @@ class JobStateMachine:
         else:
             self._settled_counts[rec.state] -= 1
         rec.token = -1
+        self._uri_bytes -= _uri_size(rec)
         del self._jobs[rec.id]
         self._effects.persist.pop(rec.id, None)
         self._effects.delete.add(rec.id)
@@ -291,6 +333,7 @@ class JobStateMachine:
             rec.state = JobState.QUEUED if state not in SETTLED else state
             rec.awaiting_journal = False
             self._jobs[rec.id] = rec
+            self._uri_bytes += _uri_size(rec)
             if rec.state == JobState.QUEUED:
                 self._push(rec)
             else:
@@ -323,7 +366,16 @@ class JobStateMachine:
                 self._persist(rec)
             return rec.status()
         if len(self._jobs) >= self.max_jobs:
-            raise BrokerFullError(f"broker holds {len(self._jobs)} jobs (max_jobs={self.max_jobs})")
+            raise BrokerFullError(f"broker full: it holds {len(self._jobs)} jobs (max_jobs={self.max_jobs})")
+        unsettled = self.unsettled()
+        if unsettled >= self.max_queued:
+            raise BrokerFullError(
+                f"broker full: {unsettled} jobs are not settled yet (max_queued={self.max_queued})"
+            )
+        if self._uri_bytes + len(job.inputs_uri) > self.max_uri_bytes:
+            raise BrokerFullError(
+                f"broker full: its jobs' URIs hold {self._uri_bytes} bytes (max_uri_bytes={self.max_uri_bytes})"
+            )
         rec = JobRecord(
             id=job.id,
             type=job.type,
@@ -339,6 +391,7 @@ class JobStateMachine:
         rec.awaiting_journal = True
         self._awaiting += 1
         self._jobs[job.id] = rec
+        self._uri_bytes += len(rec.inputs_uri)
         self._persist(rec)
         return IN_QUEUE
 
@@ -374,6 +427,7 @@ class JobStateMachine:
             self._awaiting -= 1
             self._queued[rec.type] += 1  # balance _set_state's decrement
         rec.reason = ABORTED_REASON
+        self._uri_bytes -= len(rec.result or "")
         rec.result = None
         self._set_state(rec, JobState.REJECTED)
         self._persist(rec)
@@ -413,14 +467,24 @@ class JobStateMachine:
         rec.dispatched_at = now
         rec.heartbeat_at = now
         rec.agent = agent
+        rec.acked = False
         return rec
 
-    def release(self, job_id: str) -> None:
-        """Give back a job whose dispatch never reached its agent (no attempt is counted)."""
+    def release(self, job_id: str, agent: str | None = None) -> bool:
+        """Give back a job whose dispatch never reached its agent (nothing is counted). With
+        ``agent``, only if that agent still holds it and never acknowledged it."""
         rec = self._jobs.get(job_id)
-        if rec is not None and rec.state == JobState.IN_PROGRESS:
-            rec.agent = None
-            self._set_state(rec, JobState.QUEUED)
+        if rec is None or rec.state != JobState.IN_PROGRESS:
+            return False
+        if agent is not None and (rec.agent != agent or rec.acked):
+            return False
+        rec.agent = None
+        self.undelivered += 1
+        self._set_state(rec, JobState.QUEUED)
+        return True
+
+    def unsettled(self) -> int:
+        return sum(self._queued.values()) + self._awaiting + len(self._in_progress)
 
     def total_queued(self) -> int:
         return sum(self._queued.values())
@@ -438,6 +502,7 @@ class JobStateMachine:
             if agent is not None and rec.agent is not None and rec.agent != agent:
                 return "abort"  # handed to another agent after a timeout or restart
             rec.heartbeat_at = now
+            rec.acked = True
             return "continue"
         if rec.awaiting_journal:
             return "abort"
@@ -447,6 +512,7 @@ class JobStateMachine:
         rec.dispatched_at = now
         rec.heartbeat_at = now
         rec.agent = agent
+        rec.acked = True
         return "continue"
 
     def report_success(self, job_id: str, result_uri: str, agent: str | None, now: float) -> ReportOutcome:
@@ -459,6 +525,7 @@ class JobStateMachine:
             rec.awaiting_journal = False
             self._awaiting -= 1
             self._queued[rec.type] += 1
+        self._uri_bytes += len(result_uri) - len(rec.result or "")
         rec.result = result_uri
         rec.reason = None
         self._set_state(rec, JobState.FULFILLED)
@@ -489,21 +556,33 @@ class JobStateMachine:
         return ReportOutcome(True, rec.status())
 
     def tick(self, now: float) -> list[str]:
-        """Requeue (or, when attempts are used up, reject) jobs whose agent stopped heartbeating."""
+        """Expire leases: a job whose agent stopped heartbeating goes back to the queue (or, after
+        ``max_lease_expiries``, is rejected); an unacknowledged one goes back without a count.
+        Returns the ids of the jobs taken back."""
+        last, self._last_tick = self._last_tick, now
+        if last is not None and self.stall_threshold is not None and now - last > self.stall_threshold:
+            # the broker itself did not run (blocked, suspended): nobody could heartbeat meanwhile
+            self.stalls += 1
+            for r in self._in_progress.values():
+                r.heartbeat_at += now - last
         expired = [r for r in self._in_progress.values() if now - r.heartbeat_at >= self.job_timeout]
         for rec in expired:
-            self.timeouts += 1
-            rec.attempts += 1
             rec.agent = None
-            if rec.attempts < self.max_attempts:
+            if not rec.acked:
+                self.undelivered += 1
+                self._set_state(rec, JobState.QUEUED)
+                continue
+            self.timeouts += 1
+            rec.expiries += 1
+            if rec.expiries < self.max_lease_expiries:
                 self._set_state(rec, JobState.QUEUED)
             else:
                 rec.reason = (
                     f"Timed out: no progress report for {self.job_timeout:g}s "
-                    f"(after {rec.attempts} attempts)"
+                    f"({rec.expiries} agents lost it)"
                 )
                 self._set_state(rec, JobState.REJECTED)
-            self._persist(rec)
+                self._persist(rec)
         return [r.id for r in expired]
 
     def next_timeout(self) -> float | None:
@@ -530,8 +609,11 @@ class JobStateMachine:
             fulfilled=self._settled_counts[JobState.FULFILLED],
             rejected=self._settled_counts[JobState.REJECTED],
             awaiting_journal=self._awaiting,
+            uri_bytes=self._uri_bytes,
             heap_entries=sum(len(h) for h in self._heaps.values()),
             timeouts=self.timeouts,
+            undelivered=self.undelivered,
+            stalls=self.stalls,
             retries=self.retries,
         )
 
@@ -552,6 +634,7 @@ class JobStateMachine:
                 settled[rec.state] += 1
                 assert not rec.awaiting_journal
         assert queued == self._queued, (queued, self._queued)
+        assert self._uri_bytes == sum(_uri_size(r) for r in self._jobs.values())
         assert awaiting == self._awaiting
         assert settled == self._settled_counts
         assert len(self._in_progress) == sum(

@@ -6,9 +6,11 @@ worker thread. ``await journal.write(...)`` returns once the transaction holding
 committed, so callers acknowledge only durable state. Batching has no fixed delay: under load,
 batches grow by themselves; when idle a write commits at once.
 
-Durability: with ``synchronous=NORMAL`` (default) a committed WAL transaction survives ``kill -9``
-of the broker (the OS has the pages); ``synchronous=FULL`` also survives power loss at the cost of
-an fsync per group commit.
+Durability (PROVER_BROKER_DB_SYNC): ``full`` (default) fsyncs the WAL at every group commit, so an
+acknowledged write survives power loss, at one fsync per batch (not per write: the batch grows while
+the previous fsync runs). ``normal`` survives ``kill -9`` of the broker (the OS has the pages) but
+not power loss (the WAL is fsynced only at checkpoints); ``off`` survives neither reliably.
+``statistics().fsyncs`` counts the commits made with ``full`` (each one WAL fsync).
 
 Only metadata is stored (ids, type, epoch, URIs, state, attempts): inputs and proofs are in the
 proof store, referenced by URI.
@@ -29,6 +31,8 @@ from proving.broker.state import JobRecord, JobState
 from proving.types import ProvingRequestType
 
 SyncMode = Literal["normal", "full", "off"]
+SYNC_MODES: tuple[SyncMode, ...] = ("full", "normal", "off")
+_PRAGMA_LEVEL = {"off": 0, "normal": 1, "full": 2}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -97,15 +101,28 @@ def row_record(row: Sequence[object]) -> JobRecord:
 class SqliteJobStore:
     """Blocking sqlite access; used from one worker thread at a time (guarded by a lock)."""
 
-    def __init__(self, path: Path, *, sync: SyncMode = "normal") -> None:
+    def __init__(self, path: Path, *, sync: SyncMode = "full") -> None:
+        if sync not in _PRAGMA_LEVEL:
+            raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.sync: SyncMode = sync
+        self.commits = 0
+        self.fsyncs = 0  # commits whose WAL append was fsynced (sync=full)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.execute(_SCHEMA)
+        if self.synchronous() != _PRAGMA_LEVEL[sync]:
+            raise RuntimeError(f"sqlite did not accept synchronous={sync} for {path}")
+
+    def synchronous(self) -> int:
+        """The connection's PRAGMA synchronous as sqlite reports it (0 off, 1 normal, 2 full)."""
+        with self._lock:
+            row = self._db.execute("PRAGMA synchronous").fetchone()
+        return int(row[0])
 
     def load(self) -> list[JobRecord]:
         with self._lock:
@@ -129,6 +146,9 @@ class SqliteJobStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            self.commits += 1
+            if self.sync == "full":
+                self.fsyncs += 1
 
     def close(self) -> None:
         with self._lock:
@@ -142,6 +162,8 @@ class JournalStatistics:
     rows_committed: int
     max_batch: int
     max_pending: int
+    sync: str  # "memory" without a store
+    fsyncs: int
 
 
 class Journal:
@@ -238,4 +260,6 @@ class Journal:
             rows_committed=self.rows_committed,
             max_batch=self.max_batch,
             max_pending=self.max_pending,
+            sync="memory" if self.store is None else self.store.sync,
+            fsyncs=0 if self.store is None else self.store.fsyncs,
         )

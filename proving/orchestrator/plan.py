@@ -21,17 +21,9 @@ archive, so the next block's base rollups can start before this block's proofs a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from proving.circuits.hashing import (
-    append_with_sibling_path,
-    largest_power_of_two_below,
-    root_from_sibling_path,
-    sha256_merkle_root,
-    sha256_trunc_fields,
-    unbalanced_sha256_root,
-)
+from proving.circuits.hashing import append_with_sibling_path, root_from_sibling_path
 from proving.circuits.simulate import (
     AvmInputs,
     BaseOrMergeOutput,
@@ -57,7 +49,6 @@ from proving.circuits.structs import (
     ARCHIVE_HEIGHT,
     NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP,
     ConstantRollupData,
-    ContentCommitment,
     GlobalVariables,
     Header,
     PartialStateReference,
@@ -66,120 +57,25 @@ from proving.circuits.structs import (
     TxEffect,
 )
 from proving.circuits.timing import GATES_MILLIONS
+from proving.orchestrator.blocks import BlockState, Range, build_header, children, leaf_state, ranks, tree_nodes
+from proving.orchestrator.records import (
+    BlockInput,
+    EnqueueJob,
+    EpochProvingError,
+    EpochStart,
+    PlanStatistics,
+    TxInput,
+)
 from proving.types import ProvingRequestType
+
+# the records live in .records, the block-level pieces in .blocks; users import them from here too
+__all__ = ["BlockInput", "EnqueueJob", "EpochProvingError", "EpochProvingPlan", "EpochStart", "PlanStatistics"]
+__all__ += ["PriorityMode", "TxInput", "tree_nodes"]
 
 T = ProvingRequestType
 PriorityMode = Literal["critical-path", "aztec"]
 MAX_BLOCKS_PER_EPOCH: Final = 1024
 MAX_TXS_PER_BLOCK: Final = 1 << 16
-
-
-class EpochProvingError(RuntimeError):
-    """The epoch cannot be proven (bad call order, header mismatch, a circuit check failed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TxInput:
-    """A processed tx, as the prover node hands it over."""
-
-    tx_hash: int
-    has_public_calls: bool
-    effect: TxEffect
-    client_ivc_proof: str = ""
-    end_state: PartialStateReference | None = None  # tree snapshots after the tx, if known
-
-
-@dataclass(frozen=True, slots=True)
-class BlockInput:
-    """Everything ``add_block`` needs. ``start_state`` is the previous header's state,
-    ``end_state`` this block's published header state (the simulation takes tree snapshots from
-    these hints); ``expected_header`` (the published header) is compared with the one built."""
-
-    global_variables: GlobalVariables
-    l1_to_l2_messages: tuple[int, ...]
-    txs: tuple[TxInput, ...]
-    start_state: StateReference
-    end_state: StateReference
-    expected_header: Header | None = None
-    num_txs: int | None = None  # declared tx count (default max(2, len(txs)))
-
-
-@dataclass(frozen=True, slots=True)
-class EpochStart:
-    epoch_number: int
-    total_blocks: int
-    previous_archive: Snapshot  # the archive before the epoch's first block
-    archive_sibling_path: tuple[int, ...]  # of the empty slot previous_archive.next_index
-    previous_block_hash: int  # hash of the last block before the epoch
-    vk_tree_root: int
-    protocol_contract_tree_root: int
-    prover_id: int
-    chain_id: int = 0
-    version: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueJob:
-    key: str
-    type: ProvingRequestType
-    inputs: bytes
-    epoch_number: int
-    priority: int
-
-
-@dataclass(frozen=True, slots=True)
-class PlanStatistics:
-    emitted: int
-    completed: int
-    by_type: dict[str, int]
-    blocks_started: int
-    blocks_completed: int
-    done: bool
-
-
-_Range = tuple[int, int]
-
-
-def tree_nodes(n: int) -> dict[_Range, _Range | None]:
-    """Parent map of the wonky tree over ``n >= 2`` leaves (leaf i is the range (i, i+1))."""
-    parent: dict[_Range, _Range | None] = {(0, n): None}
-    stack = [(0, n)]
-    while stack:
-        lo, hi = stack.pop()
-        if hi - lo < 2:
-            continue
-        p = largest_power_of_two_below(hi - lo)
-        for child in ((lo, lo + p), (lo + p, hi)):
-            parent[child] = (lo, hi)
-            stack.append(child)
-    return parent
-
-
-def _children(lo: int, hi: int) -> tuple[_Range, _Range]:
-    p = largest_power_of_two_below(hi - lo)
-    return (lo, lo + p), (lo + p, hi)
-
-
-@dataclass
-class _Block:
-    index: int
-    globals: GlobalVariables
-    messages: tuple[int, ...]
-    num_leaves: int
-    start_state: StateReference
-    end_state: StateReference
-    expected_header: Header | None
-    last_archive: Snapshot
-    archive_path: tuple[int, ...]
-    previous_block_hash: int
-    txs: list[TxInput] = field(default_factory=list)
-    leaf_states: list[PartialStateReference] = field(default_factory=list)
-    parent: dict[_Range, _Range | None] = field(default_factory=dict)
-    rank: dict[_Range, float] = field(default_factory=dict)
-    completed: bool = False
-    header: Header | None = None
-    new_archive: Snapshot | None = None
-    padding_leaves: int = 0
 
 
 class EpochProvingPlan:
@@ -198,49 +94,28 @@ class EpochProvingPlan:
         self._outputs: dict[str, Any] = {}
         self._emitted: dict[str, EnqueueJob] = {}
         self._actions: list[EnqueueJob] = []
-        self._blocks: list[_Block] = []
+        self._blocks: list[BlockState] = []
         self._archive = start.previous_archive
         self._archive_path = start.archive_sibling_path
         self._last_block_hash = start.previous_block_hash
         self.block_leaves = max(2, start.total_blocks)
         self._block_tree = tree_nodes(self.block_leaves)
-        self._block_rank = self._ranks(self._block_tree, self.block_leaves, T.ROOT_ROLLUP, T.BLOCK_MERGE_ROLLUP, None)
+        self._block_rank = ranks(self._block_tree, self.weights, T.ROOT_ROLLUP, T.BLOCK_MERGE_ROLLUP)
         self._kernel_empty_needed = False
         self.finalised = False
         self.result: RootOutput | None = None
 
     # ------------------------------------------------------------------ helpers
 
-    def _ranks(
-        self,
-        tree: dict[_Range, _Range | None],
-        n: int,
-        top_type: ProvingRequestType,
-        mid_type: ProvingRequestType,
-        top_rank_base: float | None,
-    ) -> dict[_Range, float]:
-        """rank(node) = own weight + rank(parent); leaves get the rank of their parent (the caller
-        adds the leaf weight)."""
-        rank: dict[_Range, float] = {}
-        for node in sorted(tree, key=lambda r: r[1] - r[0], reverse=True):
-            par = tree[node]
-            if par is None:
-                rank[node] = self.weights[top_type] + (top_rank_base or 0.0)
-            elif node[1] - node[0] == 1:
-                rank[node] = rank[par]
-            else:
-                rank[node] = self.weights[mid_type] + rank[par]
-        return rank
-
     def _priority(self, rank: float) -> int:
         return 0 if self.priority_mode == "aztec" else -round(rank * 1000)
 
-    def _job_epoch(self, block: _Block | None) -> int:
+    def _job_epoch(self, block: BlockState | None) -> int:
         if self.priority_mode == "aztec" and block is not None:
             return block.globals.block_number  # Aztec passes the block number for block-level jobs
         return self.start.epoch_number
 
-    def _emit(self, key: str, ptype: ProvingRequestType, inputs: Any, rank: float, block: _Block | None) -> None:
+    def _emit(self, key: str, ptype: ProvingRequestType, inputs: Any, rank: float, block: BlockState | None) -> None:
         if key in self._emitted:
             return
         job = EnqueueJob(key, ptype, encode_inputs(inputs), self._job_epoch(block), self._priority(rank))
@@ -283,7 +158,7 @@ class EpochProvingPlan:
             raise EpochProvingError(f"more than {NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP} L1->L2 messages")
         messages = tuple(l1_to_l2_messages) + (0,) * (NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP - len(l1_to_l2_messages))
         index = len(self._blocks)
-        block = _Block(
+        block = BlockState(
             index=index,
             globals=global_variables,
             messages=messages,
@@ -297,7 +172,7 @@ class EpochProvingPlan:
         )
         block.parent = tree_nodes(num_txs)
         block_root_rank = self._block_rank[(index, index + 1)] + self.weights[T.BLOCK_ROOT_ROLLUP]
-        block.rank = self._ranks(block.parent, num_txs, T.BLOCK_ROOT_ROLLUP, T.MERGE_ROLLUP, None)
+        block.rank = ranks(block.parent, self.weights, T.BLOCK_ROOT_ROLLUP, T.MERGE_ROLLUP)
         # shift: the tx tree's top is the block root, whose rank includes the block tree above it
         shift = block_root_rank - block.rank[(0, num_txs)]
         block.rank = {k: v + shift for k, v in block.rank.items()}
@@ -315,33 +190,10 @@ class EpochProvingPlan:
                 block,
             )
 
-    def _current(self) -> _Block:
+    def _current(self) -> BlockState:
         if not self._blocks or self._blocks[-1].completed:
             raise EpochProvingError("no block in progress")
         return self._blocks[-1]
-
-    def _leaf_state(self, block: _Block, i: int) -> PartialStateReference:
-        """Tree snapshots after leaf i (hint from the tx when given; otherwise synthesised between
-        the block's start and end states, the last leaf ending exactly at the block's end)."""
-        if i == block.num_leaves - 1:
-            return block.end_state.partial
-        if i < len(block.txs) and block.txs[i].end_state is not None:
-            state = block.txs[i].end_state
-            assert state is not None
-            return state
-        s, e = block.start_state.partial, block.end_state.partial
-        n = block.num_leaves
-
-        def synth(a: Snapshot, b: Snapshot, tree: int) -> Snapshot:
-            nxt = a.next_index + (b.next_index - a.next_index) * (i + 1) // n
-            root = sha256_trunc_fields([a.root, b.root, block.globals.block_number, tree, i])
-            return Snapshot(root, nxt)
-
-        return PartialStateReference(
-            synth(s.note_hash_tree, e.note_hash_tree, 0),
-            synth(s.nullifier_tree, e.nullifier_tree, 1),
-            synth(s.public_data_tree, e.public_data_tree, 2),
-        )
 
     def add_tx(self, tx: TxInput) -> None:
         block = self._current()
@@ -350,7 +202,7 @@ class EpochProvingPlan:
         tx.effect.check()
         i = len(block.txs)
         block.txs.append(tx)
-        block.leaf_states.append(self._leaf_state(block, i))
+        block.leaf_states.append(leaf_state(block, i))
         base_rank = block.rank[(i, i + 1)]
         base_type = T.PUBLIC_BASE_ROLLUP if tx.has_public_calls else T.PRIVATE_BASE_ROLLUP
         leaf_rank = base_rank + self.weights[base_type]
@@ -383,29 +235,8 @@ class EpochProvingPlan:
             block.padding_leaves = 2 - real
             self._kernel_empty_needed = True
             for i in range(real, 2):
-                block.leaf_states.append(self._leaf_state(block, i))
-        effects = [tx.effect for tx in block.txs] + [TxEffect.EMPTY] * block.padding_leaves
-        header = Header(
-            last_archive=block.last_archive,
-            content_commitment=ContentCommitment(
-                num_txs=block.num_leaves,
-                txs_effects_hash=unbalanced_sha256_root([e.hash() for e in effects]),
-                in_hash=sha256_merkle_root(block.messages),
-                out_hash=unbalanced_sha256_root([e.out_hash() for e in effects]),
-            ),
-            state=block.end_state,
-            global_variables=block.globals,
-            total_fees=sum(e.transaction_fee for e in effects),
-        )
-        if block.expected_header is not None and block.expected_header != header:
-            differ = [
-                name
-                for name in ("last_archive", "content_commitment", "state", "global_variables", "total_fees")
-                if getattr(header, name) != getattr(block.expected_header, name)
-            ]
-            raise EpochProvingError(
-                f"Block header mismatch for block {block.globals.block_number}: {', '.join(differ)} differ"
-            )
+                block.leaf_states.append(leaf_state(block, i))
+        header = build_header(block)
         block_hash = header.hash()
         root, next_path = append_with_sibling_path(block_hash, self._archive.next_index, self._archive_path)
         block.header = header
@@ -418,7 +249,7 @@ class EpochProvingPlan:
         self._progress_block(block)
         return header
 
-    def _emit_kernel_empty(self, block: _Block) -> None:
+    def _emit_kernel_empty(self, block: BlockState) -> None:
         g = block.globals
         self._emit(
             "epoch:private-kernel-empty",
@@ -504,7 +335,7 @@ class EpochProvingPlan:
                 )
             self._progress_block_tree((block.index, block.index + 1))
 
-    def _progress_parity(self, block: _Block) -> None:
+    def _progress_parity(self, block: BlockState) -> None:
         outs = [self._outputs.get(f"b{block.index}:base-parity:{j}") for j in range(4)]
         if all(o is not None for o in outs):
             children = tuple(o for o in outs if isinstance(o, ParityOutput))
@@ -519,12 +350,12 @@ class EpochProvingPlan:
         if f"b{block.index}:root-parity" in self._outputs:
             self._try_tx_node(block, (0, block.num_leaves))
 
-    def _progress_block(self, block: _Block) -> None:
+    def _progress_block(self, block: BlockState) -> None:
         for i in range(len(block.txs), len(block.txs) + block.padding_leaves):
             self._try_base(block, i)
         self._try_tx_node(block, (0, block.num_leaves))
 
-    def _constants(self, block: _Block) -> ConstantRollupData:
+    def _constants(self, block: BlockState) -> ConstantRollupData:
         return ConstantRollupData(
             last_archive=block.last_archive,
             vk_tree_root=self.start.vk_tree_root,
@@ -532,75 +363,50 @@ class EpochProvingPlan:
             global_variables=block.globals,
         )
 
-    def _leaf_start(self, block: _Block, i: int) -> PartialStateReference:
+    def _leaf_start(self, block: BlockState, i: int) -> PartialStateReference:
         return block.start_state.partial if i == 0 else block.leaf_states[i - 1]
 
-    def _try_base(self, block: _Block, i: int) -> None:
+    def _try_base(self, block: BlockState, i: int) -> None:
         key = f"b{block.index}:base:{i}-{i + 1}"
         if key in self._emitted:
             return
-        rank = block.rank[(i, i + 1)]
-        if i >= len(block.txs):  # padding tx
-            kernel = self._outputs.get("epoch:private-kernel-empty")
-            if not isinstance(kernel, KernelEmptyOutput):
-                return
-            self._emit(
-                key,
-                T.PRIVATE_BASE_ROLLUP,
-                PrivateBaseRollupInputs(
-                    tx_hash=0,
-                    tx=TxEffect.EMPTY,
-                    tube=None,
-                    kernel_empty=kernel,
-                    constants=self._constants(block),
-                    start=self._leaf_start(block, i),
-                    end=block.leaf_states[i],
-                ),
-                rank + self.weights[T.PRIVATE_BASE_ROLLUP],
-                block,
-            )
+        if i >= len(block.txs):
+            self._try_padding_base(block, i, key)
             return
         tx = block.txs[i]
         tube = self._outputs.get(f"b{block.index}:tube:{i}")
         if not isinstance(tube, ProofOnlyOutput):
             return
-        if tx.has_public_calls:
-            avm = self._outputs.get(f"b{block.index}:avm:{i}")
-            if not isinstance(avm, ProofOnlyOutput):
-                return
-            self._emit(
-                key,
-                T.PUBLIC_BASE_ROLLUP,
-                PublicBaseRollupInputs(
-                    tx_hash=tx.tx_hash,
-                    tx=tx.effect,
-                    tube=tube,
-                    avm=avm,
-                    constants=self._constants(block),
-                    start=self._leaf_start(block, i),
-                    end=block.leaf_states[i],
-                ),
-                rank + self.weights[T.PUBLIC_BASE_ROLLUP],
-                block,
-            )
-        else:
-            self._emit(
-                key,
-                T.PRIVATE_BASE_ROLLUP,
-                PrivateBaseRollupInputs(
-                    tx_hash=tx.tx_hash,
-                    tx=tx.effect,
-                    tube=tube,
-                    kernel_empty=None,
-                    constants=self._constants(block),
-                    start=self._leaf_start(block, i),
-                    end=block.leaf_states[i],
-                ),
-                rank + self.weights[T.PRIVATE_BASE_ROLLUP],
-                block,
-            )
+        rank = block.rank[(i, i + 1)]
+        constants, start, end = self._constants(block), self._leaf_start(block, i), block.leaf_states[i]
+        if not tx.has_public_calls:
+            inputs = PrivateBaseRollupInputs(tx.tx_hash, tx.effect, tube, None, constants, start, end)
+            self._emit(key, T.PRIVATE_BASE_ROLLUP, inputs, rank + self.weights[T.PRIVATE_BASE_ROLLUP], block)
+            return
+        avm = self._outputs.get(f"b{block.index}:avm:{i}")
+        if not isinstance(avm, ProofOnlyOutput):
+            return
+        public = PublicBaseRollupInputs(tx.tx_hash, tx.effect, tube, avm, constants, start, end)
+        self._emit(key, T.PUBLIC_BASE_ROLLUP, public, rank + self.weights[T.PUBLIC_BASE_ROLLUP], block)
 
-    def _tx_node_key(self, block: _Block, node: _Range) -> str:
+    def _try_padding_base(self, block: BlockState, i: int, key: str) -> None:
+        """A padding leaf: a private base rollup over the epoch's PRIVATE_KERNEL_EMPTY proof."""
+        kernel = self._outputs.get("epoch:private-kernel-empty")
+        if not isinstance(kernel, KernelEmptyOutput):
+            return
+        inputs = PrivateBaseRollupInputs(
+            tx_hash=0,
+            tx=TxEffect.EMPTY,
+            tube=None,
+            kernel_empty=kernel,
+            constants=self._constants(block),
+            start=self._leaf_start(block, i),
+            end=block.leaf_states[i],
+        )
+        rank = block.rank[(i, i + 1)] + self.weights[T.PRIVATE_BASE_ROLLUP]
+        self._emit(key, T.PRIVATE_BASE_ROLLUP, inputs, rank, block)
+
+    def _tx_node_key(self, block: BlockState, node: Range) -> str:
         lo, hi = node
         if hi - lo == 1:
             return f"b{block.index}:base:{lo}-{hi}"
@@ -608,11 +414,11 @@ class EpochProvingPlan:
             return f"b{block.index}:block-root"
         return f"b{block.index}:merge:{lo}-{hi}"
 
-    def _try_tx_node(self, block: _Block, node: _Range) -> None:
+    def _try_tx_node(self, block: BlockState, node: Range) -> None:
         key = self._tx_node_key(block, node)
         if key in self._emitted:
             return
-        left_r, right_r = _children(*node)
+        left_r, right_r = children(*node)
         left = self._outputs.get(self._tx_node_key(block, left_r))
         right = self._outputs.get(self._tx_node_key(block, right_r))
         if not isinstance(left, BaseOrMergeOutput) or not isinstance(right, BaseOrMergeOutput):
@@ -642,7 +448,7 @@ class EpochProvingPlan:
             block,
         )
 
-    def _block_node_key(self, node: _Range) -> str:
+    def _block_node_key(self, node: Range) -> str:
         lo, hi = node
         if hi - lo == 1:
             if lo < len(self._blocks) and lo < self.start.total_blocks:
@@ -652,14 +458,14 @@ class EpochProvingPlan:
             return "epoch:root"
         return f"epoch:block-merge:{lo}-{hi}"
 
-    def _progress_block_tree(self, node: _Range) -> None:
+    def _progress_block_tree(self, node: Range) -> None:
         parent = self._block_tree[node]
         if parent is None:
             return
         key = self._block_node_key(parent)
         if key in self._emitted:
             return
-        left_r, right_r = _children(*parent)
+        left_r, right_r = children(*parent)
         left = self._outputs.get(self._block_node_key(left_r))
         right = self._outputs.get(self._block_node_key(right_r))
         if not isinstance(left, BlockOutput) or not isinstance(right, BlockOutput):

@@ -50,7 +50,7 @@ from proving.orchestrator.plan import (
     PriorityMode,
     TxInput,
 )
-from proving.proof_store import ProofStore, ProofStoreError, load_uri
+from proving.proof_store import ProofStore, ProofStoreError
 from proving.types import ProvingJob, make_job_id
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,8 @@ class EpochProver:
             await self._run_job(action)
         except (EpochProvingError, CircuitInputError, ProofStoreError) as exc:
             await self._fail(f"{action.key}: {exc}")
+        except Exception as exc:  # the broker refused the job (full, bad URI): the epoch fails, we go on
+            await self._fail(f"{action.key}: {type(exc).__name__}: {exc}")
         finally:
             self._in_flight -= 1
 
@@ -282,7 +284,7 @@ class EpochProver:
             raise EpochProvingError(f"{action.type.name} job {job_id} failed: {status.reason}")
         if status.status != "fulfilled" or status.value is None:
             raise EpochProvingError(f"{action.type.name} job {job_id} ended as {status.status}")
-        output = decode_output(action.type, load_uri(status.value))
+        output = decode_output(action.type, self.store.load(status.value))
         if self._failure is not None:
             return
         plan = self._plan()

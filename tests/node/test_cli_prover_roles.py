@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from proving.broker.client import BrokerClient
@@ -41,6 +42,7 @@ async def _prove_synthetic(url: str) -> int:
     return result.public_inputs.end_block_number
 
 
+@pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 def test_broker_and_standalone_agents_prove_an_epoch(tmp_path: Path) -> None:
     port = free_port()
     broker_env = {"AZTEC_PORT": str(port), "DATA_DIRECTORY": str(tmp_path / "broker")}

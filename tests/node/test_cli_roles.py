@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from p2p.enr import Enr
 from tests.conftest import REPO
 
@@ -79,6 +81,7 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 def test_p2p_nodes_join_via_boot_node_url_and_receive_txs() -> None:
     """`python -m node --p2p` with BOOT_NODE_URL pointing at our boot node's JSON-RPC: two nodes find
     each other through discv5, connect, and one receives the txs the other's tx bot gossips."""

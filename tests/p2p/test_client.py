@@ -75,20 +75,3 @@ async def test_client_requires_running_service() -> None:
     with pytest.raises(P2PClientError):
         await client.add_epoch_proof_quote(make_quote())
 
-
-def test_config_from_env() -> None:
-    cfg = P2PConfig.from_env(
-        {
-            "PEER_ID_PRIVATE_KEY": "08021220" + "11" * 32,
-            "P2P_TCP_LISTEN_ADDR": "0.0.0.0:40400",
-            "P2P_TCP_ANNOUNCE_ADDR": "[::1]:40401",
-            "L1_CHAIN_ID": "1337",
-            "ROLLUP_CONTRACT_ADDRESS": "0x" + "ab" * 20,
-            "P2P_STATIC_PEERS": "/ip4/127.0.0.1/tcp/1/p2p/16Uiu2HAkx, ",
-        }
-    )
-    assert cfg.private_key == bytes([0x11]) * 32
-    assert cfg.listen_addrs == ("/ip4/0.0.0.0/tcp/40400",)
-    assert cfg.announce_addrs == ("/ip6/::1/tcp/40401",)
-    assert cfg.chain_id == 1337 and cfg.rollup_address == bytes([0xAB]) * 20
-    assert cfg.static_peers == ("/ip4/127.0.0.1/tcp/1/p2p/16Uiu2HAkx",)

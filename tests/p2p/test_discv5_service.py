@@ -27,6 +27,7 @@ def make_service(bootstrap: list[Enr], aztec: bool = True) -> Discv5Service:
     return Discv5Service(key, enr, listen=("127.0.0.1", 0), config=FAST, bootstrap=bootstrap)
 
 
+@pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 async def test_ten_nodes_find_each_other_via_our_boot_node() -> None:
     boot = BootNode(BootNodeConfig(udp_listen=("127.0.0.1", 0), discv5=FAST))
     async with trio.open_nursery() as nursery:

@@ -22,7 +22,14 @@ from p2p.validation import (
     validate_tx,
 )
 from p2p.wire.quote import SECP256K1_N, EpochProofQuote, EpochProofQuotePayload, Signature, address_of
-from p2p.wire.tx import OFF_CHAIN_ID, OFF_MAX_BLOCK_NUMBER, Tx
+from p2p.wire.tx import (
+    ACC_PUBLIC_CALL_REQUESTS_OFFSET,
+    ACC_PUBLIC_SIZE,
+    OFF_ACCUMULATED,
+    OFF_CHAIN_ID,
+    OFF_MAX_BLOCK_NUMBER,
+    Tx,
+)
 from tests.conftest import load_shared_vectors
 
 KEY = bytes([5]) * 32
@@ -48,25 +55,30 @@ def test_quote_accept() -> None:
 @pytest.mark.parametrize(
     ("mutate", "kind"),
     [
+        # v0.63.1's decoder throws: Reject (penalty)
         (lambda b: b[:-1], Reject),
-        (lambda b: b + b"\0", Reject),
         (lambda b: b[:116] + (10_001).to_bytes(4, "big") + b[120:], Reject),  # fee > 10000
-        (lambda b: b[:184] + (29).to_bytes(4, "big"), Reject),  # v
-        (lambda b: b[:184] + (0).to_bytes(4, "big"), Reject),  # v = 0 (TS accepts, L1 does not)
-        (lambda b: b[:120] + bytes(64) + b[184:], Reject),  # empty signature
-        (lambda b: b[:5] + b"\x01" + b[6:], Reject),  # payload changed: signer != prover
+        (lambda b: b"", Reject),
+        # v0.63.1 decodes these and forwards them: Ignore (no penalty)
+        (lambda b: b + b"\0", Ignore),  # trailing bytes
+        (lambda b: b[:184] + (29).to_bytes(4, "big"), Ignore),  # v
+        (lambda b: b[:184] + (0).to_bytes(4, "big"), Ignore),  # v = 0 (TS accepts, L1 does not)
+        (lambda b: b[:120] + bytes(64) + b[184:], Ignore),  # empty signature
+        (lambda b: b[:5] + b"\x01" + b[6:], Ignore),  # payload changed: signer != prover
     ],
 )
-def test_quote_rejects(mutate: object, kind: type) -> None:
+def test_quote_verdicts(mutate: object, kind: type) -> None:
     assert callable(mutate)
     v = validate_quote(mutate(quote().to_bytes()), ctx())
     assert isinstance(v, kind), v
 
 
-def test_quote_wrong_domain_rejected() -> None:
+@pytest.mark.parametrize(("chain", "rollup"), [(CHAIN + 1, ROLLUP), (CHAIN, bytes.fromhex("44" * 20))])
+def test_quote_for_another_rollup_or_chain_ignored(chain: int, rollup: bytes) -> None:
     q = quote()
-    other = QuoteValidationContext(CHAIN + 1, ROLLUP, current_slot=lambda: 20)
-    assert isinstance(validate_quote(q.to_bytes(), other), Reject)
+    other = QuoteValidationContext(chain, rollup, current_slot=lambda: 20)
+    v = validate_quote(q.to_bytes(), other)
+    assert isinstance(v, Ignore) and "not for us" in v.reason
 
 
 def test_quote_high_s_variant_accepted_and_same_pool_key() -> None:
@@ -103,20 +115,53 @@ def _tx_raw(idx: int = 0, chain: int = CHAIN) -> bytearray:
 def test_tx_rules() -> None:
     c = TxValidationContext(chain_id=CHAIN, next_block_number=lambda: 10)
     assert isinstance(validate_tx(bytes(_tx_raw()), c), Accept)
-    wrong_chain = validate_tx(bytes(_tx_raw(chain=1)), c)
-    assert isinstance(wrong_chain, Reject) and wrong_chain.invalid_delivery and wrong_chain.severity is None
-    assert isinstance(validate_tx(bytes(_tx_raw()), TxValidationContext(CHAIN, max_tx_size=1000)), Reject)
+    # well-formed but not for us / stricter than v0.63.1 on receipt: Ignore, never a penalty
+    assert isinstance(validate_tx(bytes(_tx_raw(chain=1)), c), Ignore)
+    assert isinstance(validate_tx(bytes(_tx_raw()), TxValidationContext(CHAIN, max_tx_size=1000)), Ignore)
     raw = _tx_raw()
     raw[OFF_MAX_BLOCK_NUMBER] = 1
     raw[OFF_MAX_BLOCK_NUMBER + 32] = 5  # maxBlockNumber 5 < next block 10
-    assert isinstance(validate_tx(bytes(raw), c), Reject)
+    assert isinstance(validate_tx(bytes(raw), c), Ignore)
     # enqueued call tampered: no longer matches the kernel's request
     raw = _tx_raw()
     tx = Tx.from_bytes(bytes(raw))
     off = len(tx.data) + 16 + 16 + 4 + 31  # first enqueued call's msgSender low byte
     raw[off] ^= 1
     v = validate_tx(bytes(raw), c)
-    assert isinstance(v, Reject) and "enqueued call" in v.reason
+    assert isinstance(v, Ignore) and "enqueued call" in v.reason
+    # v0.63.1 decodes field elements >= the modulus and ignores trailing bytes: Ignore
+    raw = _tx_raw()
+    raw[OFF_CHAIN_ID : OFF_CHAIN_ID + 32] = b"\xff" * 32
+    assert isinstance(validate_tx(bytes(raw), c), Ignore)
+    assert isinstance(validate_tx(bytes(_tx_raw()) + b"\0\0", c), Ignore)
+    # v0.63.1's decoder throws: Reject (gossipsub invalid delivery, as 0.63)
+    v = validate_tx(bytes(_tx_raw())[:-1], c)
+    assert isinstance(v, Reject) and v.invalid_delivery and v.severity is None
+
+
+def test_tx_corrupt_public_call_section_is_a_verdict_not_an_exception() -> None:
+    """Issue 10: public_call_requests() raised DecodeError out of validate_tx and killed pubsub."""
+    c = TxValidationContext(chain_id=CHAIN)
+    raw = _tx_raw(0)
+    assert Tx.from_bytes(bytes(raw)).is_for_public
+    base = OFF_ACCUMULATED + ACC_PUBLIC_SIZE + ACC_PUBLIC_CALL_REQUESTS_OFFSET  # first revertible request
+    for word in range(4):
+        bad = bytearray(raw)
+        bad[base + 32 * word % 69 : base + 32 * word % 69 + 32] = b"\xff" * 32
+        v = validate_tx(bytes(bad), c)
+        assert isinstance(v, (Ignore, Accept)), v
+
+
+def test_validators_are_total() -> None:
+    """Any exception inside a validator becomes an Ignore (our fault, not the peer's)."""
+
+    class Boom:
+        def __call__(self) -> int:
+            raise RuntimeError("chain state broken")
+
+    bad_ctx = QuoteValidationContext(CHAIN, ROLLUP, current_slot=Boom())
+    v = validate_quote(quote().to_bytes(), bad_ctx)
+    assert isinstance(v, Ignore) and v.reason.startswith("internal error")
 
 
 def test_consensus_validation() -> None:
@@ -126,7 +171,11 @@ def test_consensus_validation() -> None:
         v = fn(raw)
         assert isinstance(v, Accept) and v.value[1] == bytes.fromhex(c["recoveredSigner"][2:])
         assert isinstance(fn(raw[:-3]), Reject)
-        assert isinstance(fn(raw, 100), Reject)
+        assert isinstance(fn(raw + b"\0"), Ignore)  # trailing bytes: v0.63.1 decodes it
+        hdr = bytearray(raw)
+        hdr[68] = 1  # txsEffectsHash must start with 0: v0.63.1's ContentCommitment throws
+        assert isinstance(fn(bytes(hdr)), Reject)
+        assert isinstance(fn(raw, 100), Ignore)
 
 
 def test_scoring_penalties_decay_and_graylist() -> None:
@@ -177,19 +226,27 @@ def _intake(queue_size: int = 4, quote_rate: RateLimit | None = None) -> GossipI
 
 def test_intake_flood_of_invalid_quotes_graylists_peer() -> None:
     g = _intake()
-    bad = bytearray(quote().to_bytes())
-    bad[140] ^= 1
+    bad = quote().to_bytes()[:150]  # undecodable by v0.63.1 as well
     for _ in range(5):
-        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "spammer", "spammer", bytes(bad))
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "spammer", "spammer", bad)
     assert g.scoring.is_graylisted("spammer")
     # now even valid quotes from it are dropped unseen
     assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "spammer", "spammer", quote().to_bytes())
     st = g.statistics()["topics"][EPOCH_PROOF_QUOTE_TOPIC]  # type: ignore[index]
     assert st["graylisted"] >= 1 and st["rejected"] == 3  # -40 each: graylisted after the third
-    # an honest relay forwarding expired quotes is not penalised
+    # an honest relay forwarding expired quotes, quotes for another rollup or with a corrupted
+    # signature (v0.63.1 forwards all of them) is not penalised
+    other_rollup = EpochProofQuote.new(
+        EpochProofQuotePayload(1, 100, 2000, address_of(KEY), 3), KEY, CHAIN, bytes.fromhex("44" * 20)
+    )
+    flipped = bytearray(quote().to_bytes())
+    flipped[140] ^= 1
     for i in range(20):
         assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "relay", "x", quote(valid_until=5, fee=i).to_bytes())
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "relay", "x", other_rollup.to_bytes())
+        assert not g.validate(EPOCH_PROOF_QUOTE_TOPIC, "relay", "x", bytes(flipped))
     assert g.scoring.score("relay") == 0
+    assert not g.scoring.is_graylisted("relay")
 
 
 def test_intake_queue_full_drops_and_counts() -> None:
@@ -214,7 +271,7 @@ async def test_intake_consumer_fills_pools() -> None:
         await n.start(g.run)
         assert g.validate(EPOCH_PROOF_QUOTE_TOPIC, "p", "p", quote().to_bytes())
         assert g.validate(TX_TOPIC, "p", "p", raw)
-        await trio.sleep(0.05)
+        await trio.testing.wait_all_tasks_blocked()  # the consumers drained both queues
         assert g.quote_pool.get_quotes(1) == [quote()]
         assert g.tx_pool.get_raw_tx(Tx.from_bytes(raw).tx_hash()) == raw
         # duplicates are ignored (not forwarded, not penalised)

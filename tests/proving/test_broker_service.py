@@ -23,7 +23,7 @@ T = ProvingRequestType
 
 
 def _job(i: int, ptype: ProvingRequestType = T.TUBE_PROOF, epoch: int = 1) -> ProvingJob:
-    return ProvingJob(f"{ptype.name}:{i:064x}", ptype, epoch, f"file:///proofs/{i:060x}")
+    return ProvingJob(f"{ptype.name}:{i:064x}", ptype, epoch, f"data:,{i:060x}")
 
 
 async def test_durable_restart_keeps_jobs_and_results(tmp_path: Path) -> None:
@@ -79,21 +79,65 @@ async def test_long_poll_hands_out_jobs_as_they_arrive(autojump_clock: trio.test
         n.cancel_scope.cancel()
 
 
-async def test_timeout_requeues_then_rejects(autojump_clock: trio.testing.MockClock) -> None:
-    broker = ProvingBroker(None, registry=CollectorRegistry(), job_timeout=10, max_attempts=2)
+async def test_leases_requeue_then_reject_and_undelivered_costs_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    broker = ProvingBroker(
+        None, registry=CollectorRegistry(), job_timeout=10, poll_interval=1, max_lease_expiries=2
+    )
     async with trio.open_nursery() as n:
         await n.start(broker.run)
         job = _job(1)
         await broker.enqueue_proving_job(job)
+        # "a" never acknowledges it (its long-poll's client was gone): back after one lease, free
         assert await broker.get_proving_job(JobFilter(), agent_id="a") is not None
-        await trio.sleep(15)  # agent "a" stopped heartbeating
-        again = await broker.get_proving_job(JobFilter(), agent_id="b")
-        assert again is not None and again.id == job.id
-        assert await broker.report_proving_job_progress(job.id, agent_id="a") == "abort"
-        await trio.sleep(15)
+        await trio.sleep(11.5)
+        assert broker.machine.status(job.id).status == "in-queue"
+        rec = broker.machine.record(job.id)
+        assert rec is not None and rec.attempts == 0 and rec.expiries == 0
+        assert broker.statistics().machine.undelivered == 1
+        for n_agent, agent in enumerate(("b", "c"), 1):
+            t0 = trio.current_time()
+            again = await broker.get_proving_job(JobFilter(), agent_id=agent)
+            assert again is not None and again.id == job.id
+            assert await broker.report_proving_job_progress(job.id, agent_id=agent) == "continue"
+            while broker.machine.timeouts < n_agent:  # noqa: ASYNC110 - the agent died: lease + one poll at most
+                await trio.sleep(0.1)
+            assert trio.current_time() - t0 <= 10 + 1 + 0.2
         st = await broker.wait_for_job_to_settle(job.id)
         assert st.status == "rejected" and st.reason is not None and "Timed out" in st.reason
+        assert await broker.report_proving_job_progress(job.id, agent_id="c") == "abort"
         assert broker.statistics().machine.timeouts == 2
+        n.cancel_scope.cancel()
+
+
+async def test_long_poll_of_a_gone_client_gets_no_job(autojump_clock: trio.testing.MockClock) -> None:
+    broker = ProvingBroker(None, registry=CollectorRegistry())
+    got: list[ProvingJob | None] = []
+    gone = trio.Event()
+    async with trio.open_nursery() as n:
+        await n.start(broker.run)
+
+        async def agent() -> None:
+            got.append(await broker.get_proving_job(JobFilter(), agent_id="dead", max_wait=30, disconnected=gone))
+
+        n.start_soon(agent)
+        await trio.sleep(1)
+        gone.set()  # the transport saw the socket close
+        await trio.sleep(0.1)
+        assert got == [None]
+        await broker.enqueue_proving_job(_job(7))
+        live = await broker.get_proving_job(JobFilter(), agent_id="live")
+        assert live is not None and live.id == _job(7).id
+        # the transport failed to write the answer: released at once, then re-dispatched
+        assert broker.release_undelivered(live.id, "live")
+        assert broker.machine.status(live.id).status == "in-queue"
+        again = await broker.get_proving_job(JobFilter(), agent_id="other")
+        assert again is not None and again.id == live.id
+        assert await broker.report_proving_job_progress(again.id, agent_id="other") == "continue"
+        assert not broker.release_undelivered(again.id, "other")  # acknowledged: no longer undelivered
+        rec = broker.machine.record(again.id)
+        assert rec is not None and rec.attempts == 0
         n.cancel_scope.cancel()
 
 
@@ -163,11 +207,11 @@ async def test_http_service_end_to_end(tmp_path: Path) -> None:
                 while nxt is not None:
                     assert await agent.report_proving_job_progress(nxt.id, agent_id="x") == "continue"
                     res = await agent.report_proving_job_success(
-                        nxt.id, "out:" + nxt.id, agent_id="x", next_filter=JobFilter()
+                        nxt.id, "data:out:" + nxt.id, agent_id="x", next_filter=JobFilter()
                     )
                     assert res.applied
                     nxt = res.next_job
-        assert results == {j.id: "out:" + j.id for j in jobs}
+        assert results == {j.id: "data:out:" + j.id for j in jobs}
         # metrics and health over plain HTTP, and garbage does not kill the server
         s = await trio.open_tcp_stream(host, port)
         await s.send_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")

@@ -1,6 +1,8 @@
 """Property tests of the sans-IO broker state machine: a hypothesis rule-based machine drives
-random enqueue / dispatch / report / cancel / timeout / journal-commit / crash-restore sequences
-and checks the broker's promises after every step."""
+random enqueue / dispatch / report / cancel / lease expiry / undelivered dispatch / broker stall /
+journal-commit / crash-restore sequences and checks the broker's promises after every step:
+journal before dispatch and ack, no result applied twice, attempts spent only by errors agents
+report, lease expiries only by acknowledged jobs, a broker stall expires nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ TYPES = [ProvingRequestType.TUBE_PROOF, ProvingRequestType.MERGE_ROLLUP, Proving
 AGENTS = ["a", "b", "c"]
 TIMEOUT = 10.0
 MAX_ATTEMPTS = 3
+MAX_EXPIRIES = 2
+STALL = 15.0
 
 
 def _type_of(job_id: str) -> ProvingRequestType:
@@ -36,9 +40,14 @@ class BrokerMachine(RuleBasedStateMachine):
         self.final: dict[str, tuple[str, str | None]] = {}  # settled id -> (status, value) as first applied
         self.applied_success: dict[str, int] = {}
         self.holders: dict[str, str] = {}  # job -> agent holding it
+        self.errors: dict[str, int] = {}  # applied error reports since the job (re)started
+        self.acked: set[str] = set()  # in progress and acknowledged by its agent (heartbeat)
+        self.last_tick: float | None = None  # a new machine has not ticked yet
 
     def _new_machine(self) -> JobStateMachine:
-        return JobStateMachine(job_timeout=TIMEOUT, max_attempts=MAX_ATTEMPTS)
+        return JobStateMachine(
+            job_timeout=TIMEOUT, max_attempts=MAX_ATTEMPTS, max_lease_expiries=MAX_EXPIRIES, stall_threshold=STALL
+        )
 
     def _collect(self) -> None:
         eff = self.m.take_effects()
@@ -50,6 +59,8 @@ class BrokerMachine(RuleBasedStateMachine):
             self.pending_deletes.add(job_id)
             self.final.pop(job_id, None)
             self.acked_enqueues.discard(job_id)
+            self.applied_success.pop(job_id, None)
+            self.errors.pop(job_id, None)
         for job_id in eff.settled:
             rec = self.m.record(job_id)
             assert rec is not None and rec.state in (JobState.FULFILLED, JobState.REJECTED)
@@ -60,6 +71,7 @@ class BrokerMachine(RuleBasedStateMachine):
         status = self.m.enqueue(ProvingJob(job_id, _type_of(job_id), epoch, f"uri:{job_id}", priority), self.now)
         if before.status == "rejected" and before.reason == ABORTED_REASON:
             self.final.pop(job_id, None)  # an aborted job is revived by a new enqueue
+            self.errors.pop(job_id, None)
         elif before.settled:
             assert status == before  # idempotent: a settled job keeps its result
         self._collect()
@@ -98,6 +110,7 @@ class BrokerMachine(RuleBasedStateMachine):
         assert (rec.epoch, rec.priority, rec.seq) == (best.epoch, best.priority, best.seq)
         assert rec.state == JobState.IN_PROGRESS
         self.holders[rec.id] = agent
+        self.acked.discard(rec.id)
 
     @rule(job_id=st.sampled_from(IDS), agent=st.sampled_from(AGENTS))
     def success(self, job_id: str, agent: str) -> None:
@@ -121,6 +134,7 @@ class BrokerMachine(RuleBasedStateMachine):
         rec = self.m.record(job_id)
         if out.applied:
             assert rec is not None and attempts is not None and rec.attempts == attempts + 1
+            self.errors[job_id] = self.errors.get(job_id, 0) + 1
             if rec.state == JobState.REJECTED:
                 self.final[job_id] = ("rejected", None)
             else:
@@ -145,16 +159,47 @@ class BrokerMachine(RuleBasedStateMachine):
         status = self.m.status(job_id)
         if verdict == "continue":
             assert status.status == "in-progress"
+            self.holders[job_id] = agent
+            self.acked.add(job_id)
+
+    @rule(job_id=st.sampled_from(IDS), agent=st.sampled_from(AGENTS))
+    def undelivered(self, job_id: str, agent: str) -> None:
+        """The transport could not hand the job to ``agent``: back to the queue, nothing spent."""
+        rec = self.m.record(job_id)
+        before = None if rec is None else (rec.state, rec.agent, rec.attempts, rec.expiries)
+        released = self.m.release(job_id, agent)
+        self._collect()
+        if released:
+            assert before is not None and before[0] == JobState.IN_PROGRESS and before[1] == agent
+            assert job_id not in self.acked
+            rec = self.m.record(job_id)
+            assert rec is not None and rec.state == JobState.QUEUED
+            assert (rec.attempts, rec.expiries) == (before[2], before[3])
+        elif before is not None and before[0] == JobState.IN_PROGRESS and before[1] == agent:
+            assert job_id in self.acked
 
     @rule(dt=st.floats(0, 2 * TIMEOUT))
     def advance(self, dt: float) -> None:
         self.now += dt
+        before = {r.id: (r.attempts, r.expiries) for r in self.m.records()}
         expired = self.m.tick(self.now)
         self._collect()
+        stalled = self.last_tick is not None and self.now - self.last_tick > STALL
+        self.last_tick = self.now
+        if stalled:
+            assert expired == []  # the broker stalled: nobody could heartbeat, nobody loses a lease
         for job_id in expired:
             rec = self.m.record(job_id)
             assert rec is not None and rec.state in (JobState.QUEUED, JobState.REJECTED)
+            attempts, expiries = before[job_id]
+            assert rec.attempts == attempts  # a lease expiry is not an attempt
+            if job_id in self.acked:
+                assert rec.expiries == expiries + 1
+            else:
+                assert rec.expiries == expiries and rec.state == JobState.QUEUED  # undelivered: free
+            self.acked.discard(job_id)
             if rec.state == JobState.REJECTED:
+                assert rec.expiries >= MAX_EXPIRIES
                 self.final[job_id] = ("rejected", None)
 
     @rule(epoch=st.integers(0, 4))
@@ -171,6 +216,8 @@ class BrokerMachine(RuleBasedStateMachine):
         self.m.restore(records)
         self.m.take_effects()
         self.unacked.clear()
+        self.acked.clear()
+        self.last_tick = None
         for job_id in self.acked_enqueues:
             assert self.m.status(job_id).status != "not-found", job_id
         for job_id, (status, value) in self.final.items():
@@ -185,6 +232,11 @@ class BrokerMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self) -> None:
         self.m.check_invariants()
+        for rec in self.m.records():
+            # attempts are spent only by errors agents reported (not restarts, leases, releases)
+            assert rec.attempts == self.errors.get(rec.id, 0), (rec, self.errors)
+            if rec.state != JobState.IN_PROGRESS:
+                self.acked.discard(rec.id)
         for job_id, n in self.applied_success.items():
             assert n <= 1 or job_id not in self.final or self.final[job_id][0] == "fulfilled"
         for job_id, (status, value) in self.final.items():
@@ -210,16 +262,43 @@ def test_public_vm_never_retried() -> None:
 
 
 def test_timeouts_are_bounded_then_terminal() -> None:
-    m = JobStateMachine(job_timeout=5, max_attempts=3)
+    m = JobStateMachine(job_timeout=5, max_attempts=3, max_lease_expiries=3)
     m.enqueue(ProvingJob("j", ProvingRequestType.TUBE_PROOF, 1, "u"), 0.0)
     m.on_journaled(["j"])
     now = 0.0
     for _ in range(3):
         assert m.dispatch(JobFilter(), "a", now) is not None
+        assert m.report_progress("j", "a", now) == "continue"  # the agent acknowledged it, then died
         now += 6
         assert m.tick(now) == ["j"]
     st_ = m.status("j")
     assert st_.status == "rejected" and st_.reason is not None and "Timed out" in st_.reason
+    rec = m.record("j")
+    assert rec is not None and rec.attempts == 0 and rec.expiries == 3
+
+
+def test_undelivered_dispatch_and_broker_stall_spend_nothing() -> None:
+    m = JobStateMachine(job_timeout=5, max_attempts=1, max_lease_expiries=1, stall_threshold=3)
+    m.enqueue(ProvingJob("j", ProvingRequestType.TUBE_PROOF, 1, "u"), 0.0)
+    m.on_journaled(["j"])
+    m.tick(0.0)
+    now = 0.0
+    for _ in range(5):  # handed to long-polls whose clients were gone: never acknowledged
+        assert m.dispatch(JobFilter(), "ghost", now) is not None
+        now += 2
+        m.tick(now)
+        now += 2
+        m.tick(now)
+        now += 2
+        assert m.tick(now) == ["j"]
+    assert m.status("j").status == "in-queue" and m.undelivered == 5 and m.timeouts == 0
+    assert m.dispatch(JobFilter(), "a", now) is not None
+    assert m.report_progress("j", "a", now) == "continue"
+    now += 60  # the broker itself was suspended for a minute: the lease is extended, not expired
+    assert m.tick(now) == [] and m.stalls == 1
+    assert m.report_progress("j", "a", now + 1) == "continue"
+    rec = m.record("j")
+    assert rec is not None and rec.state == JobState.IN_PROGRESS and rec.attempts == 0
 
 
 def test_dispatch_waits_for_journal() -> None:

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
 import trio
 
 from proving.agent import AgentPool
@@ -42,6 +43,8 @@ async def _start_broker(data: Path, port: int) -> tuple[trio.Process, str]:
             str(port),
             "--job-timeout",
             "3",
+            "--proof-store-dir",
+            str(data.parent / "proofs"),
             "--address-file",
             str(addr_file),
         ],
@@ -58,6 +61,7 @@ async def _start_broker(data: Path, port: int) -> tuple[trio.Process, str]:
     return proc, addr_file.read_text().strip()
 
 
+@pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
     data = tmp_path / "broker"
     data.mkdir()
