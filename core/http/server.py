@@ -32,7 +32,7 @@ import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import h11
 import trio
@@ -227,6 +227,16 @@ class HttpServer:
             for listener in listeners:
                 nursery.start_soon(self._accept_loop, listener, nursery)
             task_status.started(self.bound_port)
+
+    async def serve_stream(self, stream: Any, client: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        """Serve one already-connected stream until it ends, through the same path as an accepted
+        socket (fuzzers and tests drive in-memory streams; no reaper runs unless `run` does)."""
+        c = _Conn(self, stream, client[0], client[1])
+        self.stats.accepted += 1
+        self.stats.open += 1
+        self._per_ip[c.ip] = self._per_ip.get(c.ip, 0) + 1
+        self._conns.add(c)
+        await self._serve(c)
 
     async def _reaper(self) -> None:
         """Closes connections past their phase deadline (see `_serve`)."""

@@ -22,7 +22,7 @@ TOKEN = "s3cret-broker-token-0123456789"
 
 
 def _job(i: int) -> ProvingJob:
-    return ProvingJob(f"TUBE_PROOF:{i:064x}", ProvingRequestType.TUBE_PROOF, 1, f"file:///proofs/{i:060x}")
+    return ProvingJob(f"TUBE_PROOF:{i:064x}", ProvingRequestType.TUBE_PROOF, 1, f"data:,{i:060x}")
 
 
 async def _denied(coro: object) -> None:
