@@ -17,7 +17,7 @@ from node.archiver import Archiver, PruneEvent
 from node.l1.anvil import ANVIL_DEV_KEYS
 from node.l1.client import L1Client
 from node.l1.deploy import RollupConfig
-from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer
+from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer, SlotOutcome
 from node.txbot import make_tx
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
@@ -63,7 +63,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
         t0 = time.monotonic()
         res = await seq.work_at(ts)
         timings.append(time.monotonic() - t0)
-        assert res.action == "proposed", res
+        assert res.outcome is SlotOutcome.PROPOSED, res
         assert res.block is not None and res.receipt is not None
         gas[ntx] = res.receipt.gas_used
         assert len(res.block.body.tx_effects) == ntx
@@ -91,7 +91,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     ts = genesis + 4 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
-    assert res.action == "proposed" and res.quote == cheap
+    assert res.outcome is SlotOutcome.PROPOSED and res.quote == cheap
     claim = await l1.proof_claim()
     assert claim.exists and claim.epoch_to_prove == 0 and claim.basis_point_fee == 100
     gas_claim = res.receipt.gas_used if res.receipt else 0
@@ -122,7 +122,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     ts = genesis + 9 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
-    assert res.action == "proposed" and res.block is not None and res.block.number == 1
+    assert res.outcome is SlotOutcome.PROPOSED and res.block is not None and res.block.number == 1
     await archiver.sync_once()
     b1 = archiver.get_block(1)
     assert b1 is not None and b1.same_content(res.block)
@@ -145,9 +145,9 @@ async def test_sequencer_with_committee(deploy_l1: Callable[..., Any]) -> None:
         ts = genesis + slot * CONFIG.slot_duration
         await _at(l1, ts)
         results = [await s.work_at(ts) for s in seqs]
-        proposed = [r for r in results if r.action == "proposed"]
+        proposed = [r for r in results if r.outcome is SlotOutcome.PROPOSED]
         assert len(proposed) == 1, results
-        assert sum(r.action == "skipped:not-proposer" for r in results) == 3
+        assert sum(r.outcome is SlotOutcome.NOT_PROPOSER for r in results) == 3
         block = proposed[0].block
         assert block is not None
         await archiver.sync_once()

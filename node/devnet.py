@@ -2,9 +2,14 @@
 
 anvil (npm) -> Aztec's v0.63.1 L1 contracts -> a discv5 boot node -> N sequencers -> a prover node
 (archiver, broker, agents) -> a tx bot. Each node is its own `python -m node ...` child process with
-its own env and data directory (under DATA_DIRECTORY, default ./.devnet, wiped at start); their logs go
-to `<dir>/logs/<name>.log`, their warnings and errors are echoed. The devnet itself prints what
-happens on L1: blocks, claims (who, fee, bond), proofs, prunes. Ctrl-C stops everything cleanly.
+its own env and data directory (under DATA_DIRECTORY, default ./.devnet); their logs go to
+`<dir>/logs/<name>.log`, their warnings and errors are echoed.
+
+The data directory is wiped at start only if the devnet made it: it then holds the marker file
+`DEVNET_MARKER`. An empty or missing directory is taken (and marked); a non-empty directory without
+the marker is refused (StartupError, exit 2), so `DATA_DIRECTORY=$HOME --devnet` deletes nothing.
+Everything the devnet serves binds 127.0.0.1 inside DEVNET_BASE_PORT's range (the *_OFFSET constants).
+The devnet itself prints what happens on L1: blocks, claims (who, fee, bond), proofs, prunes. Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import trio
 
+from node.config import StartupError
 from node.l1.anvil import ANVIL_DEV_KEYS as ANVIL_KEYS
 from node.l1.anvil import Anvil, AnvilInfo
 from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contracts_report
@@ -29,6 +35,48 @@ from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contract
 log = logging.getLogger("node.devnet")
 
 DEPLOYER, FIRST_SEQUENCER = 0, 1
+DEVNET_MARKER: Final = ".aztec-py-devnet"  # in a data directory the devnet created and may wipe
+L1_PORT_OFFSET: Final = 97  # anvil
+HTTP_PORT_OFFSET: Final = 98  # the devnet process's own HTTP server (/health, /metrics)
+BOOT_HTTP_OFFSET: Final = 99  # boot node HTTP; sequencers +100.., prover node +119, tx bot +120
+
+
+def devnet_http_port(base_port: int) -> int:
+    return base_port + HTTP_PORT_OFFSET
+
+
+class DevnetDirError(StartupError):
+    pass
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Make `path` a fresh devnet directory without ever deleting what the devnet did not create:
+    missing or empty -> created and marked; marked -> its contents wiped; anything else -> refused."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise DevnetDirError(f"DATA_DIRECTORY {path}: not a directory the devnet can use")
+    if path.exists():
+        entries = list(path.iterdir())
+        if entries and not (path / DEVNET_MARKER).is_file():
+            raise DevnetDirError(
+                f"DATA_DIRECTORY {path}: not empty and not made by --devnet (no {DEVNET_MARKER} file); "
+                "refusing to delete it: point DATA_DIRECTORY at a new or empty folder"
+            )
+        for entry in entries:
+            if entry.name == DEVNET_MARKER:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / DEVNET_MARKER
+        with marker.open("w") as f:
+            f.write("made by python -m node --devnet; this folder is wiped when a devnet starts here\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise DevnetDirError(f"DATA_DIRECTORY {path}: not a writable directory ({e.strerror or e})") from None
 
 
 @dataclass(frozen=True)
@@ -172,11 +220,10 @@ class Devnet:
 
     async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
-        if cfg.data_dir.exists():
-            shutil.rmtree(cfg.data_dir)
-        cfg.data_dir.mkdir(parents=True)
+        await trio.to_thread.run_sync(prepare_data_dir, cfg.data_dir)
         async with trio.open_nursery() as nursery:
-            anvil: AnvilInfo = await nursery.start(Anvil(port=cfg.l1_port, block_time=1).run)
+            l1_port = cfg.l1_port or cfg.base_port + L1_PORT_OFFSET
+            anvil: AnvilInfo = await nursery.start(Anvil(port=l1_port, block_time=1).run)
             self.l1_url = anvil.url
             validators = (
                 [_address(ANVIL_KEYS[FIRST_SEQUENCER + i]) for i in range(cfg.sequencers)] if cfg.committee else []
@@ -192,7 +239,7 @@ class Devnet:
                 f"{cfg.epoch_duration} slots, claim window {cfg.claim_window}, committee {len(validators)}"
             )
             port = cfg.base_port
-            boot_http = port + 99
+            boot_http = port + BOOT_HTTP_OFFSET
             await nursery.start(
                 self._child(
                     "bootnode",
