@@ -169,6 +169,11 @@ class L1Connection:
 
 def _short(e: BaseException, limit: int = 200) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for marker, reason in (("Errno 111", "connection refused"), ("Connection refused", "connection refused"),
+                           ("timed out", "timed out"), ("Name or service not known", "unknown host"),
+                           ("Temporary failure in name resolution", "unknown host")):
+        if marker in text:
+            return reason
     return text[:limit]
 
 

@@ -9,7 +9,8 @@ The data directory is wiped at start only if the devnet made it: it then holds t
 `DEVNET_MARKER`. An empty or missing directory is taken (and marked); a non-empty directory without
 the marker is refused (StartupError, exit 2), so `DATA_DIRECTORY=$HOME --devnet` deletes nothing.
 Everything the devnet serves binds 127.0.0.1 inside DEVNET_BASE_PORT's range (the *_OFFSET constants).
-The devnet itself prints what happens on L1: blocks, claims (who, fee, bond), proofs, prunes. Ctrl-C stops everything cleanly.
+The devnet itself prints what happens on L1: blocks, claims (who, fee, bond), proofs, prunes.
+Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `L1Reachability` is fed the outcome of every L1 request attempt by the retrying client
 (`node.l1.client`): a transport failure (`failure`) or any answer at all, a revert included
-(`success`). It goes DOWN after `down_after` consecutive failed attempts and UP on the next answer,
+(`success`). It goes DOWN after `down_after` consecutive failed attempts (default 1: an attempt
+already waited up to the RPC timeout) and UP on the next answer,
 and returns the transition so the driver logs exactly one line per state change ("L1 down since ...",
 "L1 back after Ns"). `/health` reads `snapshot()`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-DOWN_AFTER_FAILURES: Final = 2  # one lost request is a hiccup, two in a row an outage
+DOWN_AFTER_FAILURES: Final = 1  # a request attempt that got no answer (each waits up to the RPC timeout)
 
 
 @dataclass(frozen=True, slots=True)
