@@ -182,7 +182,7 @@ def _chain_id_and_code(url: str, address: bytes) -> tuple[int, bytes]:
 
     from node.l1.rpc import normalize_address
 
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 3}))
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 3}, exception_retry_configuration=None))
     return int(w3.eth.chain_id), bytes(w3.eth.get_code(normalize_address(address)))  # type: ignore[arg-type]
 
 

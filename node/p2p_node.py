@@ -175,6 +175,11 @@ class P2PNode:
             await chain_state.refresh()
             epoch_duration = chain_state.timing.epoch_duration
         rollup = bytes.fromhex(l1.addresses.rollup.removeprefix("0x")) if l1 is not None else bytes(20)
+        tx_store = None
+        if c.data_directory is not None:  # the tx pool survives restarts, like v0.63.1's KV store
+            from node.tx_store import SqliteTxStore
+
+            tx_store = SqliteTxStore(c.data_directory / "tx_pool.sqlite")
         listen = c.p2p_tcp_listen_addr
         check_tcp_listen("P2P_TCP_LISTEN_ADDR", listen.host or "0.0.0.0", listen.port)
         service = P2PService(
@@ -189,8 +194,16 @@ class P2PNode:
             ),
             chain_state=chain_state,
             discovery=discovery,
+            tx_store=tx_store,
         )
+        if tx_store is not None:
+            restored = await trio.to_thread.run_sync(service.tx_pool.restore, chain_state.next_block_number())
+            log.info("tx pool restored", extra={"txs": restored, "path": str(tx_store.path)})
         async with trio.open_nursery() as nursery:
+            if tx_store is not None:
+                from node.tx_store import TxStoreFlusher
+
+                await nursery.start(TxStoreFlusher(tx_store).run)
             if isinstance(chain_state, L1ChainState):
                 nursery.start_soon(chain_state.run)
             try:

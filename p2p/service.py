@@ -24,7 +24,7 @@ from p2p.libp2p_host import GossipsubParams, HostConfig, Libp2pHost
 from p2p.peer_manager import DiscoverySource, PeerManager
 from p2p.pools.attestation_pool import AttestationPool
 from p2p.pools.quote_pool import EpochProofQuotePool
-from p2p.pools.tx_pool import TxPool
+from p2p.pools.tx_pool import TxPool, TxStore
 from p2p.reqresp import ReqResp
 from p2p.scoring import PeerScoring, ScoringConfig
 from p2p.validation import AZTEC_EPOCH_DURATION, QuoteValidationContext, TxValidationContext
@@ -123,6 +123,7 @@ class P2PService:
         chain_state: ChainState | None = None,
         discovery: DiscoverySource | None = None,
         clock: Callable[[], float] = trio.current_time,
+        tx_store: TxStore | None = None,
     ) -> None:
         self.config = config
         self.chain_state: ChainState = chain_state or ManualChainState()
@@ -132,7 +133,7 @@ class P2PService:
         self.quote_pool = EpochProofQuotePool(
             max_per_epoch=config.quote_pool_max_per_epoch, max_total=config.quote_pool_max_total
         )
-        self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes)
+        self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes, store=tx_store)
         self.attestation_pool = AttestationPool()
         cs = self.chain_state
         self.quote_ctx = QuoteValidationContext(

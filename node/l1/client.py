@@ -198,12 +198,13 @@ class L1Client:
         self._stats["calls"] += 1
         attempt = 0
         while True:
+            began, began_wall = trio.current_time(), time.time()  # an outage starts when the attempt did
             try:
                 out = await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
             except L1TransientError as e:
                 attempt += 1
                 self._stats["retries"] += 1
-                self._note(self.reachability.failure(str(e), now=trio.current_time(), wall=time.time()))
+                self._note(self.reachability.failure(str(e)[:300], now=began, wall=began_wall))
                 if self.retry.gives_up_after(attempt):
                     raise
                 await trio.sleep(self.retry.delay(attempt - 1))
@@ -217,7 +218,7 @@ class L1Client:
     def _note(self, change: WentDown | CameBack | None) -> None:
         if isinstance(change, WentDown):
             since = time.strftime("%H:%M:%S", time.gmtime(change.since))
-            log.warning("L1 down since %s UTC (%s): retrying with backoff", since, change.error,
+            log.warning("L1 down since %s UTC (%s): retrying with backoff", since, change.error[:160],
                         extra={"l1": self.rpc.url})
         elif isinstance(change, CameBack):
             log.warning("L1 back after %.1fs", change.down_for, extra={"l1": self.rpc.url})

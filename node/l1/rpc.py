@@ -117,7 +117,9 @@ class SyncRpc:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 10.0) -> SyncRpc:
-        return cls(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})))
+        # web3's own retries (5 per request, invisible) are off: L1Client retries, and tracks the outage
+        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        return cls(Web3(provider))
 
     def _wrap(self, exc: Exception, context: str) -> Exception:
         if is_transient(exc):
