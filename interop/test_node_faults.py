@@ -206,3 +206,71 @@ def test_prover_node_rides_out_an_l1_outage_mid_claim(deploy_l1: Callable[..., A
             proc.kill()
             proc.wait()
     print("\n" + "\n".join(line for line in out.lines if "L1 " in line or "epoch" in line))
+
+
+# ----- the devnet's sockets
+
+
+def free_port_range(n: int) -> int:
+    for base in range(42000, 60000, 151):
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + n):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    socks.append(s)
+                    s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.mark.slow
+def test_devnet_binds_everything_on_loopback_inside_its_port_range(tmp_path: Path) -> None:
+    import psutil
+
+    base = free_port_range(130)
+    data = tmp_path / "devnet"
+    env = node_env(DATA_DIRECTORY=str(data), DEVNET_BASE_PORT=str(base), DEVNET_SEQUENCERS="2",
+                   DEVNET_PROVER_AGENTS="1")
+    env.pop("AZTEC_PORT")
+    env.pop("AZTEC_HOST")  # defaults 0.0.0.0:8080: the devnet must not use them
+    proc = subprocess.Popen([sys.executable, "-m", "node", "--devnet"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 240
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "\n".join(seen[-30:])
+            seen.append(line.rstrip())
+            if "[devnet] running" in line:
+                break
+        else:
+            raise AssertionError("\n".join(seen[-30:]))
+        time.sleep(2)
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        bound: list[tuple[str, str, int]] = []
+        for p in tree:
+            for c in p.net_connections(kind="inet"):
+                listening = c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM and not c.raddr)
+                if listening:
+                    bound.append((p.name(), c.laddr.ip, c.laddr.port))
+        assert len(bound) >= 6, bound
+        outside = [b for b in bound if b[1] != "127.0.0.1" or not base <= b[2] < base + 130]
+        assert not outside, f"bound outside 127.0.0.1:[{base}, {base + 130}): {outside}"
+        assert (data / ".aztec-py-devnet").is_file()
+        status, report = get_json(f"http://127.0.0.1:{base + 98}/ready")
+        assert status == 200 and report["ready"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -154,3 +154,36 @@ async def test_sequencer_with_committee(deploy_l1: Callable[..., Any]) -> None:
         got = archiver.get_block(block.number)
         assert got is not None and got.same_content(block)
     assert archiver.block_number() == 3
+
+
+async def test_sequencer_waits_within_its_slot_for_a_lagging_archiver(deploy_l1: Callable[..., Any]) -> None:
+    """Block 1 is on L1 but our archiver has not polled it yet: the slot-2 proposer must not give up
+    its slot (it did: the result text carried a detail, the check compared without it); it retries
+    within the slot and proposes block 2 once the archiver catches up."""
+    l1, genesis = await _setup(deploy_l1)
+    archiver = Archiver(l1)
+    src = MemorySources()
+    await archiver.sync_once()
+    ts1 = genesis + 1 * CONFIG.slot_duration
+    await _at(l1, ts1)
+    first = await Sequencer(l1.with_signer(_key(1)), archiver, txs=src, quotes=src).work_at(ts1)
+    assert first.outcome is SlotOutcome.PROPOSED
+    ts2 = genesis + 2 * CONFIG.slot_duration
+    await _at(l1, ts2)
+
+    async def clock() -> int:
+        return ts2
+
+    seq = Sequencer(l1.with_signer(_key(2)), archiver, txs=src, quotes=src, clock=clock,
+                    polling_interval=30.0, sync_retry_interval=0.05)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(seq.run)
+        with trio.fail_after(30):
+            await seq.wait_for_result(lambda r: r.outcome is SlotOutcome.PARENT_NOT_SYNCED)
+            await archiver.sync_once()  # the archiver's next poll
+            proposed = await seq.wait_for_result(lambda r: r.outcome is SlotOutcome.PROPOSED)
+        nursery.cancel_scope.cancel()
+    assert proposed.slot == 2 and proposed.block is not None and proposed.block.number == 2
+    waits = [r for r in seq.results if r.outcome is SlotOutcome.PARENT_NOT_SYNCED]
+    assert waits and all(r.slot == 2 and "block 1" in r.detail for r in waits)
+    assert seq.statistics()["parent_sync_waits"] == len(waits)

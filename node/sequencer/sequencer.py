@@ -253,9 +253,18 @@ class Sequencer:
                                        "parent_sync_waits": 0}
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
         self.last_error: str | None = None
+        self._result_event = trio.Event()  # set (and replaced) on every recorded result
 
     def statistics(self) -> dict[str, int]:
         return dict(self._stats)
+
+    async def wait_for_result(self, pred: Callable[[SlotResult], bool]) -> SlotResult:
+        """The first kept slot result matching `pred`, waiting for new ones (tests, tooling)."""
+        while True:
+            for r in self.results:
+                if pred(r):
+                    return r
+            await self._result_event.wait()
 
     async def _pending_view(self, fn: str, *args: Any) -> Any:
         return await self.l1.rollup_view(fn, *args, block="pending")  # retried like every L1 read
@@ -301,6 +310,8 @@ class Sequencer:
         slot = timing.slot_at(ts)
         res = await self._work(slot, ts, timing.timestamp_for_slot(slot))
         self.results.append(res)
+        self._result_event.set()
+        self._result_event = trio.Event()
         if res.outcome is SlotOutcome.PROPOSED:
             self._stats["proposed"] += 1
         elif res.outcome.skipped:
