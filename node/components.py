@@ -221,6 +221,8 @@ def _ensure_archiver(ctx: Context) -> list[Named]:
             polling_interval=max(0.2, ctx.config.prover_node_polling_interval_ms / 1000),
         )
         ctx.shared["archiver"] = archiver
+        ctx.health.add("archiver", lambda: ComponentHealth(True, {"tip": archiver.block_number(),
+                                                                   **_numbers(archiver.statistics())}))
         return archiver
 
     return [*_ensure_l1(ctx), Named("archiver", Deferred(make))]
@@ -435,7 +437,7 @@ def _sequencer(ctx: Context) -> list[Named]:
         sources = P2PSources(p2p) if p2p is not None else memory_sources
         validator_keys = [c.validator_private_key or publisher_key]
         attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
-        return Sequencer(
+        seq = Sequencer(
             l1,
             ctx.shared["archiver"],
             txs=sources,
@@ -444,6 +446,14 @@ def _sequencer(ctx: Context) -> list[Named]:
             sequencer_index=c.seq_index or 0,
             sequencer_count=c.seq_count if c.seq_index is not None else 1,
         )
+
+        def probe() -> ComponentHealth:
+            last = seq.results[-1] if seq.results else None
+            return ComponentHealth(True, {"lastSlot": str(last) if last else None, **seq.statistics()},
+                                   seq.last_error)
+
+        ctx.health.add("sequencer", probe)
+        return seq
 
     return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
 
@@ -691,6 +701,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             return {**node.statistics(), "lastEpoch": job.last}
 
         ctx.rpc.register("prover_getStatistics", get_prover_node_stats)
+        ctx.health.add("prover_node", lambda: ComponentHealth(True, {**node.statistics(), "lastEpoch": job.last}))
         return _ProverNodeService(node, client)
 
     return [*pre, *_ensure_archiver(ctx), Named("prover-node", Deferred(make))]
