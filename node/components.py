@@ -123,7 +123,7 @@ class L1Connection:
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         from node.l1.client import L1Client, RetryPolicy
-        from node.l1.errors import L1Error
+        from node.l1.errors import L1Error, L1TransientError
 
         c = self.ctx.config
         rollup = c.rollup_contract_address
@@ -147,6 +147,8 @@ class L1Connection:
             try:
                 client = await L1Client.connect(c.ethereum_host, rollup, retry=RetryPolicy(attempts=3))
                 await client.timing()  # cached: /health derives the current epoch from it
+            except L1TransientError as e:
+                raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: not answering ({_short(e)})") from None
             except L1Error as e:
                 raise StartupError(f"{where}: not a v0.63.1 Rollup on ETHEREUM_HOST {c.ethereum_host} "
                                    f"({_short(e)})") from None
