@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections import deque
@@ -48,6 +49,49 @@ def devnet_http_port(base_port: int) -> int:
 
 class DevnetDirError(StartupError):
     pass
+
+
+class PortReservation:
+    """Holds the devnet's ports as bound (not listening) sockets from the start, so the kernel never
+    picks one of them as the ephemeral port of the many outgoing connections made while the devnet
+    starts (DEVNET_BASE_PORT's range usually lies inside the ephemeral range); each is released just
+    before the process that listens on it starts. A port that is already taken is left alone: its
+    process then reports it (one line, exit 2)."""
+
+    def __init__(self, tcp: Sequence[int], udp: Sequence[int], host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._socks: dict[tuple[int, int], socket.socket] = {}
+        for kind, ports in ((socket.SOCK_STREAM, tcp), (socket.SOCK_DGRAM, udp)):
+            for port in ports:
+                s = socket.socket(socket.AF_INET, kind)
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    s.close()
+                    continue
+                self._socks[(int(kind), port)] = s
+
+    def held(self) -> int:
+        return len(self._socks)
+
+    def release(self, port: int) -> None:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = self._socks.pop((int(kind), port), None)
+            if s is not None:
+                s.close()
+
+    def release_for(self, env: Mapping[str, str]) -> None:
+        """Release every port a child's env tells it to listen on."""
+        for key in ("AZTEC_PORT", "P2P_TCP_LISTEN_ADDR", "P2P_UDP_LISTEN_ADDR"):
+            value = env.get(key, "")
+            port = value.rpartition(":")[2]
+            if port.isdigit():
+                self.release(int(port))
+
+    def close(self) -> None:
+        for s in self._socks.values():
+            s.close()
+        self._socks.clear()
 
 
 def prepare_data_dir(path: Path) -> None:
@@ -113,13 +157,17 @@ class ChildProcess:
         log_path: Path,
         echo: Callable[[str, str], None],
         ready_timeout: float = 90.0,
+        before_start: Callable[[], None] | None = None,
     ) -> None:
         self.name, self.argv, self.env, self.log_path, self.echo = name, list(argv), dict(env), log_path, echo
         self.ready_timeout = ready_timeout
+        self.before_start = before_start
         self.tail: deque[str] = deque(maxlen=30)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.before_start is not None:
+            self.before_start()
         proc = await trio.lowlevel.open_process(
             self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -184,6 +232,7 @@ class Devnet:
     addresses: L1ContractAddresses | None = None
     l1_url: str = ""
     children: dict[str, ChildProcess] = field(default_factory=dict)
+    ports: PortReservation | None = None
 
     def _echo(self, name: str, line: str) -> None:
         if self.cfg.echo_children or " ERROR " in line or " WARNING " in line:
@@ -213,8 +262,10 @@ class Devnet:
         return env
 
     def _child(self, name: str, flags: Sequence[str], env: dict[str, str]) -> ChildProcess:
+        ports = self.ports
         child = ChildProcess(
-            name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo
+            name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo,
+            before_start=None if ports is None else (lambda: ports.release_for(env)),
         )
         self.children[name] = child
         return child
@@ -222,8 +273,21 @@ class Devnet:
     async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
         await trio.to_thread.run_sync(prepare_data_dir, cfg.data_dir)
+        b, nodes = cfg.base_port, cfg.sequencers + 2  # p2p nodes: sequencers, prover node, tx bot
+        l1_port = cfg.l1_port or b + L1_PORT_OFFSET
+        http = [b + BOOT_HTTP_OFFSET + k for k in (0, *range(1, cfg.sequencers + 1), 20, 21)]
+        self.ports = PortReservation(tcp=[l1_port, *http, *range(b + 1, b + 1 + nodes)],
+                                     udp=list(range(b, b + 1 + nodes)))
+        try:
+            await self._run(l1_port, task_status)
+        finally:
+            self.ports.close()
+
+    async def _run(self, l1_port: int, task_status: trio.TaskStatus[dict[str, Any]]) -> None:
+        cfg = self.cfg
+        assert self.ports is not None
         async with trio.open_nursery() as nursery:
-            l1_port = cfg.l1_port or cfg.base_port + L1_PORT_OFFSET
+            self.ports.release(l1_port)
             anvil: AnvilInfo = await nursery.start(Anvil(port=l1_port, block_time=1).run)
             self.l1_url = anvil.url
             validators = (
