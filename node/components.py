@@ -131,7 +131,7 @@ class L1Connection:
             if c.aztec_node_url is None:
                 raise ConfigError("ROLLUP_CONTRACT_ADDRESS (or AZTEC_NODE_URL to fetch it from) is required")
             rollup = await _fetch_rollup_address(c.aztec_node_url)
-        where = f"ROLLUP_CONTRACT_ADDRESS 0x{rollup.hex()}"
+        where = f"ROLLUP_CONTRACT_ADDRESS {rollup if isinstance(rollup, str) else '0x' + rollup.hex()}"
         with trio.move_on_after(L1_STARTUP_TIMEOUT) as startup:
             try:
                 chain_id, code = await trio.to_thread.run_sync(
@@ -179,7 +179,7 @@ def _short(e: BaseException, limit: int = 200) -> str:
     return text[:limit]
 
 
-def _chain_id_and_code(url: str, address: bytes) -> tuple[int, bytes]:
+def _chain_id_and_code(url: str, address: bytes | str) -> tuple[int, bytes]:
     from web3 import Web3
 
     from node.l1.rpc import normalize_address
