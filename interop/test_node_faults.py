@@ -195,6 +195,12 @@ def test_prover_node_rides_out_an_l1_outage_mid_claim(deploy_l1: Callable[..., A
         assert out.count(r"L1 down since") == out.count(r"L1 back after") >= 1
         status, report = get_json(f"http://127.0.0.1:{port}/health")
         assert report["l1"]["reachable"] is True and report["l1"]["outages"] >= 1, report
+        assert report["components"]["sequencer"]["healthy"] and report["agents"]["proven"] > 0, report
+        tip = rollup_c.functions.tips().call()[0]  # the sequencer goes on proposing, too
+        deadline = time.monotonic() + 30
+        while rollup_c.functions.tips().call()[0] <= tip:
+            assert time.monotonic() < deadline, "\n".join(out.lines[-20:])
+            time.sleep(0.5)
         assert proc.poll() is None
     finally:
         if stopped:

@@ -294,6 +294,8 @@ class L1Client:
                         self._stats["reverts"] += 1
                         raise
                 await trio.sleep(self.receipt_poll)
+        # an L1 node that restarted may have lost the tx: re-read the nonce, or every later tx waits behind the gap
+        signer.reset_nonce()
         raise L1TransactionError(
             f"{context}: tx 0x{prepared.tx_hash.hex()} not mined within {self.receipt_timeout}s"
         )
