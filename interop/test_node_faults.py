@@ -81,6 +81,21 @@ def test_ethereum_host_on_another_chain(l1_session: Any) -> None:
     assert "L1_CHAIN_ID" in line and "31337" in line
 
 
+def test_ethereum_host_that_does_not_answer(make_anvil: Callable[..., Any]) -> None:
+    """An L1 that accepts connections but never answers (frozen): named within seconds, exit 2."""
+    anvil = make_anvil()
+    os.kill(anvil.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        rc, out = run_node(["--archiver"], node_env(ETHEREUM_HOST=anvil.url, ROLLUP_CONTRACT_ADDRESS="0x" + "12" * 20))
+        took = time.monotonic() - t0
+    finally:
+        os.kill(anvil.proc.pid, signal.SIGCONT)
+    line = one_error_line(rc, out)
+    assert "ETHEREUM_HOST" in line and anvil.url in line and "timed out" in line
+    assert took < 20
+
+
 # ----- the outage
 
 
