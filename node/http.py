@@ -17,6 +17,8 @@ import h11
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from node.health import http_response
+
 log = logging.getLogger("node.http")
 
 JsonRpcHandler = Callable[..., Awaitable[Any]]
@@ -109,7 +111,7 @@ class HttpServer:
         self.host, self.port = host, port
         self.dispatcher = dispatcher
         self.registry = registry
-        self.health = health or (lambda: {"status": "ok"})
+        self.health = health or (lambda: {"status": "ok", "ready": True})
         self.max_body = max_body
         self.idle_timeout = idle_timeout
         self._slots = trio.Semaphore(max_connections)
@@ -187,8 +189,9 @@ class HttpServer:
             return 200, "application/json", await self.dispatcher.handle_body(body)
         if method == "GET" and path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
-        if method == "GET" and path in ("/health", "/status"):
-            return 200, "application/json", json.dumps(self.health()).encode()
+        if method == "GET" and path in ("/health", "/ready", "/status"):
+            status, report = http_response(self.health(), path)  # node/health.py: 503 when not healthy/ready
+            return status, "application/json", json.dumps(report).encode()
         return 404, "text/plain", b"not found\n"
 
     async def _send(
