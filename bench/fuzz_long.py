@@ -40,7 +40,7 @@ Targets (decoder, entry point, declared rejection):
                   handle_body: nothing may escape, the answer is JSON, no -32603 internal error
   jsonrpc_node    core/http/jsonrpc.Dispatcher.handle_body with the node's decoding handlers
                   (node_addEpochProofQuote, node_sendTx): same rules
-  http_request    node/http.HttpServer._serve on an in-memory stream (h11 parse, limits, routing)
+  http_request    core.http HttpServer.serve_stream on an in-memory stream (fast path / h11, limits, routing)
 Opt-in (--only gossip_verdicts): p2p/validation.py's validate_* must return a verdict for any payload.
 Yamux has no frame parser reachable as a function in py-libp2p 0.8.1 (its header parse is inlined in
 Yamux.handle_incoming), so it is covered only by the p2p containment tests, not here.

@@ -17,7 +17,7 @@ from node.archiver import Archiver, PruneEvent
 from node.l1.anvil import ANVIL_DEV_KEYS
 from node.l1.client import L1Client
 from node.l1.deploy import RollupConfig
-from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer
+from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer, SlotOutcome
 from node.txbot import make_tx
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
@@ -63,7 +63,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
         t0 = time.monotonic()
         res = await seq.work_at(ts)
         timings.append(time.monotonic() - t0)
-        assert res.action == "proposed", res
+        assert res.outcome is SlotOutcome.PROPOSED, res
         assert res.block is not None and res.receipt is not None
         gas[ntx] = res.receipt.gas_used
         assert len(res.block.body.tx_effects) == ntx
@@ -92,7 +92,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     ts = genesis + 4 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
-    assert res.action == "proposed" and res.quote == cheap
+    assert res.outcome is SlotOutcome.PROPOSED and res.quote == cheap
     claim = await l1.proof_claim()
     assert claim.exists and claim.epoch_to_prove == 0 and claim.basis_point_fee == 100
     gas_claim = res.receipt.gas_used if res.receipt else 0
@@ -123,7 +123,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     ts = genesis + 9 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
-    assert res.action == "proposed" and res.block is not None and res.block.number == 1
+    assert res.outcome is SlotOutcome.PROPOSED and res.block is not None and res.block.number == 1
     await archiver.sync_once()
     b1 = archiver.get_block(1)
     assert b1 is not None and b1.same_content(res.block)
@@ -146,12 +146,45 @@ async def test_sequencer_with_committee(deploy_l1: Callable[..., Any]) -> None:
         ts = genesis + slot * CONFIG.slot_duration
         await _at(l1, ts)
         results = [await s.work_at(ts) for s in seqs]
-        proposed = [r for r in results if r.action == "proposed"]
+        proposed = [r for r in results if r.outcome is SlotOutcome.PROPOSED]
         assert len(proposed) == 1, results
-        assert sum(r.action == "skipped:not-proposer" for r in results) == 3
+        assert sum(r.outcome is SlotOutcome.NOT_PROPOSER for r in results) == 3
         block = proposed[0].block
         assert block is not None
         await archiver.sync_once()
         got = archiver.get_block(block.number)
         assert got is not None and got.same_content(block)
     assert archiver.block_number() == 3
+
+
+async def test_sequencer_waits_within_its_slot_for_a_lagging_archiver(deploy_l1: Callable[..., Any]) -> None:
+    """Block 1 is on L1 but our archiver has not polled it yet: the slot-2 proposer must not give up
+    its slot (it did: the result text carried a detail, the check compared without it); it retries
+    within the slot and proposes block 2 once the archiver catches up."""
+    l1, genesis = await _setup(deploy_l1)
+    archiver = Archiver(l1)
+    src = MemorySources()
+    await archiver.sync_once()
+    ts1 = genesis + 1 * CONFIG.slot_duration
+    await _at(l1, ts1)
+    first = await Sequencer(l1.with_signer(_key(1)), archiver, txs=src, quotes=src).work_at(ts1)
+    assert first.outcome is SlotOutcome.PROPOSED
+    ts2 = genesis + 2 * CONFIG.slot_duration
+    await _at(l1, ts2)
+
+    async def clock() -> int:
+        return ts2
+
+    seq = Sequencer(l1.with_signer(_key(2)), archiver, txs=src, quotes=src, clock=clock,
+                    polling_interval=30.0, sync_retry_interval=0.05)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(seq.run)
+        with trio.fail_after(30):
+            await seq.wait_for_result(lambda r: r.outcome is SlotOutcome.PARENT_NOT_SYNCED)
+            await archiver.sync_once()  # the archiver's next poll
+            proposed = await seq.wait_for_result(lambda r: r.outcome is SlotOutcome.PROPOSED)
+        nursery.cancel_scope.cancel()
+    assert proposed.slot == 2 and proposed.block is not None and proposed.block.number == 2
+    waits = [r for r in seq.results if r.outcome is SlotOutcome.PARENT_NOT_SYNCED]
+    assert waits and all(r.slot == 2 and "block 1" in r.detail for r in waits)
+    assert seq.statistics()["parent_sync_waits"] == len(waits)

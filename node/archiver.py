@@ -27,6 +27,7 @@ from eth_abi.exceptions import DecodingError
 
 from node.l1 import artifacts as art
 from node.l1.client import L1Client
+from node.l1.errors import L1Error
 from node.l1.rpc import function_entry
 from node.l2.block import L2Block, replay_block
 from node.l2.tx_effect import Body, BodyDecodeError
@@ -212,20 +213,13 @@ class Archiver:
                 self._subscribers.remove(s)
 
     async def _get_logs(self, address: str, topics: Sequence[bytes], from_block: int) -> list[Any]:
-        w3 = self.l1.rpc.w3
-        flt: Any = {"address": address, "topics": ["0x" + t.hex() for t in topics],
-                    "fromBlock": from_block, "toBlock": "latest"}
-
-        def get() -> list[Any]:
-            return list(w3.eth.get_logs(flt))
-
-        return await trio.to_thread.run_sync(get)
+        return await self.l1.get_logs(address, topics, from_block)  # retried; outages wait, not raise
 
     async def _fetch_block(self, n: int, archive: bytes) -> L2Block:
         logs = await self._get_logs(self.l1.addresses.rollup, [L2_BLOCK_PROPOSED_TOPIC, n.to_bytes(32, "big")], 0)
         for lg in reversed(logs):
             if bytes(lg["topics"][2]) == archive:
-                tx = await trio.to_thread.run_sync(self.l1.rpc.w3.eth.get_transaction, lg["transactionHash"])
+                tx = await self.l1.get_transaction(bytes(lg["transactionHash"]))
                 block = self._decoder.decode(bytes(tx["input"]), int(lg["blockNumber"]))
                 if block.number != n or block.archive != archive:
                     raise ArchiverError(f"calldata of block {n} does not match its L2BlockProposed event")
@@ -291,7 +285,7 @@ class Archiver:
                 await trio.sleep(self.polling_interval)
                 try:
                     await self.sync_once()
-                except (ArchiverError, BodyDecodeError) as e:
+                except (ArchiverError, BodyDecodeError, L1Error) as e:  # one bad poll never ends the archiver
                     self._stats["errors"] += 1
                     log.warning("archiver sync failed: %s", e)
         finally:

@@ -16,7 +16,7 @@ import trio
 from node import __version__
 from node.config import ConfigError, NodeConfig, config_table_markdown, load_config
 from node.logs import configure_logging
-from node.supervisor import ComponentFailed, Supervisor, run_until_signal
+from node.supervisor import ComponentFailed, Supervisor, describe, leaf_exceptions, run_until_signal
 
 log = logging.getLogger("node")
 
@@ -94,10 +94,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def run(config: NodeConfig, roles: set[str]) -> int:
+    """Run the node; 0 on a clean stop, 2 on a start-up mistake (one line naming the variable, port or
+    path; the traceback only with LOG_LEVEL=debug), 1 when a component failed."""
     from node.components import build_components
     from node.l1.artifacts import use_node_modules
 
     use_node_modules(config.aztec_node_modules)
+    debug = config.log_level in ("debug", "trace")
     try:
         components = build_components(config, roles)
     except ConfigError as e:
@@ -106,15 +109,21 @@ def run(config: NodeConfig, roles: set[str]) -> int:
     log.info("starting", extra={"roles": ",".join(sorted(roles))})
     try:
         trio.run(run_until_signal, Supervisor(components))
-    except ComponentFailed as e:
-        log.error("%s", e)
-        return 1
-    except BaseExceptionGroup as eg:
-        failed = eg.subgroup(ComponentFailed)
-        if failed is None:
-            raise
-        for exc in failed.exceptions:
+    except (Exception, KeyboardInterrupt) as e:
+        if isinstance(e, KeyboardInterrupt):
+            return 130
+        if debug:
+            log.debug("node stopped by an exception", exc_info=True)
+        mistakes = leaf_exceptions(e, ConfigError)
+        if mistakes:
+            for line in dict.fromkeys(str(m) for m in mistakes):
+                print(f"error: {line}", file=sys.stderr)
+            return 2
+        failed = leaf_exceptions(e, ComponentFailed)
+        for exc in failed:
             log.error("%s", exc)
+        if not failed:
+            log.error("node failed: %s", describe(e))
         return 1
     log.info("stopped")
     return 0

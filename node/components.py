@@ -7,21 +7,23 @@ the components other roles expose, e.g. the P2P client the prover node sends quo
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import trio
 from prometheus_client import CollectorRegistry
 
 from core.http import SERVER_ERROR, Dispatcher, ExposureError, InvalidParams, JsonRpcError, check_exposure
 from core.http.jsonrpc import param_int
-from node.config import ConfigError, HostPort, NodeConfig
+from node.config import ConfigError, HostPort, NodeConfig, StartupError
+from node.health import ComponentHealth, HealthRegistry, agents_probe, l1_probe, p2p_probe
 from node.http import node_http_server
 from node.metrics import OtlpPusher, build_info, new_registry
-from node.supervisor import Named
+from node.supervisor import Named, leaf_exceptions
 
 log = logging.getLogger("node.components")
 
@@ -46,7 +48,7 @@ class Context:
     registry: CollectorRegistry = field(default_factory=new_registry)
     rpc: Dispatcher = field(default_factory=Dispatcher)
     shared: dict[str, Any] = field(default_factory=dict)
-    health: dict[str, Any] = field(default_factory=lambda: {"status": "ok"})
+    health: HealthRegistry = field(default_factory=HealthRegistry)
 
 
 Builder = Callable[[Context], list[Named]]
@@ -65,16 +67,67 @@ class Deferred:
         await self.component.run(task_status=task_status)
 
 
+# --- start-up checks and health (node-faults)
+L1_STARTUP_TIMEOUT: Final = 10.0  # an ETHEREUM_HOST that does not answer within this is a start-up mistake
+
+
+class StartupGuard:
+    """Runs `inner` and turns an expected failure *before it is ready* into a StartupError whose one
+    line names the cause (`explain(exc)`; None: not an expected failure, re-raised as is). Failures
+    after start-up are left alone (outages are states, handled inside the components)."""
+
+    def __init__(self, inner: Any, explain: Callable[[BaseException], str | None]) -> None:
+        self.inner = inner
+        self.explain = explain
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            try:
+                info = await nursery.start(self.inner.run)
+            except Exception as e:
+                for leaf in leaf_exceptions(e, Exception):
+                    if isinstance(leaf, ConfigError):
+                        raise leaf from e
+                    why = self.explain(leaf)
+                    if why is not None:
+                        raise StartupError(why) from e
+                raise
+            task_status.started(info)
+
+
+def port_in_use(variable: str, host: str, port: int) -> Callable[[BaseException], str | None]:
+    def explain(e: BaseException) -> str | None:
+        if isinstance(e, OSError):
+            return f"{variable}: cannot listen on {host}:{port}: {e.strerror or e}"
+        return None
+
+    return explain
+
+
+def check_data_directory(path: Path) -> None:
+    """DATA_DIRECTORY must be a directory we can create files in (checked before anything starts)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise StartupError(f"DATA_DIRECTORY {path}: not a writable directory ({e.strerror or e})") from None
+
+
 class L1Connection:
     """Connects to ETHEREUM_HOST and the Rollup (ROLLUP_CONTRACT_ADDRESS, else the canonical rollup of
-    REGISTRY_CONTRACT_ADDRESS, else fetched from AZTEC_NODE_URL's `node_getL1ContractAddresses`), checks
-    the chain id, and shares the client."""
+    REGISTRY_CONTRACT_ADDRESS, else fetched from AZTEC_NODE_URL's `node_getL1ContractAddresses`),
+    checks the chain id and that the address holds a v0.63.1 Rollup, and shares the client. Start-up
+    mistakes (no answer within L1_STARTUP_TIMEOUT, no contract, another contract, another chain) are
+    StartupErrors naming the variable. Once connected, the shared client retries forever: a later L1
+    outage is a state reported in /health."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
-        from node.l1.client import L1Client
+        from node.l1.client import L1Client, RetryPolicy
+        from node.l1.errors import L1Error, L1TransientError
 
         c = self.ctx.config
         rollup: bytes | str | None = c.rollup_contract_address
@@ -87,10 +140,32 @@ class L1Connection:
                     "is required"
                 )
             rollup = await _fetch_rollup_address(c.aztec_node_url)
-        client = await L1Client.connect(c.ethereum_host, rollup)
-        chain_id = await client.chain_id()
-        if chain_id != c.l1_chain_id:
-            raise ConfigError(f"ETHEREUM_HOST is chain {chain_id} but L1_CHAIN_ID is {c.l1_chain_id}")
+        where = f"ROLLUP_CONTRACT_ADDRESS {rollup if isinstance(rollup, str) else '0x' + rollup.hex()}"
+        with trio.move_on_after(L1_STARTUP_TIMEOUT) as startup:
+            try:
+                chain_id, code = await trio.to_thread.run_sync(
+                    lambda: _chain_id_and_code(c.ethereum_host, rollup), abandon_on_cancel=True)
+            except Exception as e:
+                raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: not answering ({_short(e)})") from None
+            if chain_id != c.l1_chain_id:
+                raise StartupError(f"ETHEREUM_HOST {c.ethereum_host} is chain {chain_id} but L1_CHAIN_ID is "
+                                   f"{c.l1_chain_id}")
+            if not code:
+                raise StartupError(f"{where}: no contract at that address on ETHEREUM_HOST {c.ethereum_host} "
+                                   f"(chain {chain_id})")
+            try:
+                client = await L1Client.connect(c.ethereum_host, rollup, retry=RetryPolicy(attempts=3))
+                await client.timing()  # cached: /health derives the current epoch from it
+            except L1TransientError as e:
+                raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: not answering ({_short(e)})") from None
+            except L1Error as e:
+                raise StartupError(f"{where}: not a v0.63.1 Rollup on ETHEREUM_HOST {c.ethereum_host} "
+                                   f"({_short(e)})") from None
+            except Exception as e:  # e.g. output that does not decode: another contract
+                raise StartupError(f"{where}: not a v0.63.1 Rollup ({type(e).__name__}: {_short(e)})") from None
+        if startup.cancelled_caught:
+            raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: no answer within {L1_STARTUP_TIMEOUT:.0f}s")
+        client.retry = RetryPolicy.forever()  # from now on an outage is waited out, never raised
         self.ctx.shared["l1"] = client
         addresses = client.addresses.to_json()
 
@@ -116,6 +191,25 @@ async def _registry_rollup(ethereum_host: str, registry: bytes) -> str:
         raise ConfigError(f"REGISTRY_CONTRACT_ADDRESS: {e}") from e
 
 
+def _short(e: BaseException, limit: int = 200) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for marker, reason in (("Errno 111", "connection refused"), ("Connection refused", "connection refused"),
+                           ("timed out", "timed out"), ("Name or service not known", "unknown host"),
+                           ("Temporary failure in name resolution", "unknown host")):
+        if marker in text:
+            return reason
+    return text[:limit]
+
+
+def _chain_id_and_code(url: str, address: bytes | str) -> tuple[int, bytes]:
+    from web3 import Web3
+
+    from node.l1.rpc import normalize_address
+
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 3}, exception_retry_configuration=None))
+    return int(w3.eth.chain_id), bytes(w3.eth.get_code(normalize_address(address)))  # type: ignore[arg-type]
+
+
 async def _fetch_rollup_address(url: str) -> bytes:
     import httpx
 
@@ -133,6 +227,7 @@ def _ensure_l1(ctx: Context) -> list[Named]:
     if "l1_component" in ctx.shared:
         return []
     ctx.shared["l1_component"] = True
+    ctx.health.add("l1", l1_probe(lambda: ctx.shared.get("l1")))
     return [Named("l1", L1Connection(ctx))]
 
 
@@ -150,6 +245,8 @@ def _ensure_archiver(ctx: Context) -> list[Named]:
             polling_interval=max(0.2, ctx.config.prover_node_polling_interval_ms / 1000),
         )
         ctx.shared["archiver"] = archiver
+        ctx.health.add("archiver", lambda: ComponentHealth(True, {"tip": archiver.block_number(),
+                                                                   **_numbers(archiver.statistics())}))
         return archiver
 
     return [*_ensure_l1(ctx), Named("archiver", Deferred(make))]
@@ -176,20 +273,49 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
         raise ConfigError(f"{flags}: not available in this build yet")
     if config.prover_agent_enabled and "prover_node" in roles:
         roles = roles | {"prover"}
+    if config.data_directory is not None and "devnet" not in roles:  # the devnet checks its own
+        check_data_directory(config.data_directory)
     ctx = Context(config, roles)
-    components: list[Named] = []
+    _install_last_error_handler(ctx.health)
+    host, port = config.aztec_host, config.aztec_port
+    if "devnet" in roles:  # everything the devnet serves: 127.0.0.1, inside DEVNET_BASE_PORT's range
+        from node.devnet import devnet_http_port
+
+        host, port = "127.0.0.1", devnet_http_port(config.devnet_base_port)
+    # the HTTP server starts first, so /health and /ready answer while the rest starts
+    token = config.prover_broker_auth_token if "prover_broker" in roles else None
+    http = node_http_server(host, port, ctx.rpc, ctx.registry, ctx.health.report, token=token)
+    components: list[Named] = [Named("http", StartupGuard(http, port_in_use("AZTEC_PORT", host, port)))]
     for role in ROLE_ORDER:
         if role in roles:
             components += BUILDERS[role](ctx)
     build_info(ctx.registry, sorted(roles))
-    token = config.prover_broker_auth_token if "prover_broker" in roles else None
-    http = node_http_server(
-        config.aztec_host, config.aztec_port, ctx.rpc, ctx.registry, lambda: ctx.health, token=token
-    )
-    components.append(Named("http", http))
     if config.otel_metrics_endpoint:
         components.append(Named("otlp", OtlpPusher(config.otel_metrics_endpoint, ctx.registry, "aztec-py-node")))
+    components.append(Named("ready", _Ready(ctx.health)))
     return components
+
+
+def _install_last_error_handler(health: HealthRegistry) -> None:
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if isinstance(h, type(health.errors))]:
+        root.removeHandler(h)
+    root.addHandler(health.errors)
+
+
+class _Ready:
+    """Last component: once it starts, every other one has, so /ready turns 200."""
+
+    def __init__(self, health: HealthRegistry) -> None:
+        self.health = health
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.health.mark_ready()
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.health.ready = False
 
 
 def _addr(hp: HostPort | None) -> tuple[str, int] | None:
@@ -217,7 +343,8 @@ def _boot_node(ctx: Context) -> list[Named]:
 
     ctx.rpc.register("node_getEncodedEnr", get_encoded_enr)
     ctx.rpc.register("pxe_getNodeInfo", get_node_info)
-    return [Named("bootnode", node)]
+    explain = port_in_use("P2P_UDP_LISTEN_ADDR", listen[0], listen[1])
+    return [Named("bootnode", StartupGuard(node, explain))]
 
 
 @builder("devnet")
@@ -294,6 +421,7 @@ def _p2p(ctx: Context) -> list[Named]:
     ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
     ctx.rpc.register("node_getEncodedEnr", get_enr)
     ctx.rpc.register("node_sendTx", send_tx)
+    ctx.health.add("p2p", p2p_probe(lambda: node.client))
     return [*_l1_if_configured(ctx), Named("p2p", node)]
 
 
@@ -364,7 +492,7 @@ def _sequencer(ctx: Context) -> list[Named]:
         sources = P2PSources(p2p) if p2p is not None else memory_sources
         validator_keys = [c.validator_private_key or publisher_key]
         attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
-        return Sequencer(
+        seq = Sequencer(
             l1,
             ctx.shared["archiver"],
             txs=sources,
@@ -373,6 +501,14 @@ def _sequencer(ctx: Context) -> list[Named]:
             sequencer_index=c.seq_index or 0,
             sequencer_count=c.seq_count if c.seq_index is not None else 1,
         )
+
+        def probe() -> ComponentHealth:
+            last = seq.results[-1] if seq.results else None
+            return ComponentHealth(True, {"lastSlot": str(last) if last else None, **seq.statistics()},
+                                   seq.last_error)
+
+        ctx.health.add("sequencer", probe)
+        return seq
 
     return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
 
@@ -434,6 +570,11 @@ def _ensure_broker(ctx: Context) -> list[Named]:
         registry=ctx.registry,
     )
     ctx.shared["broker"] = broker
+
+    def probe() -> ComponentHealth:
+        return ComponentHealth(True, {"broker": {"inProcess": True, **_numbers(broker.statistics())}})
+
+    ctx.health.add("broker", probe)
     return [Named("prover-broker", _BrokerComponent(broker))]
 
 
@@ -441,6 +582,15 @@ def _proof_dir(c: NodeConfig) -> Path | None:
     """The proof store shared by an in-process broker, its agents and prover node (file:// URIs are
     accepted only inside it)."""
     return None if c.data_directory is None else c.data_directory / "proofs"
+
+
+def _numbers(stats: Any) -> dict[str, Any]:
+    import dataclasses
+    import json
+
+    d = dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) and not isinstance(stats, type) else stats
+    out: dict[str, Any] = json.loads(json.dumps(d, default=str)) if isinstance(d, dict) else {}
+    return out
 
 
 def _uses_local_broker(ctx: Context) -> bool:
@@ -507,7 +657,22 @@ def _prover(ctx: Context) -> list[Named]:
                                          "broker": "in-process" if local else c.prover_broker_host})
         return pool
 
-    return [*pre, Named("prover", Deferred(make))]
+    ctx.health.add("agents", agents_probe(lambda: ctx.shared.get("agents")))
+    watch = [] if local else _ensure_broker_watch(ctx)
+    return [*pre, *watch, Named("prover", Deferred(make))]
+
+
+def _ensure_broker_watch(ctx: Context) -> list[Named]:
+    """For an external PROVER_BROKER_HOST: say within seconds when it does not answer, keep going,
+    report it in /health (see node/broker_watch.py for why this is not a start-up exit)."""
+    if "broker_watch" in ctx.shared or ctx.config.prover_broker_host is None:
+        return []
+    from node.broker_watch import BrokerWatch
+
+    watch = BrokerWatch(ctx.config.prover_broker_host)
+    ctx.shared["broker_watch"] = watch
+    ctx.health.add("broker", watch.probe())
+    return [Named("broker-watch", watch)]
 
 
 class _ProverNodeService:
@@ -540,7 +705,7 @@ def _prover_node(ctx: Context) -> list[Named]:
         raise ConfigError("--prover-node sends quotes over p2p (--p2p) or to PROVER_COORDINATION_NODE_URL")
     _check_real_proofs(c)
     local = _uses_local_broker(ctx)
-    pre = _ensure_broker(ctx) if local else []
+    pre = _ensure_broker(ctx) if local else _ensure_broker_watch(ctx)
 
     async def make() -> Any:
         from node.prover_node.bond import BondManager
@@ -610,6 +775,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             return {**node.statistics(), "lastEpoch": job.last}
 
         ctx.rpc.register("prover_getStatistics", get_prover_node_stats)
+        ctx.health.add("prover_node", lambda: ComponentHealth(True, {**node.statistics(), "lastEpoch": job.last}))
         return _ProverNodeService(node, client)
 
     return [*pre, *_ensure_archiver(ctx), Named("prover-node", Deferred(make))]

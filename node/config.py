@@ -25,6 +25,12 @@ class ConfigError(ValueError):
     """One or more environment variables are invalid; the message names each and why."""
 
 
+class StartupError(ConfigError):
+    """A start-up mistake found while starting (a busy port, an unreachable ETHEREUM_HOST, a wrong
+    rollup address, an unwritable DATA_DIRECTORY): the message names the variable, port or path.
+    The CLI prints it as one line and exits 2."""
+
+
 # ---------------------------------------------------------------------------------------------
 # parsers: str -> typed value, raising ValueError with a human message
 

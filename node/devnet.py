@@ -2,9 +2,15 @@
 
 anvil (npm) -> Aztec's v0.63.1 L1 contracts -> a discv5 boot node -> N sequencers -> a prover node
 (archiver, broker, agents) -> a tx bot. Each node is its own `python -m node ...` child process with
-its own env and data directory (under DATA_DIRECTORY, default ./.devnet, wiped at start); their logs go
-to `<dir>/logs/<name>.log`, their warnings and errors are echoed. The devnet itself prints what
-happens on L1: blocks, claims (who, fee, bond), proofs, prunes. Ctrl-C stops everything cleanly.
+its own env and data directory (under DATA_DIRECTORY, default ./.devnet); their logs go to
+`<dir>/logs/<name>.log`, their warnings and errors are echoed.
+
+The data directory is wiped at start only if the devnet made it: it then holds the marker file
+`DEVNET_MARKER`. An empty or missing directory is taken (and marked); a non-empty directory without
+the marker is refused (StartupError, exit 2), so `DATA_DIRECTORY=$HOME --devnet` deletes nothing.
+Everything the devnet serves binds 127.0.0.1 inside DEVNET_BASE_PORT's range (the *_OFFSET constants).
+The devnet itself prints what happens on L1: blocks, claims (who, fee, bond), proofs, prunes.
+Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -12,16 +18,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import trio
 
+from node.config import StartupError
 from node.l1.anvil import ANVIL_DEV_KEYS as ANVIL_KEYS
 from node.l1.anvil import Anvil, AnvilInfo
 from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contracts_report
@@ -29,6 +37,91 @@ from node.l1.deploy import L1ContractAddresses, RollupConfig, deploy_l1_contract
 log = logging.getLogger("node.devnet")
 
 DEPLOYER, FIRST_SEQUENCER = 0, 1
+DEVNET_MARKER: Final = ".aztec-py-devnet"  # in a data directory the devnet created and may wipe
+L1_PORT_OFFSET: Final = 97  # anvil
+HTTP_PORT_OFFSET: Final = 98  # the devnet process's own HTTP server (/health, /metrics)
+BOOT_HTTP_OFFSET: Final = 99  # boot node HTTP; sequencers +100.., prover node +119, tx bot +120
+
+
+def devnet_http_port(base_port: int) -> int:
+    return base_port + HTTP_PORT_OFFSET
+
+
+class DevnetDirError(StartupError):
+    pass
+
+
+class PortReservation:
+    """Holds the devnet's ports as bound (not listening) sockets from the start, so the kernel never
+    picks one of them as the ephemeral port of the many outgoing connections made while the devnet
+    starts (DEVNET_BASE_PORT's range usually lies inside the ephemeral range); each is released just
+    before the process that listens on it starts. A port that is already taken is left alone: its
+    process then reports it (one line, exit 2)."""
+
+    def __init__(self, tcp: Sequence[int], udp: Sequence[int], host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._socks: dict[tuple[int, int], socket.socket] = {}
+        for kind, ports in ((socket.SOCK_STREAM, tcp), (socket.SOCK_DGRAM, udp)):
+            for port in ports:
+                s = socket.socket(socket.AF_INET, kind)
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    s.close()
+                    continue
+                self._socks[(int(kind), port)] = s
+
+    def held(self) -> int:
+        return len(self._socks)
+
+    def release(self, port: int) -> None:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = self._socks.pop((int(kind), port), None)
+            if s is not None:
+                s.close()
+
+    def release_for(self, env: Mapping[str, str]) -> None:
+        """Release every port a child's env tells it to listen on."""
+        for key in ("AZTEC_PORT", "P2P_TCP_LISTEN_ADDR", "P2P_UDP_LISTEN_ADDR"):
+            value = env.get(key, "")
+            port = value.rpartition(":")[2]
+            if port.isdigit():
+                self.release(int(port))
+
+    def close(self) -> None:
+        for s in self._socks.values():
+            s.close()
+        self._socks.clear()
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Make `path` a fresh devnet directory without ever deleting what the devnet did not create:
+    missing or empty -> created and marked; marked -> its contents wiped; anything else -> refused."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise DevnetDirError(f"DATA_DIRECTORY {path}: not a directory the devnet can use")
+    if path.exists():
+        entries = list(path.iterdir())
+        if entries and not (path / DEVNET_MARKER).is_file():
+            raise DevnetDirError(
+                f"DATA_DIRECTORY {path}: not empty and not made by --devnet (no {DEVNET_MARKER} file); "
+                "refusing to delete it: point DATA_DIRECTORY at a new or empty folder"
+            )
+        for entry in entries:
+            if entry.name == DEVNET_MARKER:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / DEVNET_MARKER
+        with marker.open("w") as f:
+            f.write("made by python -m node --devnet; this folder is wiped when a devnet starts here\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise DevnetDirError(f"DATA_DIRECTORY {path}: not a writable directory ({e.strerror or e})") from None
 
 
 @dataclass(frozen=True)
@@ -64,13 +157,17 @@ class ChildProcess:
         log_path: Path,
         echo: Callable[[str, str], None],
         ready_timeout: float = 90.0,
+        before_start: Callable[[], None] | None = None,
     ) -> None:
         self.name, self.argv, self.env, self.log_path, self.echo = name, list(argv), dict(env), log_path, echo
         self.ready_timeout = ready_timeout
+        self.before_start = before_start
         self.tail: deque[str] = deque(maxlen=30)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.before_start is not None:
+            self.before_start()
         proc = await trio.lowlevel.open_process(
             self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -135,6 +232,7 @@ class Devnet:
     addresses: L1ContractAddresses | None = None
     l1_url: str = ""
     children: dict[str, ChildProcess] = field(default_factory=dict)
+    ports: PortReservation | None = None
 
     def _echo(self, name: str, line: str) -> None:
         if self.cfg.echo_children or " ERROR " in line or " WARNING " in line:
@@ -164,19 +262,33 @@ class Devnet:
         return env
 
     def _child(self, name: str, flags: Sequence[str], env: dict[str, str]) -> ChildProcess:
+        ports = self.ports
         child = ChildProcess(
-            name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo
+            name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo,
+            before_start=None if ports is None else (lambda: ports.release_for(env)),
         )
         self.children[name] = child
         return child
 
     async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
-        if cfg.data_dir.exists():
-            shutil.rmtree(cfg.data_dir)
-        cfg.data_dir.mkdir(parents=True)
+        await trio.to_thread.run_sync(prepare_data_dir, cfg.data_dir)
+        b, nodes = cfg.base_port, cfg.sequencers + 2  # p2p nodes: sequencers, prover node, tx bot
+        l1_port = cfg.l1_port or b + L1_PORT_OFFSET
+        http = [b + BOOT_HTTP_OFFSET + k for k in (0, *range(1, cfg.sequencers + 1), 20, 21)]
+        self.ports = PortReservation(tcp=[l1_port, *http, *range(b + 1, b + 1 + nodes)],
+                                     udp=list(range(b, b + 1 + nodes)))
+        try:
+            await self._run(l1_port, task_status)
+        finally:
+            self.ports.close()
+
+    async def _run(self, l1_port: int, task_status: trio.TaskStatus[dict[str, Any]]) -> None:
+        cfg = self.cfg
+        assert self.ports is not None
         async with trio.open_nursery() as nursery:
-            anvil: AnvilInfo = await nursery.start(Anvil(port=cfg.l1_port, block_time=1).run)
+            self.ports.release(l1_port)
+            anvil: AnvilInfo = await nursery.start(Anvil(port=l1_port, block_time=1).run)
             self.l1_url = anvil.url
             validators = (
                 [_address(ANVIL_KEYS[FIRST_SEQUENCER + i]) for i in range(cfg.sequencers)] if cfg.committee else []
@@ -192,7 +304,7 @@ class Devnet:
                 f"{cfg.epoch_duration} slots, claim window {cfg.claim_window}, committee {len(validators)}"
             )
             port = cfg.base_port
-            boot_http = port + 99
+            boot_http = port + BOOT_HTTP_OFFSET
             await nursery.start(
                 self._child(
                     "bootnode",

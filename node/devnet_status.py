@@ -6,6 +6,7 @@ pure function from (previous, current) to console lines, so it is tested without
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import trio
 
 from node.l1 import artifacts as art
 from node.l1.errors import L1Error
+from node.l1.reachability import CameBack, L1Reachability, WentDown
 from node.l1.rpc import SyncRpc, decode_output, encode_call
 
 
@@ -90,14 +92,24 @@ class RollupReader:
 
 
 async def watch_l1(url: str, rollup: str, out: Callable[[str], None], interval: float = 1.0) -> None:
-    reader = await trio.to_thread.run_sync(RollupReader, url, rollup)
+    """Print what changes on L1; an L1 that stops answering is one line when it stops and one when it
+    answers again (not a line per poll), and the watch goes on."""
+    reach = L1Reachability()
+    reader: RollupReader | None = None
     prev: L1Status | None = None
     while True:
+        began, began_wall = trio.current_time(), time.time()
         try:
-            cur = await trio.to_thread.run_sync(reader.status)
+            if reader is None:
+                reader = await trio.to_thread.run_sync(RollupReader, url, rollup, abandon_on_cancel=True)
+            cur = await trio.to_thread.run_sync(reader.status, abandon_on_cancel=True)
         except L1Error as e:
-            out(f"[devnet] L1 read failed: {e}")
+            if isinstance(reach.failure(str(e), now=began, wall=began_wall), WentDown):
+                out(f"[devnet] L1 down since {time.strftime('%H:%M:%S', time.gmtime(began_wall))} UTC: {e}")
         else:
+            change = reach.success(now=trio.current_time(), wall=time.time())
+            if isinstance(change, CameBack):
+                out(f"[devnet] L1 back after {change.down_for:.1f}s")
             for line in describe_changes(prev, cur):
                 out(line)
             prev = cur

@@ -1,5 +1,6 @@
 """The node's HTTP endpoint on AZTEC_HOST:AZTEC_PORT: JSON-RPC 2.0 on `POST /` (`node_*`, and the
-broker's methods with `--prover-broker`), Prometheus on `GET /metrics`, `GET /health`.
+broker's methods with `--prover-broker`), Prometheus on `GET /metrics`, `GET /health`, `/ready`
+and `/status` (node/health.py: 503 while not healthy / not ready).
 
 All of it is core.http (one server, one dispatcher for the whole project); this module only
 states the node's limits and access: read-only node methods, /health and /metrics are open; the
@@ -15,6 +16,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry
 
 from core.http import AccessPolicy, Dispatcher, HttpLimits, HttpServer, JsonRpcApp
+from node.health import http_response
 
 NODE_LIMITS: Final = HttpLimits(max_connections=512, max_per_client=256, header_timeout=10.0, idle_timeout=60.0)
 
@@ -29,5 +31,12 @@ def node_http_server(
     token: str | None = None,
     limits: HttpLimits = NODE_LIMITS,
 ) -> HttpServer:
-    app = JsonRpcApp(dispatcher, registry=registry, health=health, access=AccessPolicy(token))
+    report = health or (lambda: {"status": "ok", "ready": True})
+    app = JsonRpcApp(
+        dispatcher,
+        registry=registry,
+        access=AccessPolicy(token),
+        health_route=lambda path: http_response(report(), path),  # node/health.py: 503 when not healthy/ready
+        health_paths=("/health", "/ready", "/status"),
+    )
     return HttpServer(app, host, port, limits)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from node.config import ConfigError, HostPort, NodeConfig, p2p_config
+from node.config import ConfigError, HostPort, NodeConfig, StartupError, p2p_config
 from node.l1.escrow_view import L1EscrowView
 from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
 from p2p.client import P2PClient
@@ -31,6 +32,21 @@ from p2p.keys import generate_private_key
 from p2p.service import ManualChainState, P2PService
 
 log = logging.getLogger("node.p2p")
+
+
+def check_tcp_listen(variable: str, host: str, port: int) -> None:
+    """py-libp2p only logs a TCP listen that fails and runs on without it: try the bind ourselves
+    first (as its listener does, SO_REUSEADDR) so a busy port is a named start-up mistake."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            s.listen(1)
+        except OSError as e:
+            raise StartupError(f"{variable} {host}:{port}: cannot listen ({e.strerror or e})") from None
 
 
 def _concrete(hp: HostPort | None) -> HostPort | None:
@@ -165,16 +181,35 @@ class P2PNode:
         if escrow is not None:
             await escrow.refresh_min_bond()
             self.shared["escrow_view"] = escrow
+        tx_store = None
+        if c.data_directory is not None:  # the tx pool survives restarts, like v0.63.1's KV store
+            from node.tx_store import SqliteTxStore
+
+            tx_store = SqliteTxStore(c.data_directory / "tx_pool.sqlite")
+        listen = c.p2p_tcp_listen_addr
+        check_tcp_listen("P2P_TCP_LISTEN_ADDR", listen.host or "0.0.0.0", listen.port)
         service = P2PService(
             p2p_config(c, private_key=key, announce=tcp_announce, rollup_address=rollup, epoch_duration=epoch_duration),
             chain_state=chain_state,
             discovery=discovery,
             escrow=escrow,
+            tx_store=tx_store,
         )
+        if tx_store is not None:
+            restored = await trio.to_thread.run_sync(service.tx_pool.restore, chain_state.next_block_number())
+            log.info("tx pool restored", extra={"txs": restored, "path": str(tx_store.path)})
         async with trio.open_nursery() as nursery:
+            if tx_store is not None:
+                from node.tx_store import TxStoreFlusher
+
+                await nursery.start(TxStoreFlusher(tx_store).run)
             if isinstance(chain_state, L1ChainState):
                 nursery.start_soon(chain_state.run)
-            await nursery.start(discovery.run)
+            try:
+                await nursery.start(discovery.run)
+            except OSError as e:  # busy or unavailable UDP port: a start-up mistake, named
+                raise StartupError(f"P2P_UDP_LISTEN_ADDR {udp_listen[0]}:{udp_listen[1]}: cannot listen "
+                                   f"({e.strerror or e})") from None
             info = await nursery.start(service.run)
             self.client = P2PClient(service)
             self.shared["p2p"] = self.client

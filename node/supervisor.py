@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import trio
 
+from node.config import ConfigError
+
 log = logging.getLogger("node.supervisor")
 
 
@@ -58,10 +60,27 @@ async def _guard(named: Named, *, task_status: trio.TaskStatus[Any] = trio.TASK_
     except trio.Cancelled:
         raise
     except Exception as e:
-        log.error("component %s failed: %s", named.name, e, exc_info=True)
-        raise ComponentFailed(f"component {named.name} failed: {type(e).__name__}: {e}") from e
+        config = leaf_exceptions(e, ConfigError)
+        if config:  # a start-up mistake: the CLI prints it as one line and exits 2
+            raise config[0] from e
+        # the traceback only at debug: the one-line reason is logged by the CLI
+        log.debug("component %s failed", named.name, exc_info=True)
+        raise ComponentFailed(f"component {named.name} failed: {describe(e)}") from e
     else:
         log.info("component stopped", extra={"component": named.name})
+
+
+def leaf_exceptions(exc: BaseException, kind: type[BaseException] = BaseException) -> list[BaseException]:
+    """The non-group exceptions inside `exc` (itself if it is not a group) that are `kind`."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaf_exceptions(sub, kind)]
+    return [exc] if isinstance(exc, kind) else []
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception, looking through exception groups to what actually failed."""
+    leaves = leaf_exceptions(exc)
+    return "; ".join(f"{type(e).__name__}: {e}" for e in leaves[:3]) or f"{type(exc).__name__}: {exc}"
 
 
 async def run_until_signal(supervisor: Supervisor) -> None:

@@ -24,7 +24,7 @@ from p2p.peer_manager import DiscoverySource, PeerManager
 from p2p.pools.attestation_pool import AttestationPool
 from p2p.pools.quote_admission import EscrowView, QuoteAdmission
 from p2p.pools.quote_pool import EpochProofQuotePool
-from p2p.pools.tx_pool import TxPool
+from p2p.pools.tx_pool import TxPool, TxStore
 from p2p.reqresp import ReqResp
 from p2p.scoring import PeerScoring, ScoringConfig
 from p2p.validation import AZTEC_EPOCH_DURATION, QuoteValidationContext, TxValidationContext
@@ -96,6 +96,7 @@ class P2PService:
         discovery: DiscoverySource | None = None,
         clock: Callable[[], float] = trio.current_time,
         escrow: EscrowView | None = None,
+        tx_store: TxStore | None = None,
     ) -> None:
         self.config = config
         self.chain_state: ChainState = chain_state or ManualChainState()
@@ -112,7 +113,7 @@ class P2PService:
         self.quote_admission = QuoteAdmission(
             self.quote_pool, chain_id=config.chain_id, rollup_address=config.rollup_address, escrow=escrow
         )
-        self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes)
+        self.tx_pool = TxPool(max_txs=config.tx_pool_max_txs, max_bytes=config.tx_pool_max_bytes, store=tx_store)
         self.attestation_pool = AttestationPool()
         cs = self.chain_state
         self.quote_ctx = QuoteValidationContext(

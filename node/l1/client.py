@@ -2,7 +2,10 @@
 sequencer and the BondManager.
 
 Blocking web3 calls run in `trio.to_thread.run_sync`; transient transport errors are retried with
-exponential backoff (`RetryPolicy`, sleeping with `trio.sleep` so MockClock tests stay fast); reverts
+exponential backoff (`RetryPolicy`, sleeping with `trio.sleep` so MockClock tests stay fast). A
+long-running node uses `RetryPolicy.forever()`: an L1 outage is a state (`L1Reachability`, one log
+line when it starts and one when it ends, reported in /health), not an exception; callers simply wait
+until L1 answers again (or their own deadline cancels them). Reverts
 surface as `L1RevertError` carrying the decoded custom error name. Transactions get a local nonce,
 an estimated gas limit (a revert during estimation is raised before sending) and are awaited by
 polling receipts with `trio.sleep`.
@@ -11,6 +14,8 @@ polling receipts with `trio.sleep`.
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -20,8 +25,9 @@ from web3 import Web3
 
 from node.l1 import artifacts as art
 from node.l1.deploy import L1ContractAddresses, read_l1_addresses_sync
-from node.l1.errors import L1RevertError, L1TransactionError, L1TransientError
+from node.l1.errors import L1Error, L1RevertError, L1TransactionError, L1TransientError
 from node.l1.propose import EpochProofArgs, ProposeArgs
+from node.l1.reachability import CameBack, L1Reachability, WentDown
 from node.l1.rpc import (
     LocalSigner,
     Receipt,
@@ -38,6 +44,8 @@ from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, Signature
 
 T = TypeVar("T")
 
+log = logging.getLogger("node.l1")
+
 _EMPTY_SIG: Final = Signature(0, 0, 0)
 NO_EPOCH_TO_PROVE: Final = "Rollup__NoEpochToProve"
 ALREADY_CLAIMED: Final = "Rollup__ProofRightAlreadyClaimed"
@@ -45,12 +53,20 @@ ALREADY_CLAIMED: Final = "Rollup__ProofRightAlreadyClaimed"
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    attempts: int = 5
+    attempts: int | None = 5  # None: retry transient failures until L1 answers (or the caller is cancelled)
     base_delay: float = 0.1
     max_delay: float = 5.0
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.base_delay * (2**attempt)))
+        return float(min(self.max_delay, self.base_delay * (2 ** min(attempt, 32))))
+
+    @classmethod
+    def forever(cls, base_delay: float = 0.2, max_delay: float = 5.0) -> RetryPolicy:
+        """The running node's policy: outages are waited out, with backoff capped at `max_delay`."""
+        return cls(attempts=None, base_delay=base_delay, max_delay=max_delay)
+
+    def gives_up_after(self, attempt: int) -> bool:
+        return self.attempts is not None and attempt >= self.attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +106,10 @@ async def call_with_retry(
     attempt = 0
     while True:
         try:
-            return await trio.to_thread.run_sync(fn)
+            return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
         except L1TransientError as e:
             attempt += 1
-            if attempt >= policy.attempts:
+            if policy.gives_up_after(attempt):
                 raise
             if on_retry is not None:
                 on_retry(attempt, e)
@@ -133,6 +149,7 @@ class L1Client:
         }
         self._timing: L1Timing | None = None
         self._stats = {"calls": 0, "retries": 0, "transactions": 0, "reverts": 0}
+        self.reachability = L1Reachability()  # shared by with_signer() clones (one endpoint)
 
     # ----- construction -----
     @classmethod
@@ -161,6 +178,8 @@ class L1Client:
             receipt_poll=self.receipt_poll,
         )
         other._timing = self._timing
+        other._stats = self._stats
+        other.reachability = self.reachability
         return other
 
     @property
@@ -174,11 +193,35 @@ class L1Client:
 
     # ----- plumbing -----
     async def _retrying(self, fn: Callable[[], T]) -> T:
+        """Every L1 request goes through here: transient failures are retried per `self.retry` and
+        feed `self.reachability` (one log line per outage start/end)."""
         self._stats["calls"] += 1
-        return await call_with_retry(fn, self.retry, self._count_retry)
+        attempt = 0
+        while True:
+            began, began_wall = trio.current_time(), time.time()  # an outage starts when the attempt did
+            try:
+                out = await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
+            except L1TransientError as e:
+                attempt += 1
+                self._stats["retries"] += 1
+                self._note(self.reachability.failure(str(e)[:300], now=began, wall=began_wall))
+                if self.retry.gives_up_after(attempt):
+                    raise
+                await trio.sleep(self.retry.delay(attempt - 1))
+            except L1Error:
+                self._note(self.reachability.success(now=trio.current_time(), wall=time.time()))
+                raise  # L1 answered (a revert, a rejected tx): not an outage
+            else:
+                self._note(self.reachability.success(now=trio.current_time(), wall=time.time()))
+                return out
 
-    def _count_retry(self, attempt: int, exc: Exception) -> None:
-        self._stats["retries"] += 1
+    def _note(self, change: WentDown | CameBack | None) -> None:
+        if isinstance(change, WentDown):
+            since = time.strftime("%H:%M:%S", time.gmtime(change.since))
+            log.warning("L1 down since %s UTC (%s): retrying with backoff", since, change.error[:160],
+                        extra={"l1": self.rpc.url})
+        elif isinstance(change, CameBack):
+            log.warning("L1 back after %.1fs", change.down_for, extra={"l1": self.rpc.url})
 
     async def _view(
         self,
@@ -205,6 +248,10 @@ class L1Client:
     async def _rollup(self, fn: str, *args: Any, **kw: Any) -> Any:
         out = await self._view(art.ROLLUP, self.addresses.rollup, fn, *args, **kw)
         return out[0] if len(out) == 1 else out
+
+    async def rollup_view(self, fn: str, *args: Any, block: int | str = "latest") -> Any:
+        """Any Rollup view by name (e.g. at block "pending"), through the retrying path."""
+        return await self._rollup(fn, *args, block=block)
 
     async def rpc_request(self, method: str, params: Sequence[Any] = ()) -> Any:
         """Raw JSON-RPC (e.g. anvil_* / evm_* on a dev chain)."""
@@ -247,6 +294,8 @@ class L1Client:
                         self._stats["reverts"] += 1
                         raise
                 await trio.sleep(self.receipt_poll)
+        # an L1 node that restarted may have lost the tx: re-read the nonce, or every later tx waits behind the gap
+        signer.reset_nonce()
         raise L1TransactionError(
             f"{context}: tx 0x{prepared.tx_hash.hex()} not mined within {self.receipt_timeout}s"
         )
@@ -254,6 +303,13 @@ class L1Client:
     async def _rollup_tx(self, fn: str, *args: Any, gas: int | None = None) -> Receipt:
         data = encode_call(self._abi[art.ROLLUP], fn, args)
         return await self.send_transaction(self.addresses.rollup, data, gas=gas, context=f"Rollup.{fn}")
+
+    async def get_logs(self, address: str, topics: Sequence[bytes], from_block: int,
+                       to_block: int | str = "latest") -> list[Any]:
+        return await self._retrying(lambda: self.rpc.get_logs(address, topics, from_block, to_block))
+
+    async def get_transaction(self, tx_hash: bytes) -> dict[str, Any]:
+        return await self._retrying(lambda: self.rpc.get_transaction(tx_hash))
 
     # ----- chain -----
     async def chain_id(self) -> int:

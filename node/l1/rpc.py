@@ -111,12 +111,15 @@ class SyncRpc:
 
     def __init__(self, w3: Web3, decoder: ErrorDecoder | None = None) -> None:
         self.w3 = w3
+        self.url = str(getattr(w3.provider, "endpoint_uri", "") or "")
         self.decoder = decoder or aztec_error_decoder()
         self._chain_id: int | None = None
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 10.0) -> SyncRpc:
-        return cls(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})))
+        # web3's own retries (5 per request, invisible) are off: L1Client retries, and tracks the outage
+        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        return cls(Web3(provider))
 
     def _wrap(self, exc: Exception, context: str) -> Exception:
         if is_transient(exc):
@@ -163,6 +166,22 @@ class SyncRpc:
             return dict(self.w3.eth.get_block(block))  # type: ignore[arg-type]
         except Exception as e:
             raise self._wrap(e, "eth_getBlockByNumber") from e
+
+    def get_logs(
+        self, address: str, topics: Sequence[bytes], from_block: int, to_block: int | str = "latest"
+    ) -> list[Any]:
+        flt: Any = {"address": address, "topics": ["0x" + t.hex() for t in topics],
+                    "fromBlock": from_block, "toBlock": to_block}
+        try:
+            return list(self.w3.eth.get_logs(flt))
+        except Exception as e:
+            raise self._wrap(e, "eth_getLogs") from e
+
+    def get_transaction(self, tx_hash: bytes) -> dict[str, Any]:
+        try:
+            return dict(self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        except Exception as e:
+            raise self._wrap(e, "eth_getTransactionByHash") from e
 
     def get_receipt(self, tx_hash: bytes) -> Receipt | None:
         try:

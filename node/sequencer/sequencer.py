@@ -19,8 +19,10 @@ Per slot (`work_at(ts)`, ts = the timestamp the next L1 block will carry):
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -29,8 +31,8 @@ import trio
 
 from node.l1 import artifacts as art
 from node.l1.client import L1Client
-from node.l1.errors import L1Error, L1RevertError
-from node.l1.rpc import Receipt, decode_output, encode_call
+from node.l1.errors import L1RevertError
+from node.l1.rpc import Receipt, encode_call
 from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
 from node.l2.block import BlockGlobals, L2Block, build_block
 from node.l2.from_tx import tx_to_effect
@@ -45,6 +47,8 @@ from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 log = logging.getLogger("node.sequencer")
+
+RESULTS_KEPT: Final = 256
 
 EMPTY_SIGNATURE: Final = Signature(0, 0, 0)
 
@@ -146,13 +150,40 @@ class MemorySources:
         return self.quote_pool.get_quotes(epoch)
 
 
+class SlotOutcome(enum.Enum):
+    """What one slot's work came to. Compare members, never their text: `detail` carries the why."""
+
+    PROPOSED = "proposed"
+    CLAIMED = "claimed"  # claimEpochProofRight without a block
+    NOT_OUR_TURN = "not-our-turn"
+    NOT_PROPOSER = "not-proposer"
+    SLOT_TAKEN = "slot-taken"
+    PARENT_NOT_SYNCED = "parent-not-synced"  # our archiver is behind L1: retried within the slot
+    PARENT_ARCHIVE_MISMATCH = "parent-archive-mismatch"  # archiver has another block there: retried too
+    NO_TXS = "no-txs"
+    NO_ATTESTATION_COLLECTOR = "no-attestation-collector"
+    NOT_ENOUGH_ATTESTATIONS = "not-enough-attestations"
+
+    @property
+    def skipped(self) -> bool:
+        return self not in (SlotOutcome.PROPOSED, SlotOutcome.CLAIMED)
+
+    @property
+    def retry_within_slot(self) -> bool:
+        return self in (SlotOutcome.PARENT_NOT_SYNCED, SlotOutcome.PARENT_ARCHIVE_MISMATCH)
+
+
 @dataclass(frozen=True, slots=True)
 class SlotResult:
     slot: int
-    action: str  # "proposed", "claimed", "skipped:<why>"
+    outcome: SlotOutcome
+    detail: str = ""
     block: L2Block | None = None
     quote: EpochProofQuote | None = None
     receipt: Receipt | None = None
+
+    def __str__(self) -> str:
+        return f"slot {self.slot}: {self.outcome.value}" + (f" ({self.detail})" if self.detail else "")
 
 
 def needed_attestations(committee_size: int) -> int:
@@ -196,6 +227,7 @@ class Sequencer:
         coinbase: bytes = ZERO_ADDRESS,
         fee_recipient: int = 0,
         polling_interval: float = 1.0,
+        sync_retry_interval: float = 0.2,
         attestation_timeout: float = 4.0,
         clock: Callable[[], Awaitable[int]] = wall_clock,
     ) -> None:
@@ -215,22 +247,30 @@ class Sequencer:
         self.coinbase = coinbase
         self.fee_recipient = fee_recipient
         self.polling_interval = polling_interval
+        self.sync_retry_interval = sync_retry_interval
         self.attestation_timeout = attestation_timeout
         self.clock = clock
         self.me = bytes.fromhex(l1.address.removeprefix("0x"))
         self._last_slot = -1
-        self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0}
-        self.results: list[SlotResult] = []
+        self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0,
+                                       "parent_sync_waits": 0}
+        self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
+        self.last_error: str | None = None
+        self._result_event = trio.Event()  # set (and replaced) on every recorded result
 
     def statistics(self) -> dict[str, int]:
         return dict(self._stats)
 
+    async def wait_for_result(self, pred: Callable[[SlotResult], bool]) -> SlotResult:
+        """The first kept slot result matching `pred`, waiting for new ones (tests, tooling)."""
+        while True:
+            for r in self.results:
+                if pred(r):
+                    return r
+            await self._result_event.wait()
+
     async def _pending_view(self, fn: str, *args: Any) -> Any:
-        abi = art.load_artifact(art.ROLLUP).abi
-        data = encode_call(abi, fn, args)
-        out = await trio.to_thread.run_sync(
-            lambda: self.l1.rpc.call(self.l1.addresses.rollup, data, block="pending", context=fn))
-        return decode_output(abi, fn, len(args), out)[0]
+        return await self.l1.rollup_view(fn, *args, block="pending")  # retried like every L1 read
 
     async def _best_quote(self, slot: int, ts: int) -> EpochProofQuote | None:
         epoch = await self.l1.claimable_epoch()
@@ -273,36 +313,43 @@ class Sequencer:
         slot = timing.slot_at(ts)
         res = await self._work(slot, ts, timing.timestamp_for_slot(slot))
         self.results.append(res)
-        key = res.action.split(":")[0]
-        self._stats[key if key in self._stats else "skipped"] = self._stats.get(key, 0) + 1
+        self._result_event.set()
+        self._result_event = trio.Event()
+        if res.outcome is SlotOutcome.PROPOSED:
+            self._stats["proposed"] += 1
+        elif res.outcome.skipped:
+            self._stats["skipped"] += 1
+            key = "skipped_" + res.outcome.value.replace("-", "_")
+            self._stats[key] = self._stats.get(key, 0) + 1
         return res
 
     async def _work(self, slot: int, ts: int, slot_start: int) -> SlotResult:
         proposer = await self.l1.proposer_at(ts)
         if proposer == ZERO_ADDRESS:
             if slot % self.count != self.index:
-                return SlotResult(slot, "skipped:not-our-turn")
+                return SlotResult(slot, SlotOutcome.NOT_OUR_TURN)
         elif proposer != self.me:
-            return SlotResult(slot, "skipped:not-proposer")
+            return SlotResult(slot, SlotOutcome.NOT_PROPOSER)
         tips = await self.l1.tips()
         parent_n = tips.proven_block_number if await self.l1.can_prune_at(ts) else tips.pending_block_number
         parent_log = await self.l1.block(parent_n)
         if parent_log.slot_number >= slot:
-            return SlotResult(slot, "skipped:slot-taken")
+            detail = f"parent block {parent_n} is in slot {parent_log.slot_number}"
+            return SlotResult(slot, SlotOutcome.SLOT_TAKEN, detail)
         try:
             parent = self.archiver.chain_state(parent_n)
         except Exception as e:  # archiver not synced to the parent yet
-            return SlotResult(slot, f"skipped:parent-not-synced ({e})")
+            return SlotResult(slot, SlotOutcome.PARENT_NOT_SYNCED, str(e))
         if parent.archive.root.to_bytes(32, "big") != parent_log.archive:
-            return SlotResult(slot, "skipped:parent-archive-mismatch")
+            return SlotResult(slot, SlotOutcome.PARENT_ARCHIVE_MISMATCH, f"block {parent_n}")
         txs = self.txs.get_pending_txs(self.max_txs)
         quote = await self._best_quote(slot, ts)
         if len(txs) < self.min_txs:
             if quote is None:
-                return SlotResult(slot, "skipped:no-txs")
+                return SlotResult(slot, SlotOutcome.NO_TXS, f"{len(txs)} < {self.min_txs}")
             receipt = await self.l1.claim_epoch_proof_right(quote)
             self._stats["claims"] += 1
-            return SlotResult(slot, "claimed", quote=quote, receipt=receipt)
+            return SlotResult(slot, SlotOutcome.CLAIMED, quote=quote, receipt=receipt)
         n = parent_n + 1
         inbox_root = in_hash([]) if n == 1 else await self.l1.inbox_root(n)
         block, used = self._build(parent, slot, slot_start, await self.l1.chain_id(), inbox_root, txs)
@@ -311,14 +358,14 @@ class Sequencer:
         sigs: list[tuple[bool, int, bytes, bytes]] = []
         if committee:
             if self.attestations is None:
-                return SlotResult(slot, "skipped:no-attestation-collector")
+                return SlotResult(slot, SlotOutcome.NO_ATTESTATION_COLLECTOR)
             proposal = BlockProposal.create(block.header, int.from_bytes(block.archive, "big"), block.tx_hashes,
                                             self._signing_key())
             needed = needed_attestations(len(committee))
             got = await self.attestations.collect(proposal, committee, needed,
                                                   trio.current_time() + self.attestation_timeout)
             if len(got) < needed:
-                return SlotResult(slot, f"skipped:attestations {len(got)}/{needed}")
+                return SlotResult(slot, SlotOutcome.NOT_ENOUGH_ATTESTATIONS, f"{len(got)}/{needed}")
             sigs = signatures_in_committee_order(committee, got)
         args: list[Any] = [block.header.to_bytes(), block.archive, block.block_hash, list(block.tx_hashes), sigs,
                            block.body.to_bytes()]
@@ -334,7 +381,7 @@ class Sequencer:
             self._stats["claims"] += 1
         log.info("proposed block %d in slot %d with %d txs (%s, gas %d)", block.number, slot, len(used), fn,
                  receipt.gas_used)
-        return SlotResult(slot, "proposed", block=block, quote=quote, receipt=receipt)
+        return SlotResult(slot, SlotOutcome.PROPOSED, block=block, quote=quote, receipt=receipt)
 
     def _signing_key(self) -> bytes:
         signer = self.l1.signer
@@ -344,14 +391,21 @@ class Sequencer:
     async def run(self, *, task_status: trio.TaskStatus[Sequencer] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started(self)
         while True:
+            delay = self.polling_interval
             try:
                 ts = await self.clock()
                 slot = (await self.l1.timing()).slot_at(ts)
                 if slot > self._last_slot:
                     res = await self.work_at(ts)
-                    if res.action != "skipped:parent-not-synced":
+                    if res.outcome.retry_within_slot:
+                        # our archiver is a poll behind L1: try again soon, the slot is still ours
+                        self._stats["parent_sync_waits"] += 1
+                        delay = min(delay, self.sync_retry_interval)
+                        log.debug("%s, retrying within the slot", res)
+                    else:
                         self._last_slot = slot
-            except (L1Error, ValueError) as e:
+            except Exception as e:  # one failed slot (L1 error, bad tx, ...) never ends the sequencer
                 self._stats["errors"] += 1
-                log.warning("sequencer slot failed: %s", e)
-            await trio.sleep(self.polling_interval)
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("sequencer slot failed: %s", self.last_error)
+            await trio.sleep(delay)
