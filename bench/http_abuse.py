@@ -48,7 +48,7 @@ def start_node(tmp: Path) -> tuple[subprocess.Popen[str], int]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
-        m = re.search(r"http server listening on [\d.]+:(\d+)", line)
+        m = re.search(r"http server listening addr=[\d.]+:(\d+)", line)
         if m:
             _drain(proc)
             return proc, int(m.group(1))

@@ -1,7 +1,8 @@
 """The HTTP application every JSON-RPC server of the project serves, and its access policy.
 
 Routes: `POST /` JSON-RPC 2.0 (200 with the answer, 204 when there is nothing to answer),
-`GET /health` (and `/status`) the JSON of `health()`, `GET /metrics` Prometheus text (when a
+`GET /health` (and `/status`, or the paths given) the JSON of `health()` or `health_route(path)`,
+`GET /metrics` Prometheus text (when a
 registry is given); anything else 404, other methods on `/` 405.
 
 Access (README "Access"): methods registered `protected=True` (the broker's) need, when a token is
@@ -85,10 +86,16 @@ class JsonRpcApp:
         registry: CollectorRegistry | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
         access: AccessPolicy | None = None,
+        health_route: Callable[[str], tuple[int, Any]] | None = None,
+        health_paths: tuple[str, ...] = ("/health", "/status"),
     ) -> None:
+        """`health()`: the JSON of the health paths (always 200); or `health_route(path)`: (status,
+        JSON) for each of `health_paths` (e.g. 503 while not ready)."""
         self.dispatcher = dispatcher
         self.registry = registry
         self.health = health or (lambda: {"status": "ok"})
+        self.health_route = health_route
+        self.health_paths = tuple(p.encode() for p in health_paths)
         self.access = access or AccessPolicy()
 
     async def __call__(self, req: Request) -> Response:
@@ -98,7 +105,10 @@ class JsonRpcApp:
             out = await self.dispatcher.handle_body(req.body, authorized=lambda: self.access.admits(req))
             return Response(200, out) if out else Response(204)
         if req.method in (b"GET", b"HEAD"):
-            if req.path in (b"/health", b"/status"):
+            if req.path in self.health_paths:
+                if self.health_route is not None:
+                    status, report = self.health_route(req.path.decode())
+                    return Response(status, json.dumps(report).encode())
                 return Response(200, json.dumps(self.health()).encode())
             if req.path == b"/metrics" and self.registry is not None:
                 return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST.encode())

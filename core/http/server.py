@@ -218,7 +218,7 @@ class HttpServer:
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(self.port, host=self.host or None, backlog=4096)
         self.bound_port = int(listeners[0].socket.getsockname()[1])
-        log.info("http server listening on %s:%d", self.host, self.bound_port)
+        log.info("http server listening", extra={"addr": f"{self.host}:{self.bound_port}"})
         if self.max_connections < self.limits.max_connections:
             log.warning("http server on port %d: %d connections at most (half the open-file limit), not %d",
                         self.bound_port, self.max_connections, self.limits.max_connections)
