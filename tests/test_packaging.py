@@ -51,13 +51,28 @@ def _imported_dists(*folders: str) -> dict[str, set[str]]:
                 for name in names:
                     top = name.split(".")[0]
                     if top not in sys.stdlib_module_names and top not in FIRST_PARTY:
-                        by_module.setdefault(top, set()).add(str(path.relative_to(REPO)))
+                        by_module.setdefault(name, set()).add(str(path.relative_to(REPO)))
     dists = importlib.metadata.packages_distributions()
     out: dict[str, set[str]] = {}
     for module, files in by_module.items():
-        for dist in dists.get(module, [f"<no distribution provides {module}>"]):
+        for dist in _providers(module, dists):
             out.setdefault(_dist_name(dist), set()).update(files)
     return out
+
+
+def _providers(module: str, dists: dict[str, list[str]]) -> list[str]:
+    """Distributions providing `module`; for a namespace package shared by several distributions
+    (e.g. `google`: protobuf, googleapis-common-protos), the ones holding the imported submodule."""
+    top = module.split(".")[0]
+    candidates = dists.get(top, [f"<no distribution provides {top}>"])
+    if len(candidates) <= 1 or "." not in module:
+        return candidates
+    prefix = "/".join(module.split(".")[:2])
+    holding = [
+        d for d in candidates
+        if any(str(f).startswith(prefix) for f in importlib.metadata.files(d) or [])
+    ]
+    return holding or candidates
 
 
 def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:
