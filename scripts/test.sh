@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh            CI / before a merge: installs what is missing, then ruff, mypy --strict and
 #                              every test (unit, property, simulation, and interop against Aztec's npm
-#                              packages, anvil and js peers). Hypothesis runs its `ci` profile when CI is set.
+#                              packages, anvil and js peers). Hypothesis runs its `ci` profile (no deadline, derandomized).
 #   scripts/test.sh --fast     on every change (under 60 s): ruff, mypy --strict, and tests/ without the
 #                              `slow` and `interop` marks, Hypothesis profile `fast` (no deadline, fewer
 #                              examples where a test does not set its own). Does not run the bootstrap
@@ -23,4 +23,6 @@ if [ $fast = 1 ]; then
   export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-fast}"
   exec pytest -q -p no:cacheprovider -m "not slow and not interop" tests "$@"
 fi
+# the full run is the CI run (`.ci/run` calls this on a clean clone): no Hypothesis deadlines there
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 exec pytest -q -p no:cacheprovider "$@"
