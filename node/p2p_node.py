@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from node.config import ConfigError, HostPort, NodeConfig
 from p2p.bootnodes import BootnodeError, resolve_bootstrap_enrs
 from p2p.client import P2PClient
+from p2p.containment import ContainmentConfig
 from p2p.discv5.service import Discv5Service
 from p2p.enr import AZTEC_ENR_KEY, AZTEC_NETWORK_DEVNET, Enr
 from p2p.keys import generate_private_key
@@ -169,6 +170,11 @@ class P2PNode:
                 rollup_address=rollup,
                 epoch_duration=epoch_duration,
                 max_peers=c.p2p_max_peers,
+                containment=ContainmentConfig(
+                    ban_duration_s=float(c.p2p_ban_duration_s),
+                    ban_after_faults=c.p2p_ban_after_faults,
+                    max_inbound_streams_per_peer=c.p2p_max_streams_per_peer,
+                ),
             ),
             chain_state=chain_state,
             discovery=discovery,
