@@ -15,7 +15,9 @@
 
 A peer is banned (`ban_duration_s`, then forgotten) when its score falls below `ban_score_threshold`
 (far below the -80 graylist, so an honest relay that forwarded a few bad messages is only
-graylisted) or when it causes `ban_after_faults` faults within `fault_window_s`. The driver
+graylisted), when it causes `ban_after_faults` faults within `fault_window_s`, or when it keeps
+sending: `ban_after_graylisted_messages` gossip messages within `fault_window_s` while graylisted
+(a graylisted peer's messages are dropped unvalidated, so they would never lower its score further). The driver
 (`p2p.libp2p_host`) disconnects a banned peer, refuses its new connections and drops its messages.
 Everything is bounded (peers tracked, banned peers); `statistics()` reports it all.
 """
@@ -61,7 +63,8 @@ class ContainmentConfig:
     max_inbound_streams_per_peer: int = 32  # P2P_MAX_STREAMS_PER_PEER
     stream_rate: RateLimit = field(default_factory=lambda: RateLimit(20.0, 64))  # new inbound streams/s per peer
     protocol_rates: dict[str, RateLimit] = field(default_factory=_default_protocol_rates)
-    max_inflight_messages_per_peer: int = 256  # P2P_MAX_INFLIGHT_MSGS_PER_PEER
+    max_inflight_messages_per_peer: int = 256
+    ban_after_graylisted_messages: int = 200
     max_tracked_peers: int = 10_000
     max_banned_peers: int = 10_000
 
@@ -71,6 +74,7 @@ class _PeerState:
     streams: int = 0
     inflight: int = 0
     faults: deque[float] = field(default_factory=deque)
+    graylisted_msgs: deque[float] = field(default_factory=deque)
 
 
 class PeerGuard:
@@ -208,6 +212,19 @@ class PeerGuard:
         st = self._state(peer)
         if st is None:
             return False
+        if self.scoring.is_graylisted(peer):
+            now = self._now()
+            q = st.graylisted_msgs
+            q.append(now)
+            while q and now - q[0] > self.config.fault_window_s:
+                q.popleft()
+            while len(q) > self.config.ban_after_graylisted_messages:
+                q.popleft()
+            if len(q) >= self.config.ban_after_graylisted_messages:
+                q.clear()
+                self.ban(peer, f"{self.config.ban_after_graylisted_messages} messages while graylisted")
+                self._stats["messages_dropped_banned"] += 1
+                return False
         if st.inflight >= self.config.max_inflight_messages_per_peer:
             self._stats["messages_dropped_inflight"] += 1
             return False

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 NOISE_PROTOCOL: Final = "/noise"
 YAMUX_PROTOCOL: Final = "/yamux/1.0.0"
 MPLEX_PROTOCOL: Final = "/mplex/6.7.0"
+IPFS_IDENTIFY_PUSH_PROTOCOL: Final = "/ipfs/id/push/1.0.0"
+MAX_IDENTIFY_SIZE: Final = 64 * 1024
 GOSSIPSUB_PROTOCOLS: Final = ("/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0")
 DEFAULT_MAX_INBOUND_RPC_SIZE: Final = 16 * 1024 * 1024
 
@@ -162,7 +164,10 @@ class _Hooks:
         self._enforce(peer, self.guard.fault(peer, kind, detail))
 
     def message_begin(self, peer: str) -> bool:
-        return self.guard.begin_message(peer)
+        ok = self.guard.begin_message(peer)
+        if not ok:
+            self._enforce(peer, self.guard.is_banned(peer))
+        return ok
 
     def message_end(self, peer: str) -> None:
         self.guard.end_message(peer)
@@ -286,10 +291,11 @@ class Libp2pHost:
             host.set_stream_handler(
                 TProtocol(libp2p_patches.AZTEC_IDENTIFY_PROTOCOL), identify_handler_for(host, use_varint_format=True)
             )
-            host.set_stream_handler(
-                TProtocol(libp2p_patches.AZTEC_IDENTIFY_PUSH_PROTOCOL),
-                identify_push_handler_for(host, use_varint_format=True),
-            )
+            for push_id in (libp2p_patches.AZTEC_IDENTIFY_PUSH_PROTOCOL, IPFS_IDENTIFY_PUSH_PROTOCOL):
+                push = identify_push_handler_for(host, use_varint_format=True)
+                if self._hooks is not None:
+                    push = self._identify_push_handler(push_id)
+                host.set_stream_handler(TProtocol(push_id), push)
             async with background_trio_service(self._pubsub), background_trio_service(self._router):
                 await self._pubsub.wait_until_ready()
                 async with trio.open_nursery() as nursery:
@@ -326,6 +332,37 @@ class Libp2pHost:
                 self.disconnected_banned += 1
             except HostError as e:
                 log.debug("disconnecting banned %s failed: %s", peer, e)
+
+    def _identify_push_handler(self, protocol: str) -> Any:
+        """py-libp2p's identify-push handler, but a push that does not parse (bad length prefix, over
+        MAX_IDENTIFY_SIZE, not an Identify protobuf) is the peer's fault, not only a log line."""
+        from libp2p.identity.identify.pb.identify_pb2 import Identify
+        from libp2p.identity.update import update_peerstore_from_identify
+        from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamReset
+        from libp2p.utils.varint import read_varint_prefixed_bytes_limited
+
+        host, hooks = self._host, self._hooks
+        assert hooks is not None
+
+        async def _push(stream: Any) -> None:
+            peer_id = stream.muxed_conn.peer_id
+            try:
+                with trio.move_on_after(10.0):
+                    data = await read_varint_prefixed_bytes_limited(stream, MAX_IDENTIFY_SIZE)
+                    msg = Identify()
+                    msg.ParseFromString(data)
+                    await update_peerstore_from_identify(host.get_peerstore(), peer_id, msg)
+            except (StreamClosed, StreamReset, StreamEOF):
+                pass
+            except Exception as e:
+                hooks.fault(str(peer_id), protocol, e)
+                with contextlib.suppress(Exception):
+                    await stream.reset()
+                return
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+        return _push
 
     def _gate_protocols(self) -> None:
         """Wrap every registered protocol handler with the per-peer, per-protocol rate check."""

@@ -224,7 +224,21 @@ async def test_garbage_on_identify_and_ping_is_contained(protocol: str) -> None:
                 with suppress(Exception):  # the node may reset the stream
                     await a.send(protocol, data, wait=0.3)
         assert net.svc.host.connected_peers()
+        if "push" in protocol:  # a push that does not parse is the pusher's fault
+            await wait_for(lambda: net.guard_stats()["faults_by_kind"].get(protocol, 0) >= 1)
         await net.gossip_still_works()
+
+
+async def test_valid_identify_push_is_still_applied() -> None:
+    async with live_net() as net, attacker_on(net) as a:
+        from libp2p.identity.identify.pb.identify_pb2 import Identify
+        from libp2p.peer.id import ID
+
+        msg = Identify(protocols=["/x/test/1.0.0"], agent_version="attacker/1")
+        await a.send("/ipfs/id/push/1.0.0", frame(msg.SerializeToString()), wait=0.3)
+        store = net.svc.host._host.get_peerstore()
+        await wait_for(lambda: "/x/test/1.0.0" in store.get_protocols(ID.from_base58(a.peer_id)))
+        assert net.guard_stats()["faults"] == 0
 
 
 async def test_garbage_identify_answer_to_our_dial_is_contained() -> None:

@@ -210,3 +210,21 @@ async def test_discv5_garbage_packets_do_not_stop_the_service() -> None:
         assert pong is not None
         assert target.statistics()["core_errors"] == 0  # all rejected by the decoders, none escaped
         nursery.cancel_scope.cancel()
+
+
+def test_a_graylisted_peer_that_keeps_sending_is_banned() -> None:
+    g, clock = make_guard(ban_after_graylisted_messages=20, ban_score_threshold=-1e9)
+    for _ in range(5):
+        g.envelope_invalid("p", "/aztec/tx/0.1.0", "x")  # -100: graylisted
+    assert g.scoring.is_graylisted("p")
+    results = []
+    for _ in range(25):
+        results.append(g.begin_message("p"))
+        g.end_message("p")
+        clock.t += 0.01
+    assert results[:19] == [True] * 19 and not results[19] and g.is_banned("p")
+    # an honest peer sending as much while not graylisted is not banned
+    for _ in range(100):
+        assert g.begin_message("q")
+        g.end_message("q")
+    assert not g.is_banned("q")
