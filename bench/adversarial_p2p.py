@@ -392,6 +392,7 @@ class Bench:
 
     # ---- 2. invalid-quote flood ---------------------------------------------------------------------
     def flood(self) -> None:
+        peers_before = self.node.m("aztec_p2p_peers")
         a = self.js()
         a.command(cmd="dial", addr=self.node.addr)
         time.sleep(2.0)  # let gossipsub graft
@@ -414,7 +415,12 @@ class Bench:
         r = a.wait("reply", self.args.flood_seconds + 60, "flood")
         stop.set()
         after = self.node.metrics()
-        peers = a.command(cmd="peers")["peers"]
+        # disconnected: gone from the node's peers (its reconnects are closed at once) and from its own
+        gone, deadline = False, time.monotonic() + 5
+        while not gone and time.monotonic() < deadline:
+            gone = self.node.peer_id not in a.command(cmd="peers")["peers"] and \
+                self.node.m("aztec_p2p_peers") <= peers_before
+            time.sleep(0.2)
         rate = r["sent"] / max(r["seconds"], 1e-9)
         received = _delta(before, after, "aztec_p2p_gossip_topics__aztec_epoch_proof_quote_0_1_0_received")
         rejected = _delta(before, after, "aztec_p2p_gossip_topics__aztec_epoch_proof_quote_0_1_0_rejected")
@@ -423,7 +429,7 @@ class Bench:
         growth = (max(rss_peak) - self.rss0) // 1024
         self.row(
             f"flood: {r['sent']} invalid quotes in {r['seconds']:.1f} s ({rate:.0f}/s)",
-            f"attacker disconnected: {'yes' if self.node.peer_id not in peers else 'NO'}, "
+            f"attacker disconnected: {'yes' if gone else 'NO'}, "
             f"banned: {'yes' if bans >= 1 else 'NO'}, honest quote accepted: {'yes' if honest_during else 'NO'}",
             f"node saw {received:.0f}, rejected {rejected:.0f}, reconnects refused {refused:.0f}, "
             f"RSS {self.rss0 // 1024} -> peak {max(rss_peak) // 1024} MiB (+{growth})",

@@ -54,6 +54,11 @@ def _default_protocol_rates() -> dict[str, RateLimit]:
     return rates
 
 
+def _default_protocol_max_open() -> dict[str, int]:
+    # js gossipsub keeps one inbound stream per peer (a new one replaces the old); allow a changeover
+    return dict.fromkeys(MESHSUB_PROTOCOLS, 2)
+
+
 @dataclass(frozen=True, slots=True)
 class ContainmentConfig:
     ban_duration_s: float = 600.0  # P2P_BAN_DURATION_S
@@ -63,6 +68,7 @@ class ContainmentConfig:
     max_inbound_streams_per_peer: int = 32  # P2P_MAX_STREAMS_PER_PEER
     stream_rate: RateLimit = field(default_factory=lambda: RateLimit(20.0, 64))  # new inbound streams/s per peer
     protocol_rates: dict[str, RateLimit] = field(default_factory=_default_protocol_rates)
+    protocol_max_open: dict[str, int] = field(default_factory=_default_protocol_max_open)  # per peer
     max_inflight_messages_per_peer: int = 256
     ban_after_graylisted_messages: int = 200
     max_tracked_peers: int = 10_000
@@ -91,6 +97,7 @@ class PeerGuard:
         self._peers: OrderedDict[str, _PeerState] = OrderedDict()
         self._banned: OrderedDict[str, float] = OrderedDict()  # peer -> ban end
         self._buckets = TokenBuckets(self.config.max_tracked_peers)
+        self._proto_open: dict[tuple[str, str], int] = {}  # only protocols in protocol_max_open; > 0 only
         self._stats: dict[str, int] = {
             "streams_opened": 0,
             "streams_refused_banned": 0,
@@ -193,16 +200,28 @@ class PeerGuard:
             st.streams -= 1
 
     def allow_protocol(self, peer: str, protocol: str) -> bool:
-        """Per-peer rate for one negotiated protocol (those in `protocol_rates`)."""
+        """Per-peer rate (`protocol_rates`) and open-stream cap (`protocol_max_open`) for one negotiated
+        protocol. True: call `protocol_closed` when the stream ends."""
+        cap = self.config.protocol_max_open.get(protocol)
+        if cap is not None and self._proto_open.get((peer, protocol), 0) >= cap:
+            self._stats["streams_refused_too_many"] += 1
+            return False
         limit = self.config.protocol_rates.get(protocol)
-        if limit is None:
-            return True
-        if self._buckets.allow((peer, protocol), limit, self._now()):
-            return True
-        self._stats["streams_refused_rate"] += 1
-        self.scoring.penalize(peer, PeerErrorSeverity.HIGH_TOLERANCE)
-        self.check_ban(peer)
-        return False
+        if limit is not None and not self._buckets.allow((peer, protocol), limit, self._now()):
+            self._stats["streams_refused_rate"] += 1
+            self.scoring.penalize(peer, PeerErrorSeverity.HIGH_TOLERANCE)
+            self.check_ban(peer)
+            return False
+        if cap is not None:
+            self._proto_open[(peer, protocol)] = self._proto_open.get((peer, protocol), 0) + 1
+        return True
+
+    def protocol_closed(self, peer: str, protocol: str) -> None:
+        n = self._proto_open.get((peer, protocol), 0)
+        if n <= 1:
+            self._proto_open.pop((peer, protocol), None)
+        else:
+            self._proto_open[(peer, protocol)] = n - 1
 
     # ---- gossip messages ------------------------------------------------------------------
     def begin_message(self, peer: str) -> bool:

@@ -380,7 +380,10 @@ class Libp2pHost:
                 with contextlib.suppress(Exception):
                     await stream.reset()
                 return
-            await handler(stream)
+            try:
+                await handler(stream)
+            finally:
+                hooks.guard.protocol_closed(peer, protocol)
 
         _h._aztec_gated = True  # type: ignore[attr-defined]
         return _h

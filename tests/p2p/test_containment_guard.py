@@ -83,6 +83,9 @@ def test_protocol_rate_and_inflight_bound() -> None:
     g, _ = make_guard(max_inflight_messages_per_peer=2)
     assert [g.allow_protocol("p", "/ipfs/id/push/1.0.0") for _ in range(6)] == [True] * 5 + [False]
     assert g.allow_protocol("p", "/aztec/req/tx/0.1.0")  # req/resp has its own limiter
+    assert [g.allow_protocol("p", "/meshsub/1.1.0") for _ in range(3)] == [True, True, False]  # 2 open at most
+    g.protocol_closed("p", "/meshsub/1.1.0")
+    assert g.allow_protocol("p", "/meshsub/1.1.0")
     assert [g.begin_message("p") for _ in range(3)] == [True, True, False]
     g.end_message("p")
     assert g.begin_message("p")
