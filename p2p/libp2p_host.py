@@ -338,7 +338,7 @@ class Libp2pHost:
         MAX_IDENTIFY_SIZE, not an Identify protobuf) is the peer's fault, not only a log line."""
         from libp2p.identity.identify.pb.identify_pb2 import Identify
         from libp2p.identity.update import update_peerstore_from_identify
-        from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamReset
+        from libp2p.io.exceptions import IncompleteReadError
         from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 
         host, hooks = self._host, self._hooks
@@ -352,9 +352,9 @@ class Libp2pHost:
                     msg = Identify()
                     msg.ParseFromString(data)
                     await update_peerstore_from_identify(host.get_peerstore(), peer_id, msg)
-            except (StreamClosed, StreamReset, StreamEOF):
-                pass
             except Exception as e:
+                if libp2p_patches.is_closure(e) and not isinstance(e, IncompleteReadError):
+                    return
                 hooks.fault(str(peer_id), protocol, e)
                 with contextlib.suppress(Exception):
                     await stream.reset()
@@ -471,7 +471,9 @@ class Libp2pHost:
             except Exception as e:  # a bad peer must never take the host down
                 with contextlib.suppress(Exception):
                     await stream.reset()
-                if self._hooks is not None:
+                if libp2p_patches.is_closure(e):
+                    log.debug("%s stream from %s ended early: %r", protocol, stream.muxed_conn.peer_id, e)
+                elif self._hooks is not None:
                     self._hooks.fault(str(stream.muxed_conn.peer_id), protocol, e)
                 else:
                     log.info("stream handler %s failed: %r", protocol, e)

@@ -50,6 +50,28 @@ def _peer_of(stream: Any) -> str:
         return "?"
 
 
+def is_closure(exc: BaseException) -> bool:
+    """The stream or connection ended (peer reset/closed it, EOF mid-read): not a protocol fault.
+    Honest peers do this (timeouts, shutdown); malformed input is everything else."""
+    import trio
+    from libp2p.io.exceptions import ConnectionClosedError, IncompleteReadError
+    from libp2p.network.connection.exceptions import RawConnError
+    from libp2p.network.stream.exceptions import StreamError
+    from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
+
+    closures = (
+        StreamError,
+        MuxedStreamError,
+        MuxedConnError,
+        RawConnError,
+        ConnectionClosedError,
+        IncompleteReadError,
+        trio.BrokenResourceError,
+        trio.ClosedResourceError,
+    )
+    return isinstance(exc, closures)
+
+
 def envelope_problem(msg: Any) -> str | None:
     """Why js gossipsub 13 (`validateToRawMessage`, StrictSign) would reject this message, or None.
 
@@ -152,7 +174,8 @@ def _apply_containment() -> None:
         try:
             await orig_stream_handler(self, net_stream)
         except Exception as e:
-            hooks.fault(peer, str(getattr(net_stream, "protocol_id", None) or "stream"), e)
+            if not is_closure(e):
+                hooks.fault(peer, str(getattr(net_stream, "protocol_id", None) or "stream"), e)
             with contextlib.suppress(Exception):
                 await net_stream.reset()
         finally:
@@ -176,7 +199,9 @@ def _apply_containment() -> None:
             with contextlib.suppress(Exception):
                 self._handle_dead_peer(peer_id)
             hooks = _hooks(self.host)
-            if hooks is not None:
+            if is_closure(e):
+                pass
+            elif hooks is not None:
                 hooks.fault(str(peer_id), "meshsub", e)
             else:
                 log.info("pubsub stream from %s dropped: %r", peer_id, e)

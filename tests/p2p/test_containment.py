@@ -276,6 +276,21 @@ async def test_garbage_and_floods_on_reqresp_are_contained(protocol: str) -> Non
         assert await net.honest.service.reqresp.ping(net.node.peer_id) or protocol == PING_PROTOCOL
 
 
+async def test_streams_reset_by_the_peer_are_not_faults() -> None:
+    """A requester that gives up (resets its stream), as an honest peer on a timeout does, is not banned."""
+    async with live_net() as net, attacker_on(net) as a:
+        from libp2p.custom_types import TProtocol
+
+        for proto in [TX_PROTOCOL, "/ipfs/id/push/1.0.0"] * 4:
+            s = await a.host.new_stream(a.target, [TProtocol(proto)])
+            await s.reset()
+            await trio.sleep(0.2)
+        await trio.sleep(0.3)
+        assert net.guard_stats()["faults"] == 0
+        assert not net.svc.guard.is_banned(a.peer_id)
+        assert a.peer_id in net.svc.host.connected_peers()
+
+
 async def _quiet_send(a: Attacker, protocol: str, data: bytes) -> None:
     with trio.move_on_after(3):
         with suppress(Exception):
