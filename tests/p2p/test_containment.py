@@ -352,13 +352,19 @@ FRAMES = st.one_of(
 )
 
 
+PROTOCOLS = st.sampled_from(
+    [MESHSUB, MESHSUB, MESHSUB, "/ipfs/id/push/1.0.0", "/aztec/id/push/1.0.0", "/aztec/id/1.0.0", "/ipfs/ping/1.0.0",
+     PING_PROTOCOL, STATUS_PROTOCOL, TX_PROTOCOL]
+)
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
-@given(frames=st.lists(FRAMES, min_size=15, max_size=25))
-async def test_fuzzed_meshsub_frames_never_stop_the_node(frames: list[bytes]) -> None:
+@given(frames=st.lists(st.tuples(PROTOCOLS, FRAMES), min_size=15, max_size=25))
+async def test_fuzzed_frames_on_every_protocol_never_stop_the_node(frames: list[tuple[str, bytes]]) -> None:
     cfg = ContainmentConfig(ban_after_faults=10**6, ban_score_threshold=-1e12, protocol_rates={})
     async with live_net(cfg) as net, attacker_on(net) as a:
-        for f in frames:
-            with trio.move_on_after(2):
-                with suppress(Exception):
-                    await a.send(MESHSUB, f, wait=0.05)
+        for proto, f in frames:
+            with trio.move_on_after(2), suppress(Exception):
+                await a.send(proto, f, wait=0.05)
         await net.gossip_still_works()
+        assert net.guard_stats()["open_streams"] <= cfg.max_inbound_streams_per_peer
