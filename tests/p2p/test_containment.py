@@ -323,6 +323,33 @@ async def test_streams_per_peer_are_bounded() -> None:
         await net.gossip_still_works()
 
 
+# ---- below the protocols: raw TCP, and garbage muxer frames inside an authenticated connection ------
+async def test_raw_tcp_garbage_is_contained() -> None:
+    async with live_net() as net:
+        host, port = net.addr.split("/")[2], int(net.addr.split("/")[4])
+        for i in range(10):
+            with trio.move_on_after(2), suppress(OSError):
+                s = await trio.open_tcp_stream(host, port)
+                async with s:
+                    head = b"\x13/multistream/1.0.0\n" if i % 2 else b""
+                    await s.send_all(head + os.urandom(100 + 300 * i))
+        await net.gossip_still_works()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_garbage_muxer_frames_inside_noise_are_contained(seed: int) -> None:
+    """The attacker completes noise, then writes random bytes where yamux frames belong."""
+    rnd = __import__("random").Random(seed)
+    async with live_net() as net, attacker_on(net) as a:
+        conn = a.host.get_network().connections[a.target][0]
+        secured = conn.muxed_conn.secured_conn
+        with trio.move_on_after(3), suppress(Exception):
+            for _ in range(5):
+                await secured.write(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200))))
+        await trio.sleep(0.5)
+        await net.gossip_still_works()
+
+
 # ---- hypothesis: frame fuzz over the live meshsub handler -----------------------------------------
 def _rpc_mutants() -> st.SearchStrategy[bytes]:
     from libp2p.pubsub.pb import rpc_pb2
