@@ -276,6 +276,30 @@ async def test_garbage_and_floods_on_reqresp_are_contained(protocol: str) -> Non
         assert await net.honest.service.reqresp.ping(net.node.peer_id) or protocol == PING_PROTOCOL
 
 
+async def test_garbage_tx_response_to_our_request_is_contained() -> None:
+    """The node asks the attacker for a tx; the answer is garbage / oversized / a stall."""
+    answers = iter([os.urandom(3000), b"\x00" * 600_000, b""])
+
+    async def serve(stream: Any) -> None:
+        await stream.read(32)
+        data = next(answers, b"")
+        if data:
+            await stream.write(data)
+        else:
+            await trio.sleep(5)  # stall past the request timeout
+        await stream.close()
+
+    async with live_net() as net:
+        a = Attacker()
+        a.serve(TX_PROTOCOL, serve)
+        async with a.running():
+            await a.connect(net.addr)
+            for _ in range(3):
+                assert await net.svc.reqresp.request_tx(os.urandom(32), peers=[a.peer_id]) is None
+            assert net.svc.scoring.app_score(a.peer_id) < 0
+            await net.gossip_still_works()
+
+
 async def test_streams_reset_by_the_peer_are_not_faults() -> None:
     """A requester that gives up (resets its stream), as an honest peer on a timeout does, is not banned."""
     async with live_net() as net, attacker_on(net) as a:
