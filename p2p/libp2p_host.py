@@ -35,7 +35,7 @@ import trio
 
 from p2p import libp2p_patches
 from p2p.containment import PeerGuard
-from p2p.scoring import PeerErrorSeverity
+from p2p.scoring import PeerErrorSeverity, PeerScoring
 
 log = logging.getLogger(__name__)
 
@@ -267,14 +267,14 @@ class Libp2pHost:
         self._stream_handlers: dict[str, StreamHandler] = {}
         self.publish_count = 0
         self.drained_count = 0
+        if guard is None:  # containment is not optional: a guard with its own scoring
+            guard = PeerGuard(scoring=PeerScoring(now=trio.current_time), now=trio.current_time)
         self.guard = guard
         self._ban_send, self._ban_recv = trio.open_memory_channel[str](1024)
-        self._hooks: _Hooks | None = None
-        if guard is not None:
-            self._hooks = _Hooks(guard, self._ban_send)
-            # read by libp2p_patches: on the host (streams, gossip) and its swarm (connections)
-            setattr(self._host, "_aztec_hooks", self._hooks)  # noqa: B010
-            setattr(self._host.get_network(), "_aztec_hooks", self._hooks)  # noqa: B010
+        self._hooks: _Hooks | None = _Hooks(guard, self._ban_send)
+        # read by libp2p_patches: on the host (streams, gossip) and its swarm (connections)
+        setattr(self._host, "_aztec_hooks", self._hooks)  # noqa: B010
+        setattr(self._host.get_network(), "_aztec_hooks", self._hooks)  # noqa: B010
         self.validator_errors = 0
         self.disconnected_banned = 0
 
