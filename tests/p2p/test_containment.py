@@ -395,7 +395,38 @@ def _rpc_mutants() -> st.SearchStrategy[bytes]:
     return st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6).map(mutate)
 
 
+def _control_rpcs() -> st.SearchStrategy[bytes]:
+    """Structurally valid RPCs with hostile contents: control messages for odd topics, huge backoffs,
+    PX peers with garbage ids/records, IWANT/IHAVE with random ids, subscriptions, a sender record."""
+    from libp2p.pubsub.pb import rpc_pb2
+
+    topics = st.one_of(st.sampled_from([EPOCH_PROOF_QUOTE_TOPIC, TX_TOPIC, ""]), st.text(max_size=20))
+    ids = st.lists(st.binary(max_size=40), max_size=5)
+
+    def build(
+        t: str, t2: str, mids: list[bytes], backoff: int, pid: bytes, rec: bytes, sub: bool, sender: bytes
+    ) -> bytes:
+        px = [rpc_pb2.PeerInfo(peerID=pid, signedPeerRecord=rec)]
+        ctl = rpc_pb2.ControlMessage(
+            ihave=[rpc_pb2.ControlIHave(topicID=t, messageIDs=mids)],
+            iwant=[rpc_pb2.ControlIWant(messageIDs=mids)],
+            graft=[rpc_pb2.ControlGraft(topicID=t2)],
+            prune=[rpc_pb2.ControlPrune(topicID=t, backoff=backoff, peers=px)],
+            idontwant=[rpc_pb2.ControlIDontWant(messageIDs=mids)],
+        )
+        rpc = rpc_pb2.RPC(subscriptions=[rpc_pb2.RPC.SubOpts(subscribe=sub, topicid=t2)], control=ctl)
+        if sender:
+            rpc.senderRecord = sender
+        return rpc.SerializeToString()
+
+    return st.builds(
+        build, topics, topics, ids, st.integers(0, 2**64 - 1), st.binary(max_size=40), st.binary(max_size=60),
+        st.booleans(), st.binary(max_size=30),
+    )
+
+
 FRAMES = st.one_of(
+    _control_rpcs().map(frame),
     st.binary(max_size=64),  # raw bytes: a varint and whatever follows
     st.binary(max_size=200).map(frame),  # well-framed garbage
     _rpc_mutants().map(frame),  # a real RPC with bytes changed
@@ -409,7 +440,10 @@ PROTOCOLS = st.sampled_from(
 )
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ_EXAMPLES = int(os.environ.get("CONTAINMENT_FUZZ_EXAMPLES", "4"))  # each example: a fresh node, 15-25 frames
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frames=st.lists(st.tuples(PROTOCOLS, FRAMES), min_size=15, max_size=25))
 async def test_fuzzed_frames_on_every_protocol_never_stop_the_node(frames: list[tuple[str, bytes]]) -> None:
     cfg = ContainmentConfig(ban_after_faults=10**6, ban_score_threshold=-1e12, protocol_rates={})
