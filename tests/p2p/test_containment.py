@@ -175,6 +175,18 @@ async def test_bad_envelope_rejected_scored_not_forwarded(case: str) -> None:
         assert bad_quote not in net.honest.get_epoch_proof_quotes(1)
 
 
+async def test_invalid_gossip_that_keeps_coming_gets_the_sender_banned() -> None:
+    async with live_net() as net, attacker_on(net) as a:
+        data = [make_quote(fee=next(_fees)).to_bytes() for _ in range(40)]
+        bad = [a.message(EPOCH_PROOF_QUOTE_TOPIC, d, seqno=b"1234") for d in data]
+        with suppress(Exception):
+            await a.send(MESHSUB, a.rpc(*bad), wait=0.3)
+        await wait_for(lambda: net.svc.guard.is_banned(a.peer_id))
+        await wait_for(lambda: a.peer_id not in net.svc.host.connected_peers())
+        assert net.svc.scoring.score(a.peer_id) < ContainmentConfig().ban_score_threshold
+        await net.gossip_still_works()
+
+
 async def test_exception_in_topic_validator_drops_only_that_message() -> None:
     async with live_net() as net, attacker_on(net) as a:
         boom = make_quote(fee=next(_fees)).to_bytes()
@@ -453,3 +465,37 @@ async def test_fuzzed_frames_on_every_protocol_never_stop_the_node(frames: list[
                 await a.send(proto, f, wait=0.05)
         await net.gossip_still_works()
         assert net.guard_stats()["open_streams"] <= cfg.max_inbound_streams_per_peer
+
+
+GOSSIP_TOPICS = st.sampled_from(
+    [EPOCH_PROOF_QUOTE_TOPIC, TX_TOPIC, "/aztec/block_proposal/0.1.0", "/aztec/block_attestation/0.1.0"]
+)
+
+
+def _payloads() -> st.SearchStrategy[bytes]:
+    quote = make_quote(fee=7).to_bytes()
+
+    def mutate(edits: list[tuple[int, int]]) -> bytes:
+        b = bytearray(quote)
+        for pos, val in edits:
+            b[pos % len(b)] = val
+        return bytes(b)
+
+    return st.one_of(
+        st.binary(max_size=600),
+        st.lists(st.tuples(st.integers(0, 187), st.integers(0, 255)), min_size=1, max_size=4).map(mutate),
+        st.binary(max_size=64).map(lambda tail: quote + tail),
+    )
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(msgs=st.lists(st.tuples(GOSSIP_TOPICS, _payloads(), st.sampled_from([8, 8, 8, 0, 4])), min_size=10, max_size=30))
+async def test_fuzzed_signed_gossip_never_stops_the_node(msgs: list[tuple[str, bytes, int]]) -> None:
+    """Correctly signed messages with random payloads on every topic (some with bad seqno lengths)."""
+    cfg = ContainmentConfig(ban_after_faults=10**6, ban_score_threshold=-1e12, ban_after_graylisted_messages=10**6)
+    async with live_net(cfg) as net, attacker_on(net) as a:
+        batch = [a.message(t, d, seqno=os.urandom(n)) for t, d, n in msgs]
+        await a.send(MESHSUB, a.rpc(*batch), wait=0.1)  # one stream, one RPC frame
+        bad = sum(1 for _, _, n in msgs if n != 8)
+        await wait_for(lambda: net.guard_stats()["envelope_rejected"] == bad)
+        await net.gossip_still_works()
