@@ -17,7 +17,7 @@ and hostile js peers (interop/js/adversary_peer.mjs), then prints ONE table:
    honest quote still the best claimable one (lowest fee among pooled quotes whose prover has the
    bond in the escrow, read from L1)? (depends on quote admission)
 
-Needs interop/js/node_modules (scripts/bootstrap.sh) and node on PATH. Runtime ~2-3 minutes.
+Needs interop/js/node_modules (scripts/bootstrap.sh) and node on PATH. Runtime ~1.5-2 minutes.
 """
 
 from __future__ import annotations
@@ -231,21 +231,27 @@ class NodeProcess:
 
 # ---- quotes / envelopes -----------------------------------------------------------------------------
 class Quotes:
-    def __init__(self, rollup: bytes, epoch: int, valid_until: int, bond: int) -> None:
-        self.rollup, self.epoch, self.valid_until, self.bond = rollup, epoch, valid_until, bond
-        self._fee = 100
+    """Quote factory. Liveness checks each use a fresh (bonded prover, epoch) pair, so a per-prover cap
+    in quote admission never makes an honest check fail; HONEST_KEY is kept for the scenarios."""
 
-    def honest(self, *, epoch: int | None = None, fee: int | None = None, rollup: bytes | None = None) -> bytes:
-        if fee is None:
-            self._fee += 1
-            fee = self._fee
-        p = EpochProofQuotePayload(epoch or self.epoch, self.valid_until, self.bond, address_of(HONEST_KEY), fee)
-        return EpochProofQuote.new(p, HONEST_KEY, CHAIN_ID, rollup or self.rollup).to_bytes()
+    def __init__(self, rollup: bytes, epoch: int, valid_until: int, bond: int, check_keys: list[bytes]) -> None:
+        self.rollup, self.epoch, self.valid_until, self.bond = rollup, epoch, valid_until, bond
+        self._slots = [(k, e) for e in (epoch, epoch + 2) for k in check_keys]
+        self._n = 0
+
+    def make(self, key: bytes, epoch: int, fee: int, rollup: bytes | None = None) -> bytes:
+        p = EpochProofQuotePayload(epoch, self.valid_until, self.bond, address_of(key), fee)
+        return EpochProofQuote.new(p, key, CHAIN_ID, rollup or self.rollup).to_bytes()
+
+    def next_check(self) -> tuple[bytes, int]:
+        """A bonded quote for a liveness check and its epoch (fees fall if the slots wrap around)."""
+        key, epoch = self._slots[self._n % len(self._slots)]
+        fee = 3000 - self._n  # later ones are cheaper: they replace, never lose to, earlier ones
+        self._n += 1
+        return self.make(key, epoch, fee), epoch
 
     def throwaway(self, epoch: int, fee: int = 0) -> bytes:
-        k = generate_private_key()
-        p = EpochProofQuotePayload(epoch, self.valid_until, self.bond, address_of(k), fee)
-        return EpochProofQuote.new(p, k, CHAIN_ID, self.rollup).to_bytes()
+        return self.make(generate_private_key(), epoch, fee)
 
 
 def signed_gossip(key: bytes, topic: str, data: bytes, seqno: bytes) -> bytes:
@@ -285,13 +291,14 @@ class Bench:
 
     def honest_quote_arrives(self, timeout: float = 10.0) -> bool:
         """The honest js peer publishes a fresh bonded quote; True if the node pools it in time."""
-        h = self.q.honest().hex()
+        q, epoch = self.q.next_check()
+        h = q.hex()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.honest.command(cmd="publish", topic=QUOTE_TOPIC, hex=h)
             t_end = min(deadline, time.monotonic() + 2.0)
             while time.monotonic() < t_end:
-                if self.pooled(h, self.q.epoch):
+                if self.pooled(h, epoch):
                     return True
                 time.sleep(0.1)
         return False
@@ -310,18 +317,22 @@ class Bench:
         self.rollup = bytes.fromhex(report.addresses.rollup.removeprefix("0x"))
         self.l1 = L1Client(SyncRpc(w3), report.addresses)
 
+        check_keys = [k for k in ANVIL_DEV_KEYS[1:10] if k != ANVIL_DEV_KEYS[4]]  # funded dev accounts
+
         async def bond_and_timing() -> tuple[int, int, int]:
-            prover = self.l1.with_signer(ANVIL_DEV_KEYS[4])
             min_bond = await self.l1.min_bond_amount()
-            bm = BondManager(L1EscrowAdapter(prover), address_of(HONEST_KEY), minimum=min_bond * 4,
-                             target=min_bond * 4, allow_mint=True)
-            await bm.ensure_bond()
+            for k in [ANVIL_DEV_KEYS[4], *check_keys]:  # the honest prover + the liveness-check provers
+                prover = self.l1.with_signer(k)
+                bm = BondManager(L1EscrowAdapter(prover), address_of(bytes.fromhex(k.removeprefix("0x"))),
+                                 minimum=min_bond * 4, target=min_bond * 4, allow_mint=True)
+                await bm.ensure_bond()
             slot = await self.l1.current_slot()
             timing = await self.l1.timing()
             return min_bond, slot, timing.epoch_duration
 
         self.min_bond, slot, epoch_duration = trio.run(bond_and_timing)
-        self.q = Quotes(self.rollup, slot // epoch_duration, slot + 10_000, self.min_bond)
+        keys = [bytes.fromhex(k.removeprefix("0x")) for k in check_keys]
+        self.q = Quotes(self.rollup, slot // epoch_duration, slot + 10_000, self.min_bond, keys)
         self.node = NodeProcess({
             "ETHEREUM_HOST": anvil.url,
             "ROLLUP_CONTRACT_ADDRESS": report.addresses.rollup,
@@ -343,7 +354,8 @@ class Bench:
         garbage = [bytes.fromhex("030a0b0c"), b"\xff" * 11, uvarint(1 << 40) + b"\x00" * 8,
                    frame(bytes(rnd.randrange(256) for _ in range(300))), frame(b"\x1a\x10\x0a\x05ab")]
         attacker_key = generate_private_key()
-        seqno4 = signed_gossip(attacker_key, QUOTE_TOPIC, self.q.honest(fee=9_999), b"\x00\x00\x00\x07")
+        seqno_quote = self.q.make(HONEST_KEY, self.q.epoch, 9_999)  # valid quote, bad envelope
+        seqno4 = signed_gossip(attacker_key, QUOTE_TOPIC, seqno_quote, b"\x00\x00\x00\x07")
         cases: list[tuple[str, list[bytes], bytes | None]] = [
             (MESHSUB, garbage, None),
             (MESHSUB + " (signed, 4-byte seqno)", [seqno4], attacker_key),
@@ -399,7 +411,7 @@ class Bench:
         a = self.js()
         a.command(cmd="dial", addr=self.node.addr)
         time.sleep(2.0)  # let gossipsub graft
-        valid = self.q.honest()
+        valid = self.q.make(HONEST_KEY, self.q.epoch, 1)
         invalid = [valid[: 50 + i] for i in range(64)]  # truncated quotes: v0.63.1's decoder rejects them
         before = self.node.metrics()
         rss_peak = [rss_kb(self.node.proc.pid)]
@@ -452,19 +464,21 @@ class Bench:
         other = bytes.fromhex("33" * 20)
         before = self.node.metrics()
         for i in range(10):
-            origin.command(cmd="publish", topic=QUOTE_TOPIC, hex=self.q.honest(fee=5000 + i, rollup=other).hex())
+            q = self.q.make(HONEST_KEY, self.q.epoch, 5000 + i, rollup=other)
+            origin.command(cmd="publish", topic=QUOTE_TOPIC, hex=q.hex())
         deadline = time.monotonic() + 5
         received = 0.0
         while time.monotonic() < deadline and received < 10:
             time.sleep(0.2)
             received = _delta(before, self.node.metrics(), QUOTE_METRIC + "received")
-        own = self.q.honest(fee=4_321).hex()
+        own_q, own_epoch = self.q.next_check()
+        own = own_q.hex()
         relay.command(cmd="publish", topic=QUOTE_TOPIC, hex=own)
         deadline = time.monotonic() + 3
         accepted = False
         while time.monotonic() < deadline and not accepted:
             time.sleep(0.2)
-            accepted = self.pooled(own, self.q.epoch)
+            accepted = self.pooled(own, own_epoch)
         after = self.node.metrics()
         peers = relay.command(cmd="peers")["peers"]
         rejected = _delta(before, after, "aztec_p2p_gossip_topics__aztec_epoch_proof_quote_0_1_0_rejected")
@@ -491,7 +505,7 @@ class Bench:
         time.sleep(2.0)
         r = a.command(cmd="publish_many", topic=QUOTE_TOPIC, hexes=spam, timeout=120)
         time.sleep(1.0)
-        honest = self.q.honest(epoch=epoch, fee=250).hex()
+        honest = self.q.make(HONEST_KEY, epoch, 250).hex()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not self.pooled(honest, epoch):
             self.honest.command(cmd="publish", topic=QUOTE_TOPIC, hex=honest)
