@@ -79,7 +79,14 @@ def envelope_problem(msg: Any) -> str | None:
     `from` present and a peer id (InvalidPeerId); `key`, if present, a public key matching `from`, else a
     key embedded in `from` (InvalidPeerId); the signature over the message without key/signature
     (InvalidSignature). Also exactly one topic: js decodes `topic` as a single field, so a message
-    signed over several topics never verifies there."""
+    signed over several topics never verifies there. Never raises: what cannot be checked is invalid."""
+    try:
+        return _envelope_problem(msg)
+    except Exception as e:  # e.g. a topic id that is not UTF-8 (proto2 hands it over as bytes)
+        return f"undecodable envelope: {type(e).__name__}"
+
+
+def _envelope_problem(msg: Any) -> str | None:
     from libp2p.crypto.serialization import deserialize_public_key
     from libp2p.peer.id import ID
     from libp2p.pubsub.pb import rpc_pb2
@@ -233,7 +240,7 @@ def _apply_containment() -> None:
             problem = envelope_problem(msg)
             if problem is not None:
                 topic = msg.topicIDs[0] if len(msg.topicIDs) else ""
-                hooks.envelope_invalid(peer, topic, problem)
+                hooks.envelope_invalid(peer, topic if isinstance(topic, str) else repr(topic), problem)
                 return
         if not hooks.message_begin(peer):
             return

@@ -172,6 +172,12 @@ def test_envelope_rule() -> None:
     m = a.message(topic, b"q")
     m.data = b"tampered"
     assert envelope_problem(m) == "InvalidSignature"
+    from libp2p.pubsub.pb import rpc_pb2
+
+    raw = rpc_pb2.Message()  # signed, one topic that is not UTF-8: rebuilding the signed bytes fails
+    raw.ParseFromString(a.message(topic, b"q", topics=[]).SerializeToString() + bytes([0x22, 0x02, 0xFF, 0xFE]))
+    assert len(raw.topicIDs) == 1 and len(raw.seqno) == 8 and raw.signature
+    assert envelope_problem(raw) == "undecodable envelope: UnicodeDecodeError"
 
 
 @settings(max_examples=300, deadline=None)
