@@ -331,6 +331,8 @@ class Bench:
             return min_bond, slot, timing.epoch_duration
 
         self.min_bond, slot, epoch_duration = trio.run(bond_and_timing)
+        # from here on L1 makes blocks on a clock, like a real chain (anvil's automine makes one per tx)
+        w3.provider.make_request("evm_setIntervalMining", [self.args.l1_block_time])  # type: ignore[arg-type]
         keys = [bytes.fromhex(k.removeprefix("0x")) for k in check_keys]
         self.q = Quotes(self.rollup, slot // epoch_duration, slot + 10_000, self.min_bond, keys)
         self.node = NodeProcess({
@@ -506,10 +508,15 @@ class Bench:
         r = a.command(cmd="publish_many", topic=QUOTE_TOPIC, hexes=spam, timeout=120)
         time.sleep(1.0)
         honest = self.q.make(HONEST_KEY, epoch, 250).hex()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not self.pooled(honest, epoch):
-            self.honest.command(cmd="publish", topic=QUOTE_TOPIC, hex=honest)
-            time.sleep(0.5)
+        t_pub = time.monotonic()
+        deadline = t_pub + self.args.grief_wait
+        published = False
+        while time.monotonic() < deadline and not (in_pool := self.pooled(honest, epoch)):
+            if not published or time.monotonic() - t_pub > 5:
+                self.honest.command(cmd="publish", topic=QUOTE_TOPIC, hex=honest)  # again if lost
+                published = True
+            time.sleep(0.25)
+        waited = time.monotonic() - t_pub
         pool = [EpochProofQuote.from_json(j) for j in self.quotes_in_pool(epoch)]
         best = self._best_claimable(pool)
         honest_q = EpochProofQuote.from_bytes(bytes.fromhex(honest))
@@ -518,8 +525,9 @@ class Bench:
             f"griefing: {r['sent']} unbonded fee-0 quotes from throwaway keys, then the honest bonded one",
             f"honest quote best claimable: {'yes' if best == honest_q else 'NO'}",
             f"pool for epoch {epoch}: {len(pool)} quotes, {unbonded} unbonded, honest pooled: "
-            f"{'yes' if honest_q in pool else 'no'}; best claimable fee "
-            f"{best.payload.basis_point_fee if best else '-'}",
+            f"{'yes' if honest_q in pool else 'no'} ({'after' if in_pool else 'not within'} {waited:.1f} s); "
+            f"best claimable fee {best.payload.basis_point_fee if best else '-'}; spam sent in {r['seconds']:.1f} s; "
+            f"L1 block every {self.args.l1_block_time} s",
         )
         a.close()
 
@@ -575,6 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--flood-seconds", type=float, default=8.0)
     ap.add_argument("--grief", type=int, default=1000)
+    ap.add_argument("--grief-wait", type=float, default=60.0, help="how long the honest quote may take to be pooled")
+    ap.add_argument("--l1-block-time", type=int, default=2, help="anvil interval mining (s) after the setup")
     ap.add_argument("--scenarios", default="malformed,flood,relay,grief", help="comma-separated subset, in order")
     Bench(ap.parse_args(argv)).run()
 

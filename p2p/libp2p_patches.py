@@ -153,7 +153,7 @@ def apply() -> None:
 
 
 def _apply_containment() -> None:
-    """Patches 4-9: no exception raised while handling one peer's input may leave that peer's
+    """Patches 5-10 (4 is main's signature-validator patch): no exception raised while handling one peer's input may leave that peer's
     handler (py-libp2p lets them escape into the connection nursery, which ends the host)."""
     import libp2p.host.basic_host as basic_host
     import libp2p.network.swarm as swarm
@@ -162,7 +162,7 @@ def _apply_containment() -> None:
     from libp2p.io.exceptions import MessageTooLarge
     from libp2p.network.exceptions import SwarmException
 
-    # 4. Every inbound stream, whatever its protocol (meshsub, identify, identify push, ping, req/resp):
+    # 5. Every inbound stream, whatever its protocol (meshsub, identify, identify push, ping, req/resp):
     #    the hooks may refuse it first (peer banned, too many open streams, opening them too fast), and
     #    an exception from negotiation or from the protocol's handler resets that stream and is
     #    reported as the peer's fault instead of ending the connection's nursery (and the host).
@@ -190,7 +190,7 @@ def _apply_containment() -> None:
 
     basic_host.BasicHost._swarm_stream_handler = _swarm_stream_handler  # type: ignore[method-assign]
 
-    # 5. Pubsub.stream_handler only catches stream/varint errors: a frame that does not parse as an
+    # 6. Pubsub.stream_handler only catches stream/varint errors: a frame that does not parse as an
     #    RPC (google.protobuf DecodeError, e.g. `03 0a 0b 0c`) or an error in the router's control
     #    handling escaped it. Now any exception drops that stream and the peer's pubsub state (as
     #    py-libp2p does for a read error) and is reported as a fault.
@@ -215,7 +215,7 @@ def _apply_containment() -> None:
 
     pubsub.Pubsub.stream_handler = _pubsub_stream_handler  # type: ignore[method-assign]
 
-    # 6. push_msg runs as a pubsub service task per received message; an exception in it (a topic
+    # 7. push_msg runs as a pubsub service task per received message; an exception in it (a topic
     #    validator raising, a key that does not deserialize in the signature check, ...) cancelled
     #    the whole pubsub service. Now: (a) the gossip envelope is checked as js gossipsub 13 does
     #    under StrictSign (8-byte seqno, from/key/signature; `envelope_problem`) and a failing message
@@ -253,7 +253,7 @@ def _apply_containment() -> None:
 
     pubsub.Pubsub.push_msg = _push_msg  # type: ignore[method-assign]
 
-    # 7. An inbound RPC whose length prefix exceeds the limit, or is not a valid varint, is handled by
+    # 8. An inbound RPC whose length prefix exceeds the limit, or is not a valid varint, is handled by
     #    py-libp2p (stream reset) but not charged to anyone: report it as the peer's fault first.
     orig_read_limited = pubsub.read_varint_prefixed_bytes_limited  # type: ignore[attr-defined]
 
@@ -269,7 +269,7 @@ def _apply_containment() -> None:
 
     pubsub.read_varint_prefixed_bytes_limited = _read_limited  # type: ignore[attr-defined]
 
-    # 8. Outbound identify runs as a trio *system* task (spawn_system_task): an exception escaping it is
+    # 9. Outbound identify runs as a trio *system* task (spawn_system_task): an exception escaping it is
     #    a TrioInternalError that ends the whole run. py-libp2p catches most errors inside; this makes
     #    sure nothing a peer's identify answer causes can escape.
     orig_identify_entry = basic_host.BasicHost._identify_task_entry
@@ -286,7 +286,7 @@ def _apply_containment() -> None:
 
     basic_host.BasicHost._identify_task_entry = _identify_task_entry  # type: ignore[method-assign]
 
-    # 9. Connection gate by peer id: a banned peer's connection (inbound or outbound) is closed as
+    # 10. Connection gate by peer id: a banned peer's connection (inbound or outbound) is closed as
     #    soon as its peer id is known (after the security handshake), before any stream is served.
     orig_add_conn = swarm.Swarm.add_conn
 
