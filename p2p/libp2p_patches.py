@@ -153,8 +153,9 @@ def apply() -> None:
 
 
 def _apply_containment() -> None:
-    """Patches 5-10 (4 is main's signature-validator patch): no exception raised while handling one peer's input may leave that peer's
-    handler (py-libp2p lets them escape into the connection nursery, which ends the host)."""
+    """Patches 5-10 (4 is main's signature-validator patch): no exception raised while handling one
+    peer's input may leave that peer's handler (py-libp2p lets them escape into the connection
+    nursery, which ends the host)."""
     import libp2p.host.basic_host as basic_host
     import libp2p.network.swarm as swarm
     import libp2p.pubsub.pubsub as pubsub
