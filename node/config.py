@@ -243,6 +243,13 @@ VARS: Final[tuple[Var, ...]] = (
     Var("P2P_MAX_PEERS", "p2p_max_peers", positive, 100, "int", "Maximum connections."),
     Var("P2P_PEER_CHECK_INTERVAL_MS", "p2p_peer_check_interval_ms", positive, 1000, "ms",
         "Peer manager heartbeat (dial cached discovered peers, static peers, the P2P_MIN_PEERS redial)."),
+    # --- p2p containment (issue 10: transport/peer side; ours, not Aztec's)
+    Var("P2P_BAN_DURATION_S", "p2p_ban_duration_s", positive, 600, "s",
+        "How long a peer whose invalid traffic keeps coming is disconnected and refused."),
+    Var("P2P_BAN_AFTER_FAULTS", "p2p_ban_after_faults", positive, 5, "int",
+        "Protocol faults (malformed frames, requests that make a handler fail) within 60 s that ban a peer."),
+    Var("P2P_MAX_STREAMS_PER_PEER", "p2p_max_streams_per_peer", positive, 32, "int",
+        "Inbound streams one peer may have open at once; more are reset."),
     # --- L1 contracts / timing (read from the Rollup when only its address is known)
     Var("ROLLUP_CONTRACT_ADDRESS", "rollup_contract_address", parse_address, None, "address",
         "Rollup contract; other addresses are read from it."),
@@ -337,6 +344,9 @@ class NodeConfig:
     p2p_min_peers: int = 10
     p2p_max_peers: int = 100
     p2p_peer_check_interval_ms: int = 1000
+    p2p_ban_duration_s: int = 600
+    p2p_ban_after_faults: int = 5
+    p2p_max_streams_per_peer: int = 32
     rollup_contract_address: bytes | None = None
     registry_contract_address: bytes | None = None
     seq_publisher_private_key: bytes | None = field(default=None, repr=False)
@@ -434,9 +444,11 @@ def p2p_config(
     **fields: Any,
 ) -> P2PConfig:
     """P2PConfig from PEER_ID_PRIVATE_KEY, P2P_TCP_LISTEN_ADDR, P2P_TCP_ANNOUNCE_ADDR, P2P_STATIC_PEERS,
-    L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS, P2P_MAX_PEERS, P2P_MIN_PEERS, P2P_PEER_CHECK_INTERVAL_MS.
+    L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS, P2P_MAX_PEERS, P2P_MIN_PEERS, P2P_PEER_CHECK_INTERVAL_MS and the
+    containment limits (P2P_BAN_DURATION_S, P2P_BAN_AFTER_FAULTS, P2P_MAX_STREAMS_PER_PEER).
     Keyword arguments win (the node passes the key it generated, the announce address it chose and the
     rollup it read from L1); `fields` are other P2PConfig fields."""
+    from p2p.containment import ContainmentConfig
     from p2p.service import P2PConfig
 
     announce = announce or c.p2p_tcp_announce_addr
@@ -450,5 +462,10 @@ def p2p_config(
         max_peers=c.p2p_max_peers,
         min_peers=c.p2p_min_peers,
         peer_check_interval=c.p2p_peer_check_interval_ms / 1000,
+        containment=ContainmentConfig(
+            ban_duration_s=float(c.p2p_ban_duration_s),
+            ban_after_faults=c.p2p_ban_after_faults,
+            max_inbound_streams_per_peer=c.p2p_max_streams_per_peer,
+        ),
         **fields,
     )

@@ -16,6 +16,11 @@ Nothing outside this module (and `libp2p_patches.py`) imports `libp2p`. What it 
   Dlazy/flood-publish knobs. We zero its topic weights and feed our own `PeerScoring` total (which
   implements Aztec's app score and the per-topic invalid-delivery counters) through its
   app-specific score hook with weight 1, so its graylist (-80) gate excludes the same peers.
+- Containment (with a `p2p.containment.PeerGuard`): the patches in `libp2p_patches.py` report every
+  inbound stream, gossip message and exception caused by a peer to `_Hooks` here; every negotiated
+  protocol is rate-limited per peer; a banned peer is disconnected (the `_enforce` task), its new
+  connections are closed and its gossip dropped. An exception in our topic validator drops that
+  message only (HighTolerance penalty for the forwarder).
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from typing import Any, Final, Protocol
 import trio
 
 from p2p import libp2p_patches
+from p2p.containment import PeerGuard
+from p2p.scoring import PeerErrorSeverity, PeerScoring
 
 log = logging.getLogger(__name__)
 
 NOISE_PROTOCOL: Final = "/noise"
 YAMUX_PROTOCOL: Final = "/yamux/1.0.0"
 MPLEX_PROTOCOL: Final = "/mplex/6.7.0"
+IPFS_IDENTIFY_PUSH_PROTOCOL: Final = "/ipfs/id/push/1.0.0"
+MAX_IDENTIFY_SIZE: Final = 64 * 1024
 GOSSIPSUB_PROTOCOLS: Final = ("/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0")
 DEFAULT_MAX_INBOUND_RPC_SIZE: Final = 16 * 1024 * 1024
 
@@ -123,6 +132,59 @@ class _StreamAdapter:
         return str(self._s.muxed_conn.peer_id)
 
 
+class _Hooks:
+    """`libp2p_patches.FaultHooks` for one host: the PeerGuard's decisions plus the ban queue."""
+
+    def __init__(self, guard: PeerGuard, bans: trio.MemorySendChannel[str]) -> None:
+        self.guard = guard
+        self._bans = bans
+        self.ban_queue_dropped = 0
+
+    def _enforce(self, peer: str, banned: bool) -> None:
+        if banned:
+            try:
+                self._bans.send_nowait(peer)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                self.ban_queue_dropped += 1  # the peer stays banned; the next fault queues it again
+
+    def connection_allowed(self, peer: str) -> bool:
+        return self.guard.allow_connection(peer)
+
+    def stream_opened(self, peer: str) -> bool:
+        ok = self.guard.open_stream(peer)
+        if not ok:
+            self._enforce(peer, self.guard.is_banned(peer))
+        return ok
+
+    def stream_closed(self, peer: str) -> None:
+        self.guard.close_stream(peer)
+
+    def fault(self, peer: str, kind: str, exc: BaseException | str) -> None:
+        detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self._enforce(peer, self.guard.fault(peer, kind, detail))
+
+    def message_begin(self, peer: str) -> bool:
+        ok = self.guard.begin_message(peer)
+        if not ok:
+            self._enforce(peer, self.guard.is_banned(peer))
+        return ok
+
+    def message_end(self, peer: str) -> None:
+        self.guard.end_message(peer)
+
+    def envelope_invalid(self, peer: str, topic: str, reason: str) -> None:
+        self._enforce(peer, self.guard.envelope_invalid(peer, topic, reason))
+
+    def protocol_allowed(self, peer: str, protocol: str) -> bool:
+        ok = self.guard.allow_protocol(peer, protocol)
+        if not ok:
+            self._enforce(peer, self.guard.is_banned(peer))
+        return ok
+
+    def after_gossip(self, peer: str) -> None:
+        self._enforce(peer, self.guard.check_ban(peer))
+
+
 class Libp2pHost:
     """One libp2p host with gossipsub. Construct, then `await nursery.start(host.run)`."""
 
@@ -133,6 +195,7 @@ class Libp2pHost:
         topics: Sequence[str],
         validator: TopicValidator,
         app_score: Callable[[str], float] | None = None,
+        guard: PeerGuard | None = None,
     ) -> None:
         libp2p_patches.apply()
         from libp2p import new_host
@@ -204,6 +267,16 @@ class Libp2pHost:
         self._stream_handlers: dict[str, StreamHandler] = {}
         self.publish_count = 0
         self.drained_count = 0
+        if guard is None:  # containment is not optional: a guard with its own scoring
+            guard = PeerGuard(scoring=PeerScoring(now=trio.current_time), now=trio.current_time)
+        self.guard = guard
+        self._ban_send, self._ban_recv = trio.open_memory_channel[str](1024)
+        self._hooks: _Hooks | None = _Hooks(guard, self._ban_send)
+        # read by libp2p_patches: on the host (streams, gossip) and its swarm (connections)
+        setattr(self._host, "_aztec_hooks", self._hooks)  # noqa: B010
+        setattr(self._host.get_network(), "_aztec_hooks", self._hooks)  # noqa: B010
+        self.validator_errors = 0
+        self.disconnected_banned = 0
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[HostInfo] = trio.TASK_STATUS_IGNORED) -> None:
@@ -218,10 +291,11 @@ class Libp2pHost:
             host.set_stream_handler(
                 TProtocol(libp2p_patches.AZTEC_IDENTIFY_PROTOCOL), identify_handler_for(host, use_varint_format=True)
             )
-            host.set_stream_handler(
-                TProtocol(libp2p_patches.AZTEC_IDENTIFY_PUSH_PROTOCOL),
-                identify_push_handler_for(host, use_varint_format=True),
-            )
+            for push_id in (libp2p_patches.AZTEC_IDENTIFY_PUSH_PROTOCOL, IPFS_IDENTIFY_PUSH_PROTOCOL):
+                push = identify_push_handler_for(host, use_varint_format=True)
+                if self._hooks is not None:
+                    push = self._identify_push_handler(push_id)
+                host.set_stream_handler(TProtocol(push_id), push)
             async with background_trio_service(self._pubsub), background_trio_service(self._router):
                 await self._pubsub.wait_until_ready()
                 async with trio.open_nursery() as nursery:
@@ -229,6 +303,9 @@ class Libp2pHost:
                         self._pubsub.set_topic_validator(topic, self._make_validator(topic), False)
                         sub = await self._pubsub.subscribe(topic)
                         nursery.start_soon(self._drain, sub)
+                    self._gate_protocols()
+                    if self._hooks is not None:
+                        nursery.start_soon(self._enforce_bans)
                     self._ready.set()
                     task_status.started(self.info())
                     await trio.sleep_forever()
@@ -245,24 +322,100 @@ class Libp2pHost:
             await sub.get()
             self.drained_count += 1
 
+    async def _enforce_bans(self) -> None:
+        """Disconnect banned peers (the swarm gate then refuses their new connections)."""
+        async for peer in self._ban_recv:
+            if peer not in self.connected_peers():
+                continue
+            try:
+                await self.disconnect(peer)
+                self.disconnected_banned += 1
+            except HostError as e:
+                log.debug("disconnecting banned %s failed: %s", peer, e)
+
+    def _identify_push_handler(self, protocol: str) -> Any:
+        """py-libp2p's identify-push handler, but a push that does not parse (bad length prefix, over
+        MAX_IDENTIFY_SIZE, not an Identify protobuf) is the peer's fault, not only a log line."""
+        from libp2p.identity.identify.pb.identify_pb2 import Identify
+        from libp2p.identity.update import update_peerstore_from_identify
+        from libp2p.io.exceptions import IncompleteReadError
+        from libp2p.utils.varint import read_varint_prefixed_bytes_limited
+
+        host, hooks = self._host, self._hooks
+        assert hooks is not None
+
+        async def _push(stream: Any) -> None:
+            peer_id = stream.muxed_conn.peer_id
+            try:
+                with trio.move_on_after(10.0):
+                    data = await read_varint_prefixed_bytes_limited(stream, MAX_IDENTIFY_SIZE)
+                    msg = Identify()
+                    msg.ParseFromString(data)
+                    await update_peerstore_from_identify(host.get_peerstore(), peer_id, msg)
+            except Exception as e:
+                if libp2p_patches.is_closure(e) and not isinstance(e, IncompleteReadError):
+                    return
+                hooks.fault(str(peer_id), protocol, e)
+                with contextlib.suppress(Exception):
+                    await stream.reset()
+                return
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+        return _push
+
+    def _gate_protocols(self) -> None:
+        """Wrap every registered protocol handler with the per-peer, per-protocol rate check."""
+        for proto, handler in list(self._host.multiselect.handlers.items()):
+            self._host.multiselect.handlers[proto] = self._gated(str(proto), handler)
+
+    def _gated(self, protocol: str, handler: Any) -> Any:
+        hooks = self._hooks
+        if hooks is None or getattr(handler, "_aztec_gated", False):
+            return handler
+
+        async def _h(stream: Any) -> None:
+            peer = str(stream.muxed_conn.peer_id)
+            if not hooks.protocol_allowed(peer, protocol):
+                with contextlib.suppress(Exception):
+                    await stream.reset()
+                return
+            try:
+                await handler(stream)
+            finally:
+                hooks.guard.protocol_closed(peer, protocol)
+
+        _h._aztec_gated = True  # type: ignore[attr-defined]
+        return _h
+
     def _score_fn(self, peer: Any) -> float:
         assert self._app_score is not None
         return self._app_score(str(peer))
 
     def _make_validator(self, topic: str) -> Callable[[Any, Any], bool]:
+        from libp2p.peer.id import ID
+
         me = self._host.get_id()
         validate = self._validator
+        hooks = self._hooks
 
         def _v(forwarder: Any, msg: Any) -> bool:
             if forwarder == me:
                 return True  # our own publish: already in our pools
-            try:
-                from libp2p.peer.id import ID
-
-                origin = str(ID(msg.from_id))
-            except Exception:
+            peer = str(forwarder)
+            if hooks is not None and hooks.guard.is_banned(peer):
                 return False
-            return validate(topic, str(forwarder), origin, bytes(msg.data))
+            try:
+                ok = validate(topic, peer, str(ID(bytes(msg.from_id))), bytes(msg.data))
+            except Exception as e:  # our validator's bug or an input it did not foresee: drop this one
+                self.validator_errors += 1
+                log.warning("topic validator for %s failed on a message from %s: %r", topic, peer, e)
+                if hooks is not None:
+                    hooks.guard.scoring.penalize(peer, PeerErrorSeverity.HIGH_TOLERANCE)
+                ok = False
+            if not ok and hooks is not None:
+                hooks.after_gossip(peer)
+            return ok
 
         return _v
 
@@ -316,11 +469,26 @@ class Libp2pHost:
             try:
                 await handler(_StreamAdapter(stream))
             except Exception as e:  # a bad peer must never take the host down
-                log.debug("stream handler %s failed: %r", protocol, e)
                 with contextlib.suppress(Exception):
                     await stream.reset()
+                if libp2p_patches.is_closure(e):
+                    log.debug("%s stream from %s ended early: %r", protocol, stream.muxed_conn.peer_id, e)
+                elif self._hooks is not None:
+                    self._hooks.fault(str(stream.muxed_conn.peer_id), protocol, e)
+                else:
+                    log.info("stream handler %s failed: %r", protocol, e)
 
-        self._host.set_stream_handler(TProtocol(protocol), _h)
+        self._host.set_stream_handler(TProtocol(protocol), self._gated(protocol, _h))
+
+    def statistics(self) -> dict[str, object]:
+        st: dict[str, object] = {
+            "validator_errors": self.validator_errors,
+            "disconnected_banned": self.disconnected_banned,
+        }
+        if self._hooks is not None:
+            st["containment"] = self._hooks.guard.statistics()
+            st["ban_queue_dropped"] = self._hooks.ban_queue_dropped
+        return st
 
     async def new_stream(self, peer_id: str, protocol: str) -> Stream:
         from libp2p.custom_types import TProtocol

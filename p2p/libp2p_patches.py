@@ -6,13 +6,119 @@ the code base touches py-libp2p internals.
 
 from __future__ import annotations
 
-from typing import Any, Final
+import contextlib
+import logging
+from typing import Any, Final, Protocol
+
+log = logging.getLogger(__name__)
 
 AZTEC_IDENTIFY_PROTOCOL: Final = "/aztec/id/1.0.0"
 AZTEC_IDENTIFY_PUSH_PROTOCOL: Final = "/aztec/id/push/1.0.0"
 SUBSCRIPTION_CHANNEL_SIZE: Final = 256
 
 _applied = False
+SEQNO_LENGTH: Final = 8  # js gossipsub 13 (StrictSign) rejects any other length as InvalidSeqno
+
+
+class FaultHooks(Protocol):
+    """What the patches below report to, set by `p2p.libp2p_host` as `_aztec_hooks` on a BasicHost and
+    on its Swarm. Hosts without hooks (third-party test hosts) keep py-libp2p's behaviour."""
+
+    def connection_allowed(self, peer: str) -> bool: ...
+    def stream_opened(self, peer: str) -> bool: ...
+    def stream_closed(self, peer: str) -> None: ...
+    def fault(self, peer: str, kind: str, exc: BaseException | str) -> None: ...
+    def message_begin(self, peer: str) -> bool: ...
+    def message_end(self, peer: str) -> None: ...
+    def envelope_invalid(self, peer: str, topic: str, reason: str) -> None: ...
+
+
+def _hooks(obj: Any) -> FaultHooks | None:
+    h: FaultHooks | None = getattr(obj, "_aztec_hooks", None)
+    return h
+
+
+def _stream_hooks(stream: Any) -> FaultHooks | None:
+    swarm_conn = getattr(stream, "swarm_conn", None)
+    return _hooks(getattr(swarm_conn, "swarm", None))
+
+
+def _peer_of(stream: Any) -> str:
+    try:
+        return str(stream.muxed_conn.peer_id)
+    except Exception:
+        return "?"
+
+
+def is_closure(exc: BaseException) -> bool:
+    """The stream or connection ended (peer reset/closed it, EOF mid-read): not a protocol fault.
+    Honest peers do this (timeouts, shutdown); malformed input is everything else."""
+    import trio
+    from libp2p.io.exceptions import ConnectionClosedError, IncompleteReadError
+    from libp2p.network.connection.exceptions import RawConnError
+    from libp2p.network.stream.exceptions import StreamError
+    from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
+
+    closures = (
+        StreamError,
+        MuxedStreamError,
+        MuxedConnError,
+        RawConnError,
+        ConnectionClosedError,
+        IncompleteReadError,
+        trio.BrokenResourceError,
+        trio.ClosedResourceError,
+    )
+    return isinstance(exc, closures)
+
+
+def envelope_problem(msg: Any) -> str | None:
+    """Why js gossipsub 13 (`validateToRawMessage`, StrictSign) would reject this message, or None.
+
+    Checks, in js order: seqno present and 8 bytes (InvalidSeqno); signature present (InvalidSignature);
+    `from` present and a peer id (InvalidPeerId); `key`, if present, a public key matching `from`, else a
+    key embedded in `from` (InvalidPeerId); the signature over the message without key/signature
+    (InvalidSignature). Also exactly one topic: js decodes `topic` as a single field, so a message
+    signed over several topics never verifies there. Never raises: what cannot be checked is invalid."""
+    try:
+        return _envelope_problem(msg)
+    except Exception as e:  # e.g. a topic id that is not UTF-8 (proto2 hands it over as bytes)
+        return f"undecodable envelope: {type(e).__name__}"
+
+
+def _envelope_problem(msg: Any) -> str | None:
+    from libp2p.crypto.serialization import deserialize_public_key
+    from libp2p.peer.id import ID
+    from libp2p.pubsub.pb import rpc_pb2
+    from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
+
+    if len(msg.topicIDs) != 1:
+        return f"{len(msg.topicIDs)} topics"
+    if len(msg.seqno) != SEQNO_LENGTH:
+        return f"InvalidSeqno: {len(msg.seqno)}-byte seqno"
+    if not msg.signature:
+        return "InvalidSignature: no signature"
+    if not msg.from_id:
+        return "InvalidPeerId: no from"
+    try:
+        sender = ID(bytes(msg.from_id))
+        embedded = sender.extract_public_key()
+        if msg.key:
+            key = deserialize_public_key(bytes(msg.key))
+            if ID.from_pubkey(key) != sender:
+                return "InvalidPeerId: key does not match from"
+        elif embedded is not None:
+            key = embedded
+        else:
+            return "InvalidPeerId: no key and none in from"
+    except Exception as e:
+        return f"InvalidPeerId: {type(e).__name__}"
+    unsigned = rpc_pb2.Message(data=msg.data, topicIDs=msg.topicIDs, from_id=msg.from_id, seqno=msg.seqno)
+    try:
+        ok = key.verify(PUBSUB_SIGNING_PREFIX.encode() + unsigned.SerializeToString(), bytes(msg.signature))
+    except Exception:
+        ok = False
+    return None if ok else "InvalidSignature"
 
 
 def apply() -> None:
@@ -56,4 +162,155 @@ def apply() -> None:
 
     pubsub.signature_validator = _signature_validator_no_raise  # type: ignore[attr-defined]
 
+    _apply_containment()
     _applied = True
+
+
+def _apply_containment() -> None:
+    """Patches 5-10 (4 is main's signature-validator patch): no exception raised while handling one
+    peer's input may leave that peer's handler (py-libp2p lets them escape into the connection
+    nursery, which ends the host)."""
+    import libp2p.host.basic_host as basic_host
+    import libp2p.network.swarm as swarm
+    import libp2p.pubsub.pubsub as pubsub
+    from libp2p.exceptions import ParseError
+    from libp2p.io.exceptions import MessageTooLarge
+    from libp2p.network.exceptions import SwarmException
+
+    # 5. Every inbound stream, whatever its protocol (meshsub, identify, identify push, ping, req/resp):
+    #    the hooks may refuse it first (peer banned, too many open streams, opening them too fast), and
+    #    an exception from negotiation or from the protocol's handler resets that stream and is
+    #    reported as the peer's fault instead of ending the connection's nursery (and the host).
+    orig_stream_handler = basic_host.BasicHost._swarm_stream_handler
+
+    async def _swarm_stream_handler(self: Any, net_stream: Any) -> None:
+        hooks = _hooks(self)
+        if hooks is None:
+            await orig_stream_handler(self, net_stream)
+            return
+        peer = _peer_of(net_stream)
+        if not hooks.stream_opened(peer):
+            with contextlib.suppress(Exception):
+                await net_stream.reset()
+            return
+        try:
+            await orig_stream_handler(self, net_stream)
+        except Exception as e:
+            if not is_closure(e):
+                hooks.fault(peer, str(getattr(net_stream, "protocol_id", None) or "stream"), e)
+            with contextlib.suppress(Exception):
+                await net_stream.reset()
+        finally:
+            hooks.stream_closed(peer)
+
+    basic_host.BasicHost._swarm_stream_handler = _swarm_stream_handler  # type: ignore[method-assign]
+
+    # 6. Pubsub.stream_handler only catches stream/varint errors: a frame that does not parse as an
+    #    RPC (google.protobuf DecodeError, e.g. `03 0a 0b 0c`) or an error in the router's control
+    #    handling escaped it. Now any exception drops that stream and the peer's pubsub state (as
+    #    py-libp2p does for a read error) and is reported as a fault.
+    orig_pubsub_stream_handler = pubsub.Pubsub.stream_handler
+
+    async def _pubsub_stream_handler(self: Any, stream: Any) -> None:
+        try:
+            await orig_pubsub_stream_handler(self, stream)
+        except Exception as e:
+            peer_id = stream.muxed_conn.peer_id
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            with contextlib.suppress(Exception):
+                self._handle_dead_peer(peer_id)
+            hooks = _hooks(self.host)
+            if is_closure(e):
+                pass
+            elif hooks is not None:
+                hooks.fault(str(peer_id), "meshsub", e)
+            else:
+                log.info("pubsub stream from %s dropped: %r", peer_id, e)
+
+    pubsub.Pubsub.stream_handler = _pubsub_stream_handler  # type: ignore[method-assign]
+
+    # 7. push_msg runs as a pubsub service task per received message; an exception in it (a topic
+    #    validator raising, a key that does not deserialize in the signature check, ...) cancelled
+    #    the whole pubsub service. Now: (a) the gossip envelope is checked as js gossipsub 13 does
+    #    under StrictSign (8-byte seqno, from/key/signature; `envelope_problem`) and a failing message
+    #    is rejected and scored as an invalid delivery, never forwarded; (b) at most a bounded number
+    #    of one peer's messages are in flight (the hooks drop the rest); (c) any exception drops only
+    #    that message and is reported as the forwarder's fault. Our own publishes pass unchanged.
+    orig_push_msg = pubsub.Pubsub.push_msg
+
+    async def _push_msg(self: Any, msg_forwarder: Any, msg: Any) -> None:
+        hooks = _hooks(self.host)
+        if msg_forwarder == self.host.get_id():
+            await orig_push_msg(self, msg_forwarder, msg)
+            return
+        if hooks is None:  # a host that is not ours: contain only
+            try:
+                await orig_push_msg(self, msg_forwarder, msg)
+            except Exception as e:
+                log.info("gossip message from %s dropped: %r", msg_forwarder, e)
+            return
+        peer = str(msg_forwarder)
+        if self.strict_signing:
+            problem = envelope_problem(msg)
+            if problem is not None:
+                topic = msg.topicIDs[0] if len(msg.topicIDs) else ""
+                hooks.envelope_invalid(peer, topic if isinstance(topic, str) else repr(topic), problem)
+                return
+        if not hooks.message_begin(peer):
+            return
+        try:
+            await orig_push_msg(self, msg_forwarder, msg)
+        except Exception as e:
+            hooks.fault(peer, "gossip", e)
+        finally:
+            hooks.message_end(peer)
+
+    pubsub.Pubsub.push_msg = _push_msg  # type: ignore[method-assign]
+
+    # 8. An inbound RPC whose length prefix exceeds the limit, or is not a valid varint, is handled by
+    #    py-libp2p (stream reset) but not charged to anyone: report it as the peer's fault first.
+    orig_read_limited = pubsub.read_varint_prefixed_bytes_limited  # type: ignore[attr-defined]
+
+    async def _read_limited(reader: Any, max_length: int) -> bytes:
+        try:
+            data: bytes = await orig_read_limited(reader, max_length)
+        except (MessageTooLarge, ParseError) as e:
+            hooks = _stream_hooks(reader)
+            if hooks is not None:
+                hooks.fault(_peer_of(reader), "meshsub", e)
+            raise
+        return data
+
+    pubsub.read_varint_prefixed_bytes_limited = _read_limited  # type: ignore[attr-defined]
+
+    # 9. Outbound identify runs as a trio *system* task (spawn_system_task): an exception escaping it is
+    #    a TrioInternalError that ends the whole run. py-libp2p catches most errors inside; this makes
+    #    sure nothing a peer's identify answer causes can escape.
+    orig_identify_entry = basic_host.BasicHost._identify_task_entry
+
+    async def _identify_task_entry(self: Any, peer_id: Any, reason: str) -> None:
+        try:
+            await orig_identify_entry(self, peer_id, reason)
+        except Exception as e:
+            hooks = _hooks(self)
+            if hooks is not None:
+                hooks.fault(str(peer_id), "identify", e)
+            else:
+                log.info("identify of %s failed: %r", peer_id, e)
+
+    basic_host.BasicHost._identify_task_entry = _identify_task_entry  # type: ignore[method-assign]
+
+    # 10. Connection gate by peer id: a banned peer's connection (inbound or outbound) is closed as
+    #    soon as its peer id is known (after the security handshake), before any stream is served.
+    orig_add_conn = swarm.Swarm.add_conn
+
+    async def _add_conn(self: Any, muxed_conn: Any, direction: str = "unknown") -> Any:
+        hooks = _hooks(self)
+        if hooks is not None and not hooks.connection_allowed(str(muxed_conn.peer_id)):
+            with contextlib.suppress(Exception):
+                await muxed_conn.close()
+            raise SwarmException(f"peer {muxed_conn.peer_id} is banned")
+        return await orig_add_conn(self, muxed_conn, direction)
+
+    swarm.Swarm.add_conn = _add_conn  # type: ignore[method-assign]

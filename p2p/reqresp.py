@@ -185,6 +185,9 @@ class ReqResp:
                     ok = tx.tx_hash() == tx_hash
                 except DecodeError:
                     ok = False
+                except Exception as e:  # a response our decoder did not foresee: that peer's fault only
+                    log.warning("tx response from %s failed to decode: %r", peer, e)
+                    ok = False
                 if not ok:
                     self.scoring.penalize(peer, PeerErrorSeverity.MID_TOLERANCE)
                     continue

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import trio
 
+from p2p.containment import ContainmentConfig, PeerGuard
 from p2p.gossip import ALL_TOPICS, GossipIntake, IntakeConfig
 from p2p.keys import generate_private_key
 from p2p.libp2p_host import GossipsubParams, HostConfig, Libp2pHost
@@ -73,6 +74,7 @@ class P2PConfig:
     gossipsub: GossipsubParams = field(default_factory=GossipsubParams)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    containment: ContainmentConfig = field(default_factory=ContainmentConfig)
     quote_pool_max_per_epoch: int = 128
     quote_pool_max_total: int = 1024
     quote_pool_max_per_prover: int = 4  # per prover per epoch
@@ -103,6 +105,7 @@ class P2PService:
         self.discovery = discovery
         self.private_key = config.private_key or generate_private_key()
         self.scoring = PeerScoring(config.scoring, now=clock)
+        self.guard = PeerGuard(config.containment, scoring=self.scoring, now=clock)
         self.quote_pool = EpochProofQuotePool(
             max_per_epoch=config.quote_pool_max_per_epoch,
             max_total=config.quote_pool_max_total,
@@ -144,6 +147,7 @@ class P2PService:
             topics=ALL_TOPICS,
             validator=self.intake.validate,
             app_score=self.scoring.score,
+            guard=self.guard,
         )
         self.intake.publisher = self.host.publish
         self.reqresp = ReqResp(self.host, tx_pool=self.tx_pool, scoring=self.scoring, now=clock)
@@ -189,5 +193,6 @@ class P2PService:
             "scoring": self.scoring.statistics(),
             "reqresp": self.reqresp.statistics(),
             "peer_manager": self.peer_manager.statistics(),
+            "host": self.host.statistics(),
             "published": self.host.publish_count,
         }

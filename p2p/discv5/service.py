@@ -92,7 +92,13 @@ class Discv5Service:
         self._lookups_paused = False
         self._publish = publish_discovered
         self._running = False
-        self.stats = {"send_dropped": 0, "discovered_dropped": 0, "oversize_in": 0, "socket_errors": 0}
+        self.stats = {
+            "send_dropped": 0,
+            "discovered_dropped": 0,
+            "oversize_in": 0,
+            "socket_errors": 0,
+            "core_errors": 0,
+        }
 
     # ---- properties ---------------------------------------------------------------------------
     @property
@@ -226,9 +232,14 @@ class Discv5Service:
                 continue
             try:
                 self.core.receive(data, addr, now)
-            except Exception:  # a bug in the core must not take the node down
-                log.exception("discv5 core failed on a packet from %s", addr)
-            self._pump()
+            except Exception as exc:  # a bug in the core must not take the node down: drop the packet
+                self.stats["core_errors"] += 1
+                log.warning("discv5: dropped a packet from %s:%d that failed: %r", addr[0], addr[1], exc)
+            try:
+                self._pump()
+            except Exception as exc:
+                self.stats["core_errors"] += 1
+                log.warning("discv5: handling the result of a packet from %s:%d failed: %r", addr[0], addr[1], exc)
 
     async def _send_loop(self, sock: trio.socket.SocketType) -> None:
         async for data, addr in self._send_rx:

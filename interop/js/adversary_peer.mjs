@@ -1,0 +1,115 @@
+// A hostile js-libp2p 1.5.0 + gossipsub 13.0.0 peer for bench/adversarial_p2p.py. Same stack as
+// gossip_peer.mjs (TCP, noise, yamux/mplex, identify prefix 'aztec', gossipsub StrictSign), plus raw
+// streams on any protocol and publish floods.
+//
+// env: LISTEN_PORT (default 0), PEER_ID_PRIVATE_KEY (Aztec hex form, optional).
+// stdout: one JSON object per line ({"event":"ready"|"reply"|"fatal",...}). stdin: one JSON command per line:
+//   {"cmd":"dial","addr":"/ip4/.../p2p/..."}
+//   {"cmd":"raw","addr":"...","protocol":"/meshsub/1.1.0","hexes":["030a0b0c",...]}  one stream per hex
+//   {"cmd":"publish_many","topic":"...","hexes":[...]}                             as fast as possible
+//   {"cmd":"flood","topic":"...","hexes":[...],"seconds":5}             cycles hexes for `seconds`
+//   {"cmd":"peers"}   {"cmd":"stop"}
+import { createInterface } from 'node:readline';
+
+import { gossipsub } from '@chainsafe/libp2p-gossipsub';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { mplex } from '@libp2p/mplex';
+import { tcp } from '@libp2p/tcp';
+import { createFromPrivKey, createSecp256k1PeerId } from '@libp2p/peer-id-factory';
+import { unmarshalPrivateKey } from '@libp2p/crypto/keys';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+
+const TOPICS = ['/aztec/tx/0.1.0', '/aztec/block_proposal/0.1.0', '/aztec/block_attestation/0.1.0', '/aztec/epoch_proof_quote/0.1.0'];
+const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
+
+async function main() {
+  const port = Number(process.env.LISTEN_PORT ?? 0);
+  const peerId = process.env.PEER_ID_PRIVATE_KEY
+    ? await createFromPrivKey(await unmarshalPrivateKey(Buffer.from(process.env.PEER_ID_PRIVATE_KEY, 'hex')))
+    : await createSecp256k1PeerId();
+  const node = await createLibp2p({
+    peerId,
+    addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
+    transports: [tcp()],
+    connectionEncryption: [noise()],
+    streamMuxers: [yamux(), mplex()],
+    services: {
+      identify: identify({ protocolPrefix: 'aztec' }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, D: 8, Dlo: 4, Dhi: 12, heartbeatInterval: 1000 }),
+    },
+  });
+  const pubsub = node.services.pubsub;
+  await node.start();
+  for (const t of TOPICS) pubsub.subscribe(t);
+  out({ event: 'ready', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(a => a.toString()) });
+
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+      if (cmd.cmd === 'dial') {
+        await node.dial(multiaddr(cmd.addr));
+        out({ event: 'reply', cmd: 'dial', ok: true });
+      } else if (cmd.cmd === 'raw') {
+        let sent = 0;
+        const errors = [];
+        for (const hex of cmd.hexes) {
+          try {
+            const stream = await node.dialProtocol(multiaddr(cmd.addr), cmd.protocol, { signal: AbortSignal.timeout(3000) });
+            await stream.sink([Buffer.from(hex, 'hex')]);
+            await new Promise(r => setTimeout(r, 100));
+            await stream.close().catch(() => {});
+            sent += 1;
+          } catch (e) {
+            errors.push(String(e && e.message ? e.message : e).slice(0, 120));
+          }
+        }
+        out({ event: 'reply', cmd: 'raw', ok: true, sent, errors });
+      } else if (cmd.cmd === 'publish_many') {
+        const t0 = performance.now();
+        let sent = 0;
+        for (const hex of cmd.hexes) {
+          await pubsub.publish(cmd.topic, Buffer.from(hex, 'hex'));
+          sent += 1;
+        }
+        out({ event: 'reply', cmd: 'publish_many', ok: true, sent, seconds: (performance.now() - t0) / 1000 });
+      } else if (cmd.cmd === 'flood') {
+        const bufs = cmd.hexes.map(h => Buffer.from(h, 'hex'));
+        const t0 = performance.now();
+        const end = t0 + cmd.seconds * 1000;
+        let sent = 0;
+        let toPeers = 0;
+        while (performance.now() < end) {
+          // 64 publishes in flight at once: as fast as this process can sign and write
+          const batch = [];
+          for (let i = 0; i < 64; i++) batch.push(pubsub.publish(cmd.topic, bufs[(sent + i) % bufs.length]));
+          for (const res of await Promise.all(batch)) if (res.recipients.length > 0) toPeers += 1;
+          sent += batch.length;
+          await new Promise(r => setImmediate(r));
+        }
+        out({ event: 'reply', cmd: 'flood', ok: true, sent, toPeers, seconds: (performance.now() - t0) / 1000 });
+      } else if (cmd.cmd === 'peers') {
+        out({ event: 'reply', cmd: 'peers', ok: true, peers: node.getPeers().map(p => p.toString()) });
+      } else if (cmd.cmd === 'stop') {
+        await node.stop();
+        out({ event: 'reply', cmd: 'stop', ok: true });
+        process.exit(0);
+      } else {
+        out({ event: 'reply', cmd: cmd.cmd, ok: false, error: 'unknown command' });
+      }
+    } catch (e) {
+      out({ event: 'reply', cmd: cmd && cmd.cmd, ok: false, error: String(e && e.stack ? e.stack : e) });
+    }
+  }
+  await node.stop();
+}
+
+main().catch(e => {
+  out({ event: 'fatal', error: String(e && e.stack ? e.stack : e) });
+  process.exit(1);
+});
