@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from core.aztec.serialization import keccak256
 from p2p.wire.consensus import (
     DOMAIN_SEPARATOR_BLOCK_ATTESTATION,
     ConsensusPayload,
@@ -13,7 +14,6 @@ from p2p.wire.consensus import (
     sign_payload,
 )
 from p2p.wire.quote import Signature
-from p2p.wire.serialization import keccak256
 
 BLOCK_ATTESTATION_TOPIC: Final = "/aztec/block_attestation/0.1.0"
 

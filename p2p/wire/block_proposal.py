@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from core.aztec.header import Header
 from p2p.wire.consensus import (
     DOMAIN_SEPARATOR_BLOCK_PROPOSAL,
     ConsensusPayload,
@@ -12,7 +13,6 @@ from p2p.wire.consensus import (
     recover_sender,
     sign_payload,
 )
-from p2p.wire.header import Header
 from p2p.wire.quote import Signature
 
 BLOCK_PROPOSAL_TOPIC: Final = "/aztec/block_proposal/0.1.0"

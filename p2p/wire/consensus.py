@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from p2p.wire.header import HEADER_SIZE, Header
+from core.aztec.header import HEADER_SIZE, Header
+from core.aztec.serialization import DecodeError, Reader, fr, keccak256, u32, u256
 from p2p.wire.quote import Signature, recover_address, sign_digest
-from p2p.wire.serialization import DecodeError, Reader, fr, keccak256, u32, u256
 
 DOMAIN_SEPARATOR_BLOCK_PROPOSAL: Final = 0
 DOMAIN_SEPARATOR_BLOCK_ATTESTATION: Final = 1

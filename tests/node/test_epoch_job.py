@@ -4,17 +4,19 @@ inputs must match what the blocks carry."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import trio
 from prometheus_client import CollectorRegistry
 
+from core.aztec.tx_effect import Body, LogSection, TxEffect
 from node.l2.block import BlockGlobals, L2Block, build_block, replay_block
-from node.l2.tx_effect import Body, LogSection, TxEffect
 from node.l2.world_state import ChainState
-from node.prover_node.epoch_job import epoch_inputs, proof_args, tx_effect
+from node.prover_node.epoch_job import epoch_inputs, proof_args
 from proving.agent import AgentPool
 from proving.broker.core import ProvingBroker
+from proving.circuits.structs import decode, encode
 from proving.orchestrator.prover import EpochProver
 from proving.proof_store import InlineProofStore
 
@@ -70,10 +72,12 @@ def _chain(n_blocks: int) -> tuple[list[L2Block], dict[int, list[bytes]]]:
     return blocks, messages
 
 
-def test_tx_effect_hashes_agree() -> None:
+def test_tx_effects_cross_the_proving_json_codec_unchanged() -> None:
+    """The archiver's tx effects go to the circuits as they are (one model): JSON round trip, same hash."""
     for i in range(6):
         e = _effect(i)
-        assert tx_effect(e).hash() == int.from_bytes(e.hash(), "big")
+        back = decode(TxEffect, json.loads(json.dumps(encode(e))))
+        assert back == e and back.hash() == e.hash() and back.to_bytes() == e.to_bytes()
 
 
 async def _prove(archiver: FakeArchiver, epoch: int, blocks: list[L2Block]) -> Any:

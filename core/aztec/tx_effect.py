@@ -6,8 +6,9 @@ Body = u32 numTxs | numTxs x TxEffect. TxEffect:
     | 4 x uint256 log lengths (noteEncrypted, encrypted, unencrypted, contractClass)
     | 4 x log section: u32 K | K bytes of (u32 I | I bytes of (u32 len | log))*
 Hashes (../shared/notes/aztec-v0.63.1-propose-and-prove.md §1.4, TS TxEffect.hash / Body): every
-hash is sha256ToField (`proving.circuits.hashing.sha256_trunc`), the txs-effects tree is the
-unbalanced ("wonky") tree over leaves padded to >= 2 with the empty tx-effect hash.
+hash is sha256ToField (`core.aztec.hashing.sha256_to_field`), the txs-effects tree is the
+unbalanced ("wonky") tree over leaves padded to >= 2 with the empty tx-effect hash. One model for
+the whole node: the archiver and sequencer (bytes on L1) and the simulated circuits (as JSON).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from p2p.wire.serialization import DecodeError, Reader, u32, u256
-from proving.circuits.hashing import sha256_trunc, unbalanced_sha256_root
+from core.aztec.constants import (
+    MAX_CONTRACT_CLASS_LOGS_PER_TX,
+    MAX_ENCRYPTED_LOGS_PER_TX,
+    MAX_L2_TO_L1_MSGS_PER_TX,
+    MAX_NOTE_ENCRYPTED_LOGS_PER_TX,
+    MAX_NOTE_HASHES_PER_TX,
+    MAX_NULLIFIERS_PER_TX,
+    MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX,
+    MAX_UNENCRYPTED_LOGS_PER_TX,
+)
+from core.aztec.hashing import sha256_to_field, unbalanced_sha256_root
+from core.aztec.serialization import DecodeError, Reader, u32, u256
 
-MAX_NOTE_HASHES_PER_TX: Final = 64
-MAX_NULLIFIERS_PER_TX: Final = 64
-MAX_L2_TO_L1_MSGS_PER_TX: Final = 8
-MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX: Final = 64
-MAX_NOTE_ENCRYPTED_LOGS_PER_TX: Final = 64
-MAX_ENCRYPTED_LOGS_PER_TX: Final = 8
-MAX_UNENCRYPTED_LOGS_PER_TX: Final = 8
-MAX_CONTRACT_CLASS_LOGS_PER_TX: Final = 1
 MAX_TXS_PER_BODY: Final = 2**16  # sanity bound for decoding untrusted calldata
 
 
@@ -33,8 +36,7 @@ class BodyDecodeError(DecodeError):
     """A block body / tx effect that TxsDecoder would reject or that does not decode."""
 
 
-def _h(data: bytes) -> bytes:
-    return sha256_trunc(data).to_bytes(32, "big")
+_h: Final = sha256_to_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,10 @@ def tx_out_hash(l2_to_l1_msgs: tuple[bytes, ...]) -> bytes:
     return layer[0]
 
 
+def _flat(pairs: tuple[tuple[bytes, bytes], ...]) -> tuple[bytes, ...]:
+    return tuple(w for pair in pairs for w in pair)
+
+
 @dataclass(frozen=True, slots=True)
 class TxEffect:
     revert_code: int = 0
@@ -161,6 +167,10 @@ class TxEffect:
         ):
             if len(items) > maximum:
                 raise BodyDecodeError(f"TxEffect {name}: {len(items)} entries exceed the maximum {maximum}")
+        for name, words in (("noteHashes", self.note_hashes), ("nullifiers", self.nullifiers),
+                            ("l2ToL1Msgs", self.l2_to_l1_msgs), ("publicDataWrites", _flat(self.public_data_writes))):
+            if any(len(w) != 32 for w in words):
+                raise BodyDecodeError(f"TxEffect {name}: every entry is 32 bytes")
         if not 0 <= self.revert_code <= 255:
             raise BodyDecodeError(f"revert code {self.revert_code} does not fit a byte")
 
@@ -258,7 +268,8 @@ class TxEffect:
         return not self.nullifiers
 
 
-EMPTY_TX_EFFECT_HASH: Final = TxEffect().hash()
+EMPTY_TX_EFFECT: Final = TxEffect()
+EMPTY_TX_EFFECT_HASH: Final = EMPTY_TX_EFFECT.hash()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@
 - Merkle helpers: balanced trees (sha256 / Poseidon2), the unbalanced ("wonky") sha256 root, and an
   append-only Poseidon2 tree insertion driven by a sibling path (the archive).
 
-All values are Python ints in [0, BN254_FR_MODULUS).
+All values are Python ints in [0, FR_MODULUS); ``sha256_to_field`` is the bytes form of ``sha256_trunc``.
 """
 
 from __future__ import annotations
@@ -15,32 +15,23 @@ import hashlib
 from collections.abc import Sequence
 from functools import cache
 
-from proving.circuits.poseidon2_params import (
+from core.aztec.poseidon2_params import (
     FULL_ROUND_CONSTANTS,
     INTERNAL_MATRIX_DIAGONAL,
     PARTIAL_ROUND_CONSTANTS,
 )
+from core.aztec.serialization import FR_MODULUS, field_bytes, to_field
 
-BN254_FR_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-_P = BN254_FR_MODULUS
-
-
-class FieldRangeError(ValueError):
-    """A value does not fit the BN254 scalar field."""
+_P = FR_MODULUS
 
 
-def to_field(value: int) -> int:
-    if not 0 <= value < _P:
-        raise FieldRangeError(f"value {value:#x} is outside the BN254 scalar field")
-    return value
-
-
-def field_bytes(value: int) -> bytes:
-    return to_field(value).to_bytes(32, "big")
+def sha256_to_field(data: bytes) -> bytes:
+    """Aztec's sha256ToField: 0x00 followed by the first 31 bytes of SHA-256(data)."""
+    return b"\0" + hashlib.sha256(data).digest()[:31]
 
 
 def sha256_trunc(data: bytes) -> int:
-    """0x00 || first 31 bytes of SHA-256(data), as a field."""
+    """sha256_to_field as a field element."""
     return int.from_bytes(hashlib.sha256(data).digest()[:31], "big")
 
 
@@ -123,9 +114,6 @@ def poseidon2_hash(inputs: Sequence[int]) -> int:
 
 def poseidon2_hash_with_separator(inputs: Sequence[int], separator: int) -> int:
     return poseidon2_hash([separator, *inputs])
-
-
-GENERATOR_INDEX__BLOCK_HASH = 28
 
 
 # --- Merkle trees --------------------------------------------------------------------------------
