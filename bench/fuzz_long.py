@@ -421,7 +421,8 @@ def _run_discv5_message(data: bytes) -> bool:
 
 
 def _run_discv5_node(data: bytes) -> bool:
-    from p2p.discv5.protocol import Discv5Protocol, _Session
+    from p2p.discv5.protocol import Discv5Protocol
+    from p2p.discv5.sessions import Session
 
     local, remote = _enrs()
     proto = _cache.get("proto")
@@ -430,7 +431,7 @@ def _run_discv5_node(data: bytes) -> bool:
         _cache["proto"], _cache["proto_uses"], _cache["now"] = proto, 0, 1000.0
     _cache["proto_uses"] += 1
     # (Re-)establish the session the fuzzed packets are encrypted for (a decrypt failure drops it).
-    proto._store_session((remote.node_id, _REMOTE_ADDR), _Session(_WRITE_KEY, _READ_KEY, remote, 0.0))
+    proto._sessions.store((remote.node_id, _REMOTE_ADDR), Session(_WRITE_KEY, _READ_KEY, remote, 0.0))
     now = _cache["now"] = _cache["now"] + 0.01
     # Keep requests outstanding under the request ids the seeds answer with, so fuzzed PONG / NODES /
     # TALKRESP messages reach the response handling (completion, lookups, records learnt from NODES).
