@@ -59,13 +59,10 @@ def _external(s0: int, s1: int, s2: int, s3: int) -> tuple[int, int, int, int]:
     return t6 % _P, t5 % _P, t7 % _P, t4 % _P
 
 
-def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
-    if len(state) != 4:
-        raise ValueError("Poseidon2 state has 4 elements")
-    s0, s1, s2, s3 = _external(state[0], state[1], state[2], state[3])
-    d0, d1, d2, d3 = INTERNAL_MATRIX_DIAGONAL
-    for r in range(4):
-        c = FULL_ROUND_CONSTANTS[r]
+def _full_rounds(
+    s0: int, s1: int, s2: int, s3: int, constants: Sequence[Sequence[int]]
+) -> tuple[int, int, int, int]:
+    for c in constants:
         s0, s1, s2, s3 = (
             pow(s0 + c[0], 5, _P),
             pow(s1 + c[1], 5, _P),
@@ -73,6 +70,15 @@ def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
             pow(s3 + c[3], 5, _P),
         )
         s0, s1, s2, s3 = _external(s0, s1, s2, s3)
+    return s0, s1, s2, s3
+
+
+def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
+    if len(state) != 4:
+        raise ValueError("Poseidon2 state has 4 elements")
+    s0, s1, s2, s3 = _external(state[0], state[1], state[2], state[3])
+    d0, d1, d2, d3 = INTERNAL_MATRIX_DIAGONAL
+    s0, s1, s2, s3 = _full_rounds(s0, s1, s2, s3, FULL_ROUND_CONSTANTS[:4])
     for c0 in PARTIAL_ROUND_CONSTANTS:
         s0 = pow(s0 + c0, 5, _P)
         total = s0 + s1 + s2 + s3
@@ -82,15 +88,7 @@ def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
             (total + d2 * s2) % _P,
             (total + d3 * s3) % _P,
         )
-    for r in range(4, 8):
-        c = FULL_ROUND_CONSTANTS[r]
-        s0, s1, s2, s3 = (
-            pow(s0 + c[0], 5, _P),
-            pow(s1 + c[1], 5, _P),
-            pow(s2 + c[2], 5, _P),
-            pow(s3 + c[3], 5, _P),
-        )
-        s0, s1, s2, s3 = _external(s0, s1, s2, s3)
+    s0, s1, s2, s3 = _full_rounds(s0, s1, s2, s3, FULL_ROUND_CONSTANTS[4:])
     return s0, s1, s2, s3
 
 

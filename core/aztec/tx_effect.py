@@ -39,6 +39,18 @@ class BodyDecodeError(DecodeError):
 _h: Final = sha256_to_field
 
 
+def _read_logs(raw: bytes, what: str) -> tuple[bytes, ...]:
+    """One FunctionL2Logs: `(u32 len | log)*` to the end of `raw`."""
+    r = Reader(raw)
+    logs: list[bytes] = []
+    while r.remaining:
+        ln = r.u32()
+        if ln > r.remaining:
+            raise BodyDecodeError(f"{what}: log length {ln} exceeds the {r.remaining} bytes left")
+        logs.append(r.bytes(ln))
+    return tuple(logs)
+
+
 @dataclass(frozen=True, slots=True)
 class LogSection:
     """One TxL2Logs: kernel iterations (FunctionL2Logs), each a tuple of raw logs."""
@@ -63,30 +75,13 @@ class LogSection:
             n = sec.u32()
             if n > sec.remaining:
                 raise BodyDecodeError(f"{what}: iteration length {n} exceeds the {sec.remaining} bytes left")
-            it = Reader(sec.bytes(n))
-            logs: list[bytes] = []
-            while it.remaining:
-                ln = it.u32()
-                if ln > it.remaining:
-                    raise BodyDecodeError(f"{what}: log length {ln} exceeds the {it.remaining} bytes left")
-                logs.append(it.bytes(ln))
-            its.append(tuple(logs))
+            its.append(_read_logs(sec.bytes(n), what))
         return cls(tuple(its))
 
     @classmethod
     def from_function_logs(cls, function_logs: tuple[bytes, ...]) -> LogSection:
         """From the p2p Tx form (each FunctionL2Logs as raw `(u32 len | log)*` bytes)."""
-        its: list[tuple[bytes, ...]] = []
-        for raw in function_logs:
-            r = Reader(raw)
-            logs: list[bytes] = []
-            while r.remaining:
-                ln = r.u32()
-                if ln > r.remaining:
-                    raise BodyDecodeError(f"function logs: log length {ln} exceeds the {r.remaining} bytes left")
-                logs.append(r.bytes(ln))
-            its.append(tuple(logs))
-        return cls(tuple(its))
+        return cls(tuple(_read_logs(raw, "function logs") for raw in function_logs))
 
     @property
     def logs(self) -> list[bytes]:
