@@ -1,6 +1,6 @@
 """Packaging an operator and an embedder can rely on.
 
-- The dependency list is honest: every third-party module node/, p2p/ and proving/ import is declared
+- The dependency list is honest: every third-party module core/, node/, p2p/ and proving/ import is declared
   in pyproject's `dependencies`, and every declared dependency is imported; what tests/, interop/ and
   bench/ import is declared there or in the `dev` extra.
 - A wheel built from the checkout, installed (non-editable) into a fresh venv, runs from outside the
@@ -26,7 +26,7 @@ import pytest
 from node import __version__
 from tests.conftest import REPO
 
-FIRST_PARTY = {"node", "p2p", "proving", "tests"}
+FIRST_PARTY = {"core", "node", "p2p", "proving", "tests"}
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
@@ -62,7 +62,7 @@ def _imported_dists(*folders: str) -> dict[str, set[str]]:
 
 def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:
     declared = {_dist_name(r) for r in PYPROJECT["project"]["dependencies"]}
-    imported = _imported_dists("node", "p2p", "proving")
+    imported = _imported_dists("core", "node", "p2p", "proving")
     undeclared = {d: sorted(f)[:3] for d, f in imported.items() if d not in declared}
     assert not undeclared, f"imported but not in pyproject dependencies: {undeclared}"
     unused = declared - imported.keys()
@@ -98,7 +98,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_path
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(REPO / "pyproject.toml", src)
-    for pkg in ("node", "p2p", "proving"):
+    for pkg in ("core", "node", "p2p", "proving"):
         shutil.copytree(REPO / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AZTEC_NODE_MODULES", "PYTHONHOME")}
     dist = tmp_path / "dist"
@@ -119,12 +119,13 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_path
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = _run([str(py), "-c", "import node, p2p, proving; print(node.__file__, p2p.__file__)"], work, env)
+    imports = "import core, node, p2p, proving; print(node.__file__, p2p.__file__, core.__file__)"
+    where = _run([str(py), "-c", imports], work, env)
     assert str(site) in where and str(REPO) not in where, where
     script = venv / "bin" / "aztec-py-node"
     assert "--p2p-bootstrap" in _run([str(script), "--help"], work, env)
     assert _run([str(script), "--version"], work, env).split()[:2] == ["aztec-py-node", __version__]
-    for pkg in ("node", "p2p", "proving"):
+    for pkg in ("core", "node", "p2p", "proving"):
         assert (site / pkg / "py.typed").is_file()
 
     # package data and the npm packages through the documented setting
