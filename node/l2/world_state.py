@@ -1,6 +1,6 @@
-"""Block hash, archive and tree snapshots as the v0.63.1 circuits/world state compute them (sans-IO).
+"""Archive and tree snapshots as the v0.63.1 circuits/world state compute them (sans-IO).
 
-- block hash = Poseidon2 with separator GENERATOR_INDEX__BLOCK_HASH (28) over the 24 header fields;
+- block hash = `core.aztec.header.Header.hash()` (Poseidon2, separator 28, over the 24 header fields);
 - archive = append-only height-29 Poseidon2 tree of block hashes, leaf 0 = the genesis header hash.
   The genesis header (zero lastArchive/content/globals, initial tree snapshots: empty note-hash and
   L1->L2 trees, nullifier and public-data trees prefilled with 128 indexed leaves 0..127) reproduces
