@@ -7,15 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.aztec import header as hd
 from core.aztec.constants import HEADER_FIELDS_LENGTH, HEADER_LENGTH
-from core.aztec.header import (
-    AppendOnlyTreeSnapshot,
-    ContentCommitment,
-    GlobalVariables,
-    Header,
-    PartialStateReference,
-    StateReference,
-)
 from core.aztec.serialization import FR_MODULUS, DecodeError
 from core.aztec.tx_effect import TxEffect
 from p2p.wire import compat
@@ -23,22 +16,22 @@ from proving.circuits.structs import CircuitInputError, decode, encode
 
 fields = st.integers(0, FR_MODULUS - 1)
 hashes = st.integers(0, 2**248 - 1)
-snapshots = st.builds(AppendOnlyTreeSnapshot, fields, st.integers(0, 2**32 - 1))
+snapshots = st.builds(hd.AppendOnlyTreeSnapshot, fields, st.integers(0, 2**32 - 1))
 headers = st.builds(
-    Header,
+    hd.Header,
     snapshots,
-    st.builds(ContentCommitment, fields, hashes, hashes, hashes),
-    st.builds(StateReference, snapshots, st.builds(PartialStateReference, snapshots, snapshots, snapshots)),
-    st.builds(GlobalVariables, fields, fields, fields, fields, fields, st.integers(0, 2**160 - 1), fields, fields,
+    st.builds(hd.ContentCommitment, fields, hashes, hashes, hashes),
+    st.builds(hd.StateReference, snapshots, st.builds(hd.PartialStateReference, snapshots, snapshots, snapshots)),
+    st.builds(hd.GlobalVariables, fields, fields, fields, fields, fields, st.integers(0, 2**160 - 1), fields, fields,
               fields),
     fields,
 )
 
 
 @given(headers)
-def test_binary_and_field_forms_agree(h: Header) -> None:
+def test_binary_and_field_forms_agree(h: hd.Header) -> None:
     raw = h.to_bytes()
-    assert len(raw) == HEADER_LENGTH and Header.from_bytes(raw) == h
+    assert len(raw) == HEADER_LENGTH and hd.Header.from_bytes(raw) == h
     assert compat.block_proposal_error(raw + bytes(32 + 4 + 68)) is None  # v0.63.1 takes it too
     f = h.to_fields()
     assert len(f) == HEADER_FIELDS_LENGTH
@@ -53,31 +46,31 @@ def test_binary_and_field_forms_agree(h: Header) -> None:
 
 @pytest.mark.parametrize("offset", [68, 100, 132])  # txsEffectsHash, inHash, outHash
 def test_untruncated_content_hash_is_refused_like_v0_63_1(offset: int) -> None:
-    raw = bytearray(Header.empty().to_bytes())
+    raw = bytearray(hd.Header.empty().to_bytes())
     raw[offset] = 1
     with pytest.raises(DecodeError, match="truncated and left padded"):
-        Header.from_bytes(bytes(raw))
+        hd.Header.from_bytes(bytes(raw))
     assert compat.block_proposal_error(bytes(raw) + bytes(32 + 4 + 68)) is not None
 
 
 def test_strict_decoding_refuses_what_v0_63_1_takes() -> None:
-    raw = Header.empty().to_bytes()
+    raw = hd.Header.empty().to_bytes()
     with pytest.raises(DecodeError):
-        Header.from_bytes(raw + b"\0")  # trailing bytes
+        hd.Header.from_bytes(raw + b"\0")  # trailing bytes
     over = FR_MODULUS.to_bytes(32, "big") + raw[32:]
     with pytest.raises(DecodeError, match="BN254"):
-        Header.from_bytes(over)
+        hd.Header.from_bytes(over)
     assert compat.block_proposal_error(over + bytes(32 + 4 + 68)) is None
 
 
 def test_encoding_refuses_values_outside_their_width() -> None:
     with pytest.raises(ValueError):
-        Header(
-            AppendOnlyTreeSnapshot(FR_MODULUS, 0), ContentCommitment(0, 0, 0, 0), StateReference.empty(),
-            GlobalVariables.empty(), 0,
+        hd.Header(
+            hd.AppendOnlyTreeSnapshot(FR_MODULUS, 0), hd.ContentCommitment(0, 0, 0, 0), hd.StateReference.empty(),
+            hd.GlobalVariables.empty(), 0,
         ).to_bytes()
     with pytest.raises(ValueError, match="coinbase"):
-        GlobalVariables(0, 0, 0, 0, 0, 1 << 160, 0, 0, 0).to_bytes()
+        hd.GlobalVariables(0, 0, 0, 0, 0, 1 << 160, 0, 0, 0).to_bytes()
 
 
 def test_circuit_json_of_an_oversized_tx_effect_is_an_input_error() -> None:
