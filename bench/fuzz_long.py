@@ -69,7 +69,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "interop"
 
-FR_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
+from core.aztec.serialization import FR_MODULUS  # noqa: E402  (after the sys.path line)
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 CHAIN_ID, ROLLUP = 31337, bytes.fromhex("44" * 20)
 
