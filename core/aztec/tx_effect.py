@@ -13,7 +13,7 @@ the whole node: the archiver and sequencer (bytes on L1) and the simulated circu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from core.aztec.constants import (
@@ -53,11 +53,21 @@ def _read_logs(raw: bytes, what: str) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True, slots=True)
 class LogSection:
-    """One TxL2Logs: kernel iterations (FunctionL2Logs), each a tuple of raw logs."""
+    """One TxL2Logs: kernel iterations (FunctionL2Logs), each a tuple of raw logs.
+
+    `digest` set (and no iterations): the section as the rollup circuits see it, only its hash
+    (`TxEffect.with_hashed_logs`); it hashes the same but has no wire form."""
 
     iterations: tuple[tuple[bytes, ...], ...] = ()
+    digest: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.digest is not None and (len(self.digest) != 32 or self.iterations):
+            raise BodyDecodeError("a hashed log section is a 32-byte digest without logs")
 
     def to_bytes(self) -> bytes:
+        if self.digest is not None:
+            raise ValueError("a hashed log section (digest only) has no wire form")
         inner = b""
         for it in self.iterations:
             logs = b"".join(u32(len(log)) + log for log in it)
@@ -109,6 +119,8 @@ _LOG_KINDS: Final = (
 
 
 def section_hash(kind: str, section: LogSection) -> bytes:
+    if section.digest is not None:
+        return section.digest
     logs = section.logs
     if not logs:
         return bytes(32)
@@ -252,6 +264,18 @@ class TxEffect:
             + b"".join(section_hash(k, s) for (k, _), s in zip(_LOG_KINDS, self._sections(), strict=True))
         )
         return _h(pre)
+
+    def with_hashed_logs(self) -> TxEffect:
+        """The same effect with each log section replaced by its hash: what the rollup circuits need
+        (same `hash()`, no wire form), so that circuit inputs stay small whatever the logs weigh."""
+        hashed = [LogSection(digest=section_hash(k, s)) for (k, _), s in zip(_LOG_KINDS, self._sections(), strict=True)]
+        return replace(
+            self,
+            note_encrypted_logs=hashed[0],
+            encrypted_logs=hashed[1],
+            unencrypted_logs=hashed[2],
+            contract_class_logs=hashed[3],
+        )
 
     def tx_hash(self) -> bytes:
         """Aztec's TxHash: the first nullifier."""

@@ -78,7 +78,7 @@ def block_input(block: L2Block, previous_header: Header, messages: Sequence[byte
         TxInput(
             tx_hash=_int(e.tx_hash()) if e.nullifiers else 0,
             has_public_calls=bool(e.public_data_writes),
-            effect=e,
+            effect=e.with_hashed_logs(),
         )
         for e in block.body.tx_effects
     )
