@@ -1,4 +1,5 @@
-"""The layer order, held by reading every import (module level and inside functions):
+"""core/ is the bottom layer, and the whole layer order holds, read from every import (module level
+and inside functions):
 
     core/  <-  p2p/, proving/  <-  node/
 
