@@ -69,7 +69,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "interop"
 
-FR_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
+from core.aztec.serialization import FR_MODULUS  # noqa: E402  (after the sys.path line)
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 CHAIN_ID, ROLLUP = 31337, bytes.fromhex("44" * 20)
 
@@ -242,13 +243,13 @@ def _run_attestation(data: bytes) -> bool:
 
 
 def _header_seeds() -> list[Seed]:
-    from p2p.wire.header import Header
+    from core.aztec.header import Header
 
     return [(raw[:616], _HEADER_HOT) for raw in _consensus_vectors()] + [(Header.empty().to_bytes(), _HEADER_HOT)]
 
 
 def _run_header(data: bytes) -> bool:
-    from p2p.wire.header import Header
+    from core.aztec.header import Header
 
     h = Header.from_bytes(data)
     if h.to_bytes() != data:
@@ -261,8 +262,8 @@ def _consensus_seeds() -> list[Seed]:
 
 
 def _run_consensus(data: bytes) -> bool:
+    from core.aztec.serialization import Reader
     from p2p.wire.consensus import ConsensusPayload
-    from p2p.wire.serialization import Reader
 
     r = Reader(data)
     payload = ConsensusPayload.read(r)
@@ -767,9 +768,9 @@ async def _arun_jsonrpc_proving(data: bytes) -> bool:
 def _node_dispatcher() -> Any:
     """The node's dispatcher (core.http) with the decoding halves of node/components.py's p2p handlers."""
     if "node_dispatcher" not in _cache:
+        from core.aztec.serialization import DecodeError
         from core.http import Dispatcher, InvalidParams
         from p2p.wire.quote import EpochProofQuote, QuoteError
-        from p2p.wire.serialization import DecodeError
         from p2p.wire.tx import Tx
 
         d = Dispatcher()
@@ -912,10 +913,10 @@ def build_targets() -> dict[str, Target]:
     from libp2p.io.exceptions import IncompleteReadError, MessageTooLarge
     from libp2p.stream_muxer.mplex.exceptions import MplexUnavailable
 
+    from core.aztec.serialization import DecodeError
     from p2p.discv5.errors import Discv5CryptoError, Discv5DecodeError
     from p2p.enr import EnrError
     from p2p.reqresp import ReqRespError
-    from p2p.wire.serialization import DecodeError
 
     fr = FR_MODULUS.to_bytes(32, "big")
     wire_dict = [fr, (FR_MODULUS - 1).to_bytes(32, "big"), SECP256K1_N.to_bytes(32, "big"), b"\xff" * 32, bytes(32)]

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.aztec.constants import HEADER_LENGTH
+from core.aztec.serialization import FR_MODULUS
 from p2p.validation import (
     Accept,
     Ignore,
@@ -36,7 +38,6 @@ from p2p.validation import (
 )
 from p2p.wire import compat
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
-from p2p.wire.serialization import FR_MODULUS
 
 REPO = Path(__file__).resolve().parent.parent
 JS_DIR = REPO / "interop" / "js"
@@ -133,7 +134,7 @@ def seed_inputs(rng: random.Random) -> dict[str, list[bytes]]:
 def _length_field_offsets(kind: str, data: bytes) -> list[int]:
     """Offsets of the u32 length/count fields of a valid message (where length edits bite)."""
     if kind in ("proposal", "attestation"):
-        return [compat.HEADER_SIZE + 32]
+        return [HEADER_LENGTH + 32]
     if kind != "tx" or not data:
         return []
     out: list[int] = []

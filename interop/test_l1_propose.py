@@ -1,5 +1,6 @@
 """Real propose -> claim -> submitEpochRootProof loop on the v0.63.1 Rollup on anvil, with headers and
-bodies built by node.l1.propose (no storage injection), and txsEffectsHash checked against TxsDecoder."""
+bodies of the data model (core.aztec) built by node.l1.propose (no storage injection), and
+txsEffectsHash checked against TxsDecoder."""
 
 from __future__ import annotations
 
@@ -9,19 +10,14 @@ from typing import Any
 
 import pytest
 
-from node.constants import EMPTY_INBOX_ROOT, GENESIS_ARCHIVE_ROOT
+from core.aztec.constants import EMPTY_INBOX_ROOT, GENESIS_ARCHIVE_ROOT
+from core.aztec.serialization import FR_MODULUS
+from core.aztec.tx_effect import EMPTY_TX_EFFECT, Body, TxEffect
 from node.l1.anvil import ANVIL_DEV_KEYS
 from node.l1.client import L1Client
 from node.l1.deploy import RollupConfig
 from node.l1.errors import L1RevertError
-from node.l1.propose import (
-    BN254_FR_MODULUS,
-    EMPTY_TX_EFFECT,
-    BlockBody,
-    EpochProofArgs,
-    TxEffect,
-    build_block,
-)
+from node.l1.propose import EpochProofArgs, build_block
 from node.l1.rpc import SyncRpc
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
@@ -32,7 +28,7 @@ PROVER_KEY = bytes.fromhex(ANVIL_DEV_KEYS[2][2:])
 
 
 def _field(rng: random.Random) -> bytes:
-    return rng.randrange(1, BN254_FR_MODULUS).to_bytes(32, "big")
+    return rng.randrange(1, FR_MODULUS).to_bytes(32, "big")
 
 
 def _random_effect(rng: random.Random) -> TxEffect:
@@ -50,10 +46,10 @@ async def test_txs_effects_hash_matches_txs_decoder(deploy_l1: Callable[..., Any
     chain = deploy_l1(config=CONFIG)
     client = L1Client(SyncRpc(chain.w3), chain.addresses)
     rng = random.Random(1234)
-    bodies = [BlockBody(), BlockBody((EMPTY_TX_EFFECT,))]
-    bodies += [BlockBody(tuple(_random_effect(rng) for _ in range(n))) for n in (1, 2, 3, 5, 8)]
+    bodies = [Body(), Body((EMPTY_TX_EFFECT,))]
+    bodies += [Body(tuple(_random_effect(rng) for _ in range(n))) for n in (1, 2, 3, 5, 8)]
     for body in bodies:
-        assert await client.compute_txs_effects_hash(body.to_bytes()) == body.txs_effects_hash(), body.num_txs
+        assert await client.compute_txs_effects_hash(body.to_bytes()) == body.txs_effects_hash(), len(body.tx_effects)
 
 
 async def test_propose_claim_prove_loop(deploy_l1: Callable[..., Any]) -> None:
@@ -68,7 +64,7 @@ async def test_propose_claim_prove_loop(deploy_l1: Callable[..., Any]) -> None:
 
     stored: dict[int, tuple[bytes, bytes]] = {0: (GENESIS_ARCHIVE_ROOT, b"\0" * 32)}
 
-    async def propose(number: int, slot: int, body: BlockBody | None = None) -> None:
+    async def propose(number: int, slot: int, body: Body | None = None) -> None:
         ts = timing.timestamp_for_slot(slot)
         await base.rpc_request("evm_setNextBlockTimestamp", [ts])
         in_hash = EMPTY_INBOX_ROOT if number == 1 else await base.inbox_root(number)
@@ -78,12 +74,12 @@ async def test_propose_claim_prove_loop(deploy_l1: Callable[..., Any]) -> None:
             last_archive=stored[number - 1][0], in_hash=in_hash, archive=archive, block_hash=block_hash, body=body,
         )
         receipt = await sequencer.propose(args)
-        gas.setdefault(f"propose {body.num_txs if body else 0} txs", []).append(receipt.gas_used)
+        gas.setdefault(f"propose {len(body.tx_effects) if body else 0} txs", []).append(receipt.gas_used)
         stored[number] = (archive, block_hash)
         assert await base.archive_at(number) == archive
 
     await propose(1, 1)
-    await propose(2, 2, BlockBody((_random_effect(rng), _random_effect(rng))))
+    await propose(2, 2, Body((_random_effect(rng), _random_effect(rng))))
     await propose(3, 3)
     assert (await base.tips()).pending_block_number == 3
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from core.aztec.serialization import DecodeError
 from p2p.wire.quote import (
     EPOCH_PROOF_QUOTE_TOPIC,
     SECP256K1_N,
@@ -23,7 +24,6 @@ from p2p.wire.quote import (
     address_of,
     checksum_address,
 )
-from p2p.wire.serialization import DecodeError
 
 pytestmark = pytest.mark.interop
 

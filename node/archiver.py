@@ -25,15 +25,15 @@ import trio
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
+from core.aztec.header import Header
+from core.aztec.serialization import DecodeError, keccak256
+from core.aztec.tx_effect import Body, BodyDecodeError
 from node.l1 import artifacts as art
 from node.l1.client import L1Client
 from node.l1.errors import L1Error
 from node.l1.rpc import function_entry
 from node.l2.block import L2Block, replay_block
-from node.l2.tx_effect import Body, BodyDecodeError
 from node.l2.world_state import ChainState
-from p2p.wire.header import Header
-from p2p.wire.serialization import DecodeError, keccak256
 
 log = logging.getLogger("node.archiver")
 

@@ -385,9 +385,9 @@ def _l1_if_configured(ctx: Context) -> list[Named]:
 
 @builder("p2p")
 def _p2p(ctx: Context) -> list[Named]:
+    from core.aztec.serialization import DecodeError
     from node.p2p_node import P2PNode
     from p2p.wire.quote import EpochProofQuote, QuoteError
-    from p2p.wire.serialization import DecodeError
     from p2p.wire.tx import Tx
 
     node = P2PNode(ctx.config, ctx.shared, ctx.registry)

@@ -17,12 +17,12 @@ from typing import Final
 
 import trio
 
+from core.aztec.serialization import DecodeError
 from p2p.gossip import RateLimit, TokenBuckets
 from p2p.libp2p_host import HostError, Libp2pHost, Stream
 from p2p.pools.tx_pool import TxPool
 from p2p.scoring import PeerErrorSeverity, PeerScoring
 from p2p.validation import MAX_TX_SIZE
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 log = logging.getLogger(__name__)

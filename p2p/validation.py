@@ -31,12 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, ParamSpec, TypeVar
 
+from core.aztec.serialization import DecodeError
 from p2p.scoring import PeerErrorSeverity
 from p2p.wire import compat
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import MAX_BASIS_POINT_FEE, QUOTE_SIZE, EpochProofQuote
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 T = TypeVar("T")

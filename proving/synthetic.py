@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from proving.circuits.hashing import (
-    BN254_FR_MODULUS,
+from core.aztec.constants import ARCHIVE_HEIGHT
+from core.aztec.hashing import (
     append_with_sibling_path,
     root_from_sibling_path,
     sha256_merkle_root,
@@ -15,28 +15,27 @@ from proving.circuits.hashing import (
     sibling_path_for_next_leaf,
     unbalanced_sha256_root,
 )
-from proving.circuits.structs import (
-    ARCHIVE_HEIGHT,
+from core.aztec.header import (
+    AppendOnlyTreeSnapshot,
     ContentCommitment,
     GlobalVariables,
     Header,
     PartialStateReference,
-    PublicDataWrite,
-    Snapshot,
     StateReference,
-    TxEffect,
 )
+from core.aztec.serialization import FR_MODULUS
+from core.aztec.tx_effect import EMPTY_TX_EFFECT, TxEffect
 from proving.orchestrator.plan import BlockInput, TxInput
 
 
 @dataclass(frozen=True)
 class SyntheticEpoch:
     epoch_number: int
-    previous_archive: Snapshot
+    previous_archive: AppendOnlyTreeSnapshot
     archive_sibling_path: tuple[int, ...]
     previous_block_hash: int
     blocks: list[BlockInput]
-    end_archive: Snapshot
+    end_archive: AppendOnlyTreeSnapshot
     chain_id: int
     version: int
 
@@ -46,7 +45,11 @@ class SyntheticEpoch:
 
 
 def _field(rng: random.Random) -> int:
-    return rng.randrange(1, BN254_FR_MODULUS)
+    return rng.randrange(1, FR_MODULUS)
+
+
+def _word(rng: random.Random) -> bytes:
+    return _field(rng).to_bytes(32, "big")
 
 
 def make_tx(rng: random.Random, has_public_calls: bool) -> TxInput:
@@ -54,14 +57,12 @@ def make_tx(rng: random.Random, has_public_calls: bool) -> TxInput:
     effect = TxEffect(
         revert_code=0,
         transaction_fee=rng.randrange(1, 10**6),
-        note_hashes=tuple(_field(rng) for _ in range(rng.randrange(0, 4))),
-        nullifiers=(tx_hash, *(_field(rng) for _ in range(rng.randrange(0, 3)))),
-        l2_to_l1_msgs=tuple(_field(rng) for _ in range(rng.randrange(0, 2))),
+        note_hashes=tuple(_word(rng) for _ in range(rng.randrange(0, 4))),
+        nullifiers=(tx_hash.to_bytes(32, "big"), *(_word(rng) for _ in range(rng.randrange(0, 3)))),
+        l2_to_l1_msgs=tuple(_word(rng) for _ in range(rng.randrange(0, 2))),
         public_data_writes=tuple(
-            PublicDataWrite(_field(rng), _field(rng)) for _ in range(rng.randrange(0, 3) if has_public_calls else 0)
+            (_word(rng), _word(rng)) for _ in range(rng.randrange(0, 3) if has_public_calls else 0)
         ),
-        log_lengths=(0, 0, 0, 0),
-        log_hashes=(0, 0, 0, 0),
     )
     return TxInput(tx_hash=tx_hash, has_public_calls=has_public_calls, effect=effect)
 
@@ -81,15 +82,15 @@ def make_epoch(
     # the archive holds one leaf per block before the epoch (block 0 = genesis)
     previous_hashes = [sha256_trunc_fields([seed, n]) for n in range(first_block)]
     path = sibling_path_for_next_leaf(previous_hashes, ARCHIVE_HEIGHT)
-    archive = Snapshot(root_from_sibling_path(0, first_block, path), first_block)
+    archive = AppendOnlyTreeSnapshot(root_from_sibling_path(0, first_block, path), first_block)
     start_archive, start_path = archive, path
     prev_hash = previous_hashes[-1]
     state = StateReference(
-        Snapshot(_field(rng), 16 * first_block),
+        AppendOnlyTreeSnapshot(_field(rng), 16 * first_block),
         PartialStateReference(
-            Snapshot(_field(rng), 64 * first_block),
-            Snapshot(_field(rng), 64 * (first_block + 1)),
-            Snapshot(_field(rng), 128),
+            AppendOnlyTreeSnapshot(_field(rng), 64 * first_block),
+            AppendOnlyTreeSnapshot(_field(rng), 64 * (first_block + 1)),
+            AppendOnlyTreeSnapshot(_field(rng), 128),
         ),
     )
     blocks: list[BlockInput] = []
@@ -110,14 +111,15 @@ def make_epoch(
         txs = tuple(make_tx(rng, i < n_public) for i in range(txs_per_block))
         messages = tuple(_field(rng) for _ in range(messages_per_block))
         n_leaves = max(2, len(txs))
-        effects = [t.effect for t in txs] + [TxEffect.EMPTY] * (n_leaves - len(txs))
+        effects = [t.effect for t in txs] + [EMPTY_TX_EFFECT] * (n_leaves - len(txs))
         writes = sum(len(e.public_data_writes) for e in effects)
+        partial = state.partial
         end = StateReference(
-            Snapshot(_field(rng), state.l1_to_l2_message_tree.next_index + 16),
+            AppendOnlyTreeSnapshot(_field(rng), state.l1_to_l2_message_tree.next_available_leaf_index + 16),
             PartialStateReference(
-                Snapshot(_field(rng), state.partial.note_hash_tree.next_index + 64 * n_leaves),
-                Snapshot(_field(rng), state.partial.nullifier_tree.next_index + 64 * n_leaves),
-                Snapshot(_field(rng), state.partial.public_data_tree.next_index + writes),
+                AppendOnlyTreeSnapshot(_field(rng), partial.note_hash_tree.next_available_leaf_index + 64 * n_leaves),
+                AppendOnlyTreeSnapshot(_field(rng), partial.nullifier_tree.next_available_leaf_index + 64 * n_leaves),
+                AppendOnlyTreeSnapshot(_field(rng), partial.public_data_tree.next_available_leaf_index + writes),
             ),
         )
         padded = messages + (0,) * (16 - len(messages))
@@ -125,9 +127,9 @@ def make_epoch(
             last_archive=archive,
             content_commitment=ContentCommitment(
                 num_txs=n_leaves,
-                txs_effects_hash=unbalanced_sha256_root([e.hash() for e in effects]),
+                txs_effects_hash=unbalanced_sha256_root([int.from_bytes(e.hash(), "big") for e in effects]),
                 in_hash=sha256_merkle_root(padded),
-                out_hash=unbalanced_sha256_root([e.out_hash() for e in effects]),
+                out_hash=unbalanced_sha256_root([int.from_bytes(e.out_hash(), "big") for e in effects]),
             ),
             state=end,
             global_variables=g,
@@ -144,8 +146,8 @@ def make_epoch(
             )
         )
         block_hash = header.hash()
-        root, path = append_with_sibling_path(block_hash, archive.next_index, path)
-        archive = Snapshot(root, archive.next_index + 1)
+        root, path = append_with_sibling_path(block_hash, archive.next_available_leaf_index, path)
+        archive = AppendOnlyTreeSnapshot(root, archive.next_available_leaf_index + 1)
         prev_hash = block_hash
         state = end
     del prev_hash

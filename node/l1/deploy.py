@@ -27,7 +27,7 @@ from typing import Any, Final
 import trio
 from web3 import Web3
 
-from node.constants import (
+from core.aztec.constants import (
     AZTEC_EPOCH_DURATION,
     AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS,
     AZTEC_SLOT_DURATION,

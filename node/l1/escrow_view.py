@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import trio
 
-from node.constants import PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST
+from core.aztec.constants import PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST
 from node.l1.errors import L1Error
 
 log = logging.getLogger("node.l1.escrow")

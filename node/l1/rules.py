@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from node.constants import (
+from core.aztec.constants import (
     AZTEC_EPOCH_DURATION,
     AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS,
     AZTEC_SLOT_DURATION,

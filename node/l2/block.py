@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from node.l2.messages import in_hash
-from node.l2.tx_effect import Body, BodyDecodeError
-from node.l2.world_state import ChainState, block_hash
-from p2p.wire.header import ContentCommitment, GlobalVariables, Header
-from p2p.wire.serialization import DecodeError
-
-ROLLUP_VERSION = 1
+from core.aztec.constants import ROLLUP_VERSION
+from core.aztec.header import ContentCommitment, GlobalVariables, Header, PartialStateReference, StateReference
+from core.aztec.messages import in_hash
+from core.aztec.serialization import DecodeError
+from core.aztec.tx_effect import Body, BodyDecodeError
+from node.l2.world_state import ChainState
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,8 @@ class BlockGlobals:
 
     def to_global_variables(self) -> GlobalVariables:
         return GlobalVariables(self.chain_id, self.version, self.block_number, self.slot_number, self.timestamp,
-                               self.coinbase, self.fee_recipient, self.fee_per_da_gas, self.fee_per_l2_gas)
+                               int.from_bytes(self.coinbase, "big"), self.fee_recipient, self.fee_per_da_gas,
+                               self.fee_per_l2_gas)
 
 
 def build_block(
@@ -100,18 +100,18 @@ def build_block(
         last_archive=parent.archive.snapshot(),
         content_commitment=ContentCommitment(
             body.num_txs_including_padded,
-            body.txs_effects_hash(),
-            in_hash_override if in_hash_override is not None else in_hash(l1_to_l2_messages),
-            body.out_hash(),
+            int.from_bytes(body.txs_effects_hash(), "big"),
+            int.from_bytes(in_hash_override if in_hash_override is not None else in_hash(l1_to_l2_messages), "big"),
+            int.from_bytes(body.out_hash(), "big"),
         ),
-        l1_to_l2_message_tree=state.l1_to_l2_tree.snapshot(),
-        note_hash_tree=state.note_hash_tree.snapshot(),
-        nullifier_tree=state.nullifier,
-        public_data_tree=state.public_data,
+        state=StateReference(
+            state.l1_to_l2_tree.snapshot(),
+            PartialStateReference(state.note_hash_tree.snapshot(), state.nullifier, state.public_data),
+        ),
         global_variables=globals_.to_global_variables(),
         total_fees=sum(t.transaction_fee for t in body.tx_effects),
     )
-    h = block_hash(header)
+    h = header.hash()
     state = state.with_block(globals_.block_number, h)
     block = L2Block(header, state.archive.root.to_bytes(32, "big"), h.to_bytes(32, "big"), body, body.tx_hashes())
     return block, state

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from node.l2.tx_effect import LogSection, TxEffect
+from core.aztec.hashing import sha256_to_field
+from core.aztec.tx_effect import LogSection, TxEffect
 from p2p.wire.tx import OFF_ACCUMULATED, OFF_GAS_USED, Tx
-from proving.circuits.hashing import sha256_trunc
 
 ACC_NOTE_HASHES: Final = 0
 ACC_NULLIFIERS: Final = 2048
@@ -34,7 +34,7 @@ def silo_l2_to_l1_message(contract: bytes, recipient: bytes, content: bytes, ver
     if not any(contract):
         return bytes(32)
     pre = contract + version.to_bytes(32, "big") + recipient.rjust(32, b"\0") + chain_id.to_bytes(32, "big") + content
-    return sha256_trunc(pre).to_bytes(32, "big")
+    return sha256_to_field(pre)
 
 
 def _words(data: bytes, off: int, n: int) -> list[bytes]:

@@ -1,6 +1,6 @@
-"""Block hash, archive and tree snapshots as the v0.63.1 circuits/world state compute them (sans-IO).
+"""Archive and tree snapshots as the v0.63.1 circuits/world state compute them (sans-IO).
 
-- block hash = Poseidon2 with separator GENERATOR_INDEX__BLOCK_HASH (28) over the 24 header fields;
+- block hash = `core.aztec.header.Header.hash()` (Poseidon2, separator 28, over the 24 header fields);
 - archive = append-only height-29 Poseidon2 tree of block hashes, leaf 0 = the genesis header hash.
   The genesis header (zero lastArchive/content/globals, initial tree snapshots: empty note-hash and
   L1->L2 trees, nullifier and public-data trees prefilled with 128 indexed leaves 0..127) reproduces
@@ -16,55 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Final
 
-from node.l2.messages import padded_messages
-from p2p.wire.header import AppendOnlyTreeSnapshot, Header
-from proving.circuits.hashing import (
-    GENERATOR_INDEX__BLOCK_HASH,
-    append_with_sibling_path,
-    poseidon2_hash,
-    poseidon2_hash_with_separator,
-    poseidon2_zero_hashes,
+from core.aztec.constants import (
+    ARCHIVE_HEIGHT,
+    INITIAL_INDEXED_TREE_SIZE,
+    L1_TO_L2_MSG_TREE_HEIGHT,
+    NOTE_HASH_TREE_HEIGHT,
+    NULLIFIER_TREE_HEIGHT,
+    TREE_LEAVES_PER_TX,
 )
-
-ARCHIVE_HEIGHT: Final = 29
-NOTE_HASH_TREE_HEIGHT: Final = 40
-NULLIFIER_TREE_HEIGHT: Final = 40
-PUBLIC_DATA_TREE_HEIGHT: Final = 40
-L1_TO_L2_MSG_TREE_HEIGHT: Final = 39
-INITIAL_INDEXED_TREE_SIZE: Final = 128  # 2 * MAX_NULLIFIERS_PER_TX prefilled leaves
-TREE_LEAVES_PER_TX: Final = 64
-
-
-def header_fields(h: Header) -> list[int]:
-    """Header.toFields(): 24 fields (coinbase as a field, hashes as fields)."""
-    g = h.global_variables
-    c = h.content_commitment
-    snaps = (h.l1_to_l2_message_tree, h.note_hash_tree, h.nullifier_tree, h.public_data_tree)
-    return [
-        h.last_archive.root,
-        h.last_archive.next_available_leaf_index,
-        c.num_txs,
-        int.from_bytes(c.txs_effects_hash, "big"),
-        int.from_bytes(c.in_hash, "big"),
-        int.from_bytes(c.out_hash, "big"),
-        *[v for s in snaps for v in (s.root, s.next_available_leaf_index)],
-        g.chain_id,
-        g.version,
-        g.block_number,
-        g.slot_number,
-        g.timestamp,
-        int.from_bytes(g.coinbase, "big"),
-        g.fee_recipient,
-        g.fee_per_da_gas,
-        g.fee_per_l2_gas,
-        h.total_fees,
-    ]
-
-
-def block_hash(h: Header) -> int:
-    return poseidon2_hash_with_separator(header_fields(h), GENERATOR_INDEX__BLOCK_HASH)
+from core.aztec.hashing import append_with_sibling_path, poseidon2_hash, poseidon2_zero_hashes
+from core.aztec.header import AppendOnlyTreeSnapshot, Header, PartialStateReference, StateReference
+from core.aztec.messages import padded_messages
 
 
 def _root_of(leaves: Sequence[int], height: int) -> int:
@@ -88,15 +51,15 @@ def _prefilled_indexed_root(public_data: bool) -> int:
 
 @cache
 def genesis_header() -> Header:
-    z = AppendOnlyTreeSnapshot(0, 0)
-    return replace(
-        Header.empty(),
-        last_archive=z,
-        l1_to_l2_message_tree=AppendOnlyTreeSnapshot(poseidon2_zero_hashes(L1_TO_L2_MSG_TREE_HEIGHT)[-1], 0),
-        note_hash_tree=AppendOnlyTreeSnapshot(poseidon2_zero_hashes(NOTE_HASH_TREE_HEIGHT)[-1], 0),
-        nullifier_tree=AppendOnlyTreeSnapshot(_prefilled_indexed_root(False), INITIAL_INDEXED_TREE_SIZE),
-        public_data_tree=AppendOnlyTreeSnapshot(_prefilled_indexed_root(True), INITIAL_INDEXED_TREE_SIZE),
+    state = StateReference(
+        AppendOnlyTreeSnapshot(poseidon2_zero_hashes(L1_TO_L2_MSG_TREE_HEIGHT)[-1], 0),
+        PartialStateReference(
+            note_hash_tree=AppendOnlyTreeSnapshot(poseidon2_zero_hashes(NOTE_HASH_TREE_HEIGHT)[-1], 0),
+            nullifier_tree=AppendOnlyTreeSnapshot(_prefilled_indexed_root(False), INITIAL_INDEXED_TREE_SIZE),
+            public_data_tree=AppendOnlyTreeSnapshot(_prefilled_indexed_root(True), INITIAL_INDEXED_TREE_SIZE),
+        ),
     )
+    return replace(Header.empty(), state=state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +137,11 @@ class ChainState:
         g = genesis_header()
         return cls(
             block_number=0,
-            archive=Frontier.empty(ARCHIVE_HEIGHT).append([block_hash(g)]),
+            archive=Frontier.empty(ARCHIVE_HEIGHT).append([g.hash()]),
             note_hash_tree=Frontier.empty(NOTE_HASH_TREE_HEIGHT),
             l1_to_l2_tree=Frontier.empty(L1_TO_L2_MSG_TREE_HEIGHT),
-            nullifier=g.nullifier_tree,
-            public_data=g.public_data_tree,
+            nullifier=g.state.partial.nullifier_tree,
+            public_data=g.state.partial.public_data_tree,
         )
 
     def apply(

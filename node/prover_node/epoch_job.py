@@ -29,15 +29,13 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from core.aztec.header import AppendOnlyTreeSnapshot, Header
 from node.l1.client import L1Client, ProofClaim
 from node.l1.propose import EpochProofArgs
 from node.l2.block import L2Block
-from node.l2.tx_effect import _LOG_KINDS, TxEffect, section_hash
-from node.l2.world_state import ChainState, block_hash, genesis_header
+from node.l2.world_state import ChainState, genesis_header
 from node.prover_node.node import EpochBlockSummary, EpochProvingAborted
-from p2p.wire import header as wire
 from p2p.wire.quote import EpochProofQuote
-from proving.circuits import structs as ps
 from proving.interfaces import ProvingJobProducer
 from proving.orchestrator.plan import BlockInput, TxInput
 from proving.orchestrator.prover import EpochProofResult, EpochProver
@@ -73,79 +71,23 @@ def _int(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
 
-def snapshot(s: wire.AppendOnlyTreeSnapshot) -> ps.Snapshot:
-    return ps.Snapshot(s.root, s.next_available_leaf_index)
-
-
-def state_reference(h: wire.Header) -> ps.StateReference:
-    return ps.StateReference(
-        snapshot(h.l1_to_l2_message_tree),
-        ps.PartialStateReference(snapshot(h.note_hash_tree), snapshot(h.nullifier_tree), snapshot(h.public_data_tree)),
-    )
-
-
-def global_variables(g: wire.GlobalVariables) -> ps.GlobalVariables:
-    return ps.GlobalVariables(
-        chain_id=g.chain_id,
-        version=g.version,
-        block_number=g.block_number,
-        slot_number=g.slot_number,
-        timestamp=g.timestamp,
-        coinbase=_int(g.coinbase),
-        fee_recipient=g.fee_recipient,
-        fee_per_da_gas=g.fee_per_da_gas,
-        fee_per_l2_gas=g.fee_per_l2_gas,
-    )
-
-
-def header(h: wire.Header) -> ps.Header:
-    c = h.content_commitment
-    return ps.Header(
-        last_archive=snapshot(h.last_archive),
-        content_commitment=ps.ContentCommitment(c.num_txs, _int(c.txs_effects_hash), _int(c.in_hash), _int(c.out_hash)),
-        state=state_reference(h),
-        global_variables=global_variables(h.global_variables),
-        total_fees=h.total_fees,
-    )
-
-
-def tx_effect(e: TxEffect) -> ps.TxEffect:
-    sections = (e.note_encrypted_logs, e.encrypted_logs, e.unencrypted_logs, e.contract_class_logs)
-    hashes = tuple(_int(section_hash(kind, s)) for (kind, _), s in zip(_LOG_KINDS, sections, strict=True))
-    return ps.TxEffect(
-        revert_code=e.revert_code,
-        transaction_fee=e.transaction_fee,
-        note_hashes=tuple(_int(x) for x in e.note_hashes),
-        nullifiers=tuple(_int(x) for x in e.nullifiers),
-        l2_to_l1_msgs=tuple(_int(x) for x in e.l2_to_l1_msgs),
-        public_data_writes=tuple(ps.PublicDataWrite(_int(k), _int(v)) for k, v in e.public_data_writes),
-        log_lengths=(
-            e.note_encrypted_logs_length,
-            e.encrypted_logs_length,
-            e.unencrypted_logs_length,
-            e.contract_class_logs_length,
-        ),
-        log_hashes=hashes,  # type: ignore[arg-type]
-    )
-
-
-def block_input(block: L2Block, previous_header: wire.Header, messages: Sequence[bytes]) -> BlockInput:
+def block_input(block: L2Block, previous_header: Header, messages: Sequence[bytes]) -> BlockInput:
     """An archiver block as the orchestrator's input: its start state is the previous header's state,
     its end state and expected header are the published ones."""
     txs = tuple(
         TxInput(
             tx_hash=_int(e.tx_hash()) if e.nullifiers else 0,
             has_public_calls=bool(e.public_data_writes),
-            effect=tx_effect(e),
+            effect=e.with_hashed_logs(),
         )
         for e in block.body.tx_effects
     )
-    published = header(block.header)
+    published = block.header
     return BlockInput(
         global_variables=published.global_variables,
         l1_to_l2_messages=tuple(_int(m) for m in messages),
         txs=txs,
-        start_state=state_reference(previous_header),
+        start_state=previous_header.state,
         end_state=published.state,
         expected_header=published,
         num_txs=published.content_commitment.num_txs,
@@ -157,7 +99,7 @@ class EpochInputs:
     epoch: int
     from_block: int
     to_block: int
-    previous_archive: ps.Snapshot
+    previous_archive: AppendOnlyTreeSnapshot
     archive_sibling_path: tuple[int, ...]
     previous_block_hash: int
     blocks: tuple[BlockInput, ...]
@@ -176,7 +118,7 @@ def epoch_inputs(archiver: ArchiverView, epoch: int, blocks: Sequence[L2Block]) 
     parent = archiver.chain_state(first - 1)
     if first == 1:
         prev_header = genesis_header()
-        prev_hash = block_hash(prev_header)
+        prev_hash = prev_header.hash()
     else:
         prev = archiver.get_block(first - 1)
         if prev is None:
@@ -191,7 +133,7 @@ def epoch_inputs(archiver: ArchiverView, epoch: int, blocks: Sequence[L2Block]) 
         epoch=epoch,
         from_block=first,
         to_block=numbers[-1],
-        previous_archive=ps.Snapshot(parent.archive.root, parent.archive.size),
+        previous_archive=AppendOnlyTreeSnapshot(parent.archive.root, parent.archive.size),
         archive_sibling_path=parent.archive.path,
         previous_block_hash=prev_hash,
         blocks=tuple(inputs),

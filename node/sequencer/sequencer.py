@@ -29,6 +29,9 @@ from typing import Any, Final, Protocol
 
 import trio
 
+from core.aztec.messages import in_hash
+from core.aztec.serialization import DecodeError
+from core.aztec.tx_effect import Body, BodyDecodeError
 from node.l1 import artifacts as art
 from node.l1.client import L1Client
 from node.l1.errors import L1RevertError
@@ -36,14 +39,11 @@ from node.l1.rpc import Receipt, encode_call
 from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
 from node.l2.block import BlockGlobals, L2Block, build_block
 from node.l2.from_tx import tx_to_effect
-from node.l2.messages import in_hash
-from node.l2.tx_effect import Body, BodyDecodeError
 from node.l2.world_state import ChainState
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import EpochProofQuote, Signature, address_of
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 log = logging.getLogger("node.sequencer")

@@ -28,9 +28,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from core.aztec.serialization import DecodeError
 from p2p.pools.quote_pool import AddResult, EpochProofQuotePool
 from p2p.wire.quote import MAX_BASIS_POINT_FEE, EpochProofQuote
-from p2p.wire.serialization import DecodeError
 
 PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST: Final = 1000  # Rollup.sol 0.63.1 (read from L1 when known)
 MAX_COUNTED_ORIGINS: Final = 1024

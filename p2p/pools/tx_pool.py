@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, Protocol
 
-from p2p.wire.serialization import DecodeError
+from core.aztec.serialization import DecodeError
 from p2p.wire.tx import Tx
 
 TxStatus = Literal["pending", "mined"]

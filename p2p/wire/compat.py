@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from core.aztec.constants import HEADER_LENGTH as HEADER_SIZE
+from core.aztec.constants import MAX_BASIS_POINT_FEE
+
 QUOTE_SIZE: Final = 188
-HEADER_SIZE: Final = 616
 SIGNATURE_SIZE: Final = 68
 _FEE_OFFSET: Final = 116
-MAX_BASIS_POINT_FEE: Final = 10_000
 # ContentCommitment hashes inside a Header: first byte must be 0 (txsEffectsHash, inHash, outHash)
 _HEADER_ZERO_BYTES: Final = (36 + 32, 36 + 64, 36 + 96)
 # PrivateKernelTailCircuitPublicInputs: isForPublic flag, then the fixed-size parts (p2p.wire.tx)

@@ -10,11 +10,11 @@ The header is not signed in 0.63. Domain separator: 0 proposal, 1 attestation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final, Self
 
-from p2p.wire.header import HEADER_SIZE, Header
+from core.aztec.header import HEADER_SIZE, Header
+from core.aztec.serialization import DecodeError, Reader, fr, keccak256, u32, u256
 from p2p.wire.quote import Signature, recover_address, sign_digest
-from p2p.wire.serialization import DecodeError, Reader, fr, keccak256, u32, u256
 
 DOMAIN_SEPARATOR_BLOCK_PROPOSAL: Final = 0
 DOMAIN_SEPARATOR_BLOCK_ATTESTATION: Final = 1
@@ -80,3 +80,39 @@ def recover_sender(payload: ConsensusPayload, domain_separator: int, sig: Signat
         return recover_address(payload.signed_digest(domain_separator), sig)
     except DecodeError as e:
         raise ConsensusError(str(e)) from e
+
+
+@dataclass(frozen=True, slots=True)
+class SignedConsensusMessage:
+    """The one codec of a signed ConsensusPayload; BlockProposal and BlockAttestation differ only in
+    their domain separator, name and message id."""
+
+    payload: ConsensusPayload
+    signature: Signature
+
+    DOMAIN_SEPARATOR: ClassVar[int]
+    NAME: ClassVar[str]
+
+    @classmethod
+    def sign(cls, payload: ConsensusPayload, private_key: bytes) -> Self:
+        return cls(payload, sign_payload(payload, cls.DOMAIN_SEPARATOR, private_key))
+
+    def to_bytes(self) -> bytes:
+        return self.payload.to_bytes() + self.signature.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        payload, sig = decode_signed(data, cls.NAME)
+        return cls(payload, sig)
+
+    @property
+    def archive(self) -> int:
+        return self.payload.archive
+
+    @property
+    def slot_number(self) -> int:
+        return self.payload.header.global_variables.slot_number
+
+    def get_sender(self) -> bytes:
+        """20-byte address recovered from the personal-sign signature (raises ConsensusError)."""
+        return recover_sender(self.payload, self.DOMAIN_SEPARATOR, self.signature)

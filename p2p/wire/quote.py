@@ -17,13 +17,13 @@ from typing import Any, Final
 
 import coincurve
 
-from p2p.wire.serialization import DecodeError, Reader, keccak256, u32, u256
+from core.aztec.constants import MAX_BASIS_POINT_FEE as MAX_BASIS_POINT_FEE
+from core.aztec.serialization import DecodeError, Reader, keccak256, u32, u256
 
 EPOCH_PROOF_QUOTE_TOPIC: Final = "/aztec/epoch_proof_quote/0.1.0"
 PAYLOAD_SIZE: Final = 120
 SIGNATURE_SIZE: Final = 68
 QUOTE_SIZE: Final = PAYLOAD_SIZE + SIGNATURE_SIZE
-MAX_BASIS_POINT_FEE: Final = 10_000
 
 EIP712_DOMAIN_NAME: Final = "Aztec Rollup"
 EIP712_DOMAIN_VERSION: Final = "1"

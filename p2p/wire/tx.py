@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from core.aztec.constants import HEADER_LENGTH
+from core.aztec.serialization import FR_MODULUS, DecodeError, Reader, fr, u32
 from p2p.wire import compat
-from p2p.wire.serialization import FR_MODULUS, DecodeError, Reader, fr, u32
 
 TX_TOPIC: Final = "/aztec/tx/0.1.0"
 
 # Offsets into `data` (PrivateKernelTailCircuitPublicInputs).
-_HEADER_SIZE: Final = 616
-OFF_CHAIN_ID: Final = 1 + _HEADER_SIZE  # constants.txContext.chainId
+OFF_CHAIN_ID: Final = 1 + HEADER_LENGTH  # constants.txContext.chainId
 OFF_VERSION: Final = OFF_CHAIN_ID + 32
 OFF_MAX_BLOCK_NUMBER: Final = 825  # rollupValidationRequests.maxBlockNumber: isSome bool | Fr
 OFF_GAS_USED: Final = 858

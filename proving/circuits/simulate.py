@@ -22,31 +22,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from proving.circuits.hashing import (
+from core.aztec.constants import ARCHIVE_HEIGHT, AZTEC_MAX_EPOCH_DURATION, NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP
+from core.aztec.hashing import (
     accumulate,
     poseidon2_merkle_root,
     root_from_sibling_path,
     sha256_merkle_root,
     sha256_trunc,
 )
+from core.aztec.header import (
+    AppendOnlyTreeSnapshot,
+    ContentCommitment,
+    GlobalVariables,
+    Header,
+    PartialStateReference,
+    StateReference,
+)
+from core.aztec.tx_effect import EMPTY_TX_EFFECT, TxEffect
 from proving.circuits.structs import (
-    ARCHIVE_HEIGHT,
-    AZTEC_MAX_EPOCH_DURATION,
-    NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP,
     BaseOrMergeRollupPublicInputs,
     BlockRootOrBlockMergePublicInputs,
     CircuitInputError,
     ConstantRollupData,
-    ContentCommitment,
     FeeRecipient,
-    GlobalVariables,
-    Header,
     ParityPublicInputs,
-    PartialStateReference,
     RootRollupPublicInputs,
-    Snapshot,
-    StateReference,
-    TxEffect,
     decode,
     encode,
 )
@@ -195,8 +195,8 @@ class BlockRootRollupInputs:
     right: BaseOrMergeOutput
     parity: ParityOutput
     l1_to_l2_messages: tuple[int, ...]
-    start_l1_to_l2: Snapshot
-    new_l1_to_l2: Snapshot  # hint: the tree after inserting the message subtree (from the header)
+    start_l1_to_l2: AppendOnlyTreeSnapshot
+    new_l1_to_l2: AppendOnlyTreeSnapshot  # hint: the tree after inserting the message subtree (from the header)
     archive_sibling_path: tuple[int, ...]
     previous_block_hash: int
     prover_id: int
@@ -204,7 +204,7 @@ class BlockRootRollupInputs:
 
 @dataclass(frozen=True, slots=True)
 class EmptyBlockRootRollupInputs:
-    archive: Snapshot
+    archive: AppendOnlyTreeSnapshot
     block_hash: int
     global_variables: GlobalVariables
     vk_tree_root: int
@@ -316,10 +316,9 @@ def _base_public(
     start: PartialStateReference,
     end: PartialStateReference,
 ) -> BaseOrMergeOutput:
-    tx.check()
-    if end.note_hash_tree.next_index < start.note_hash_tree.next_index:
+    if end.note_hash_tree.next_available_leaf_index < start.note_hash_tree.next_available_leaf_index:
         raise CircuitInputError("base rollup: note hash tree shrinks")
-    if end.nullifier_tree.next_index < start.nullifier_tree.next_index:
+    if end.nullifier_tree.next_available_leaf_index < start.nullifier_tree.next_available_leaf_index:
         raise CircuitInputError("base rollup: nullifier tree shrinks")
     pub = BaseOrMergeRollupPublicInputs(
         rollup_type=0,
@@ -327,8 +326,8 @@ def _base_public(
         constants=constants,
         start=start,
         end=end,
-        txs_effects_hash=tx.hash(),
-        out_hash=tx.out_hash(),
+        txs_effects_hash=int.from_bytes(tx.hash(), "big"),
+        out_hash=int.from_bytes(tx.out_hash(), "big"),
         accumulated_fees=tx.transaction_fee,
     )
     return BaseOrMergeOutput(pub, fake_proof(proof_type, pub))
@@ -342,7 +341,7 @@ def private_base_rollup(inp: PrivateBaseRollupInputs) -> BaseOrMergeOutput:
     elif inp.kernel_empty is not None:
         k = inp.kernel_empty
         verify_child(k.proof, k.public_inputs, frozenset({T.PRIVATE_KERNEL_EMPTY}), "padding kernel")
-        if inp.tx != TxEffect.EMPTY:
+        if inp.tx != EMPTY_TX_EFFECT:
             raise CircuitInputError("private base: a padding tx must have an empty effect")
         g = inp.constants.global_variables
         if (k.public_inputs.chain_id, k.public_inputs.version) != (g.chain_id, g.version):
@@ -428,16 +427,17 @@ def block_root_rollup(inp: BlockRootRollupInputs) -> BlockOutput:
         raise CircuitInputError("block root: parity sha root does not match the messages")
     if poseidon2_merkle_root(inp.l1_to_l2_messages) != inp.parity.public_inputs.converted_root:
         raise CircuitInputError("block root: parity converted root does not match the messages")
-    if inp.new_l1_to_l2.next_index != inp.start_l1_to_l2.next_index + NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP:
+    grown = inp.start_l1_to_l2.next_available_leaf_index + NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP
+    if inp.new_l1_to_l2.next_available_leaf_index != grown:
         raise CircuitInputError("block root: L1->L2 tree must grow by one 16-message subtree")
     if len(inp.archive_sibling_path) != ARCHIVE_HEIGHT:
         raise CircuitInputError(f"block root: archive sibling path must have {ARCHIVE_HEIGHT} entries")
-    index = const.last_archive.next_index
+    index = const.last_archive.next_available_leaf_index
     if root_from_sibling_path(0, index, inp.archive_sibling_path) != const.last_archive.root:
         raise CircuitInputError("block root: archive sibling path does not match lastArchive")
     header = block_root_header(inp)
     block_hash = header.hash()
-    new_archive = Snapshot(root_from_sibling_path(block_hash, index, inp.archive_sibling_path), index + 1)
+    new_archive = AppendOnlyTreeSnapshot(root_from_sibling_path(block_hash, index, inp.archive_sibling_path), index + 1)
     g = const.global_variables
     pub = BlockRootOrBlockMergePublicInputs(
         previous_archive=const.last_archive,

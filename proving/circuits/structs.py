@@ -1,8 +1,10 @@
 """Public-input structs of the v0.63.1 rollup circuits (section 3 of the proving doc), as frozen
-dataclasses with a canonical JSON codec (field elements as ``0x`` hex, u32 as hex too).
+dataclasses, and the canonical JSON codec of circuit inputs and outputs (field elements and u32 as
+``0x`` hex, byte strings as ``0x`` hex too).
 
-Only what the simulation computes or checks is modelled; the field orders of ``Header.to_fields``
-and ``RootRollupPublicInputs.to_fields`` are the ones Aztec hashes / L1 reads.
+The block header, its parts and the tx effect are the data model's (`core.aztec`); only what the
+simulation computes or checks beyond them is modelled here; ``RootRollupPublicInputs.to_fields``
+is the order L1 reads.
 """
 
 from __future__ import annotations
@@ -12,24 +14,13 @@ import functools
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypeVar, Union
+from typing import Any, Final, TypeVar, Union
 
-from proving.circuits.hashing import (
-    BN254_FR_MODULUS,
-    GENERATOR_INDEX__BLOCK_HASH,
-    poseidon2_hash_with_separator,
-    sha256_merkle_root,
-    sha256_trunc_fields,
-)
+from core.aztec.constants import AZTEC_MAX_EPOCH_DURATION, ROOT_ROLLUP_PUBLIC_INPUTS_LENGTH
+from core.aztec.header import AppendOnlyTreeSnapshot, GlobalVariables, PartialStateReference
+from core.aztec.serialization import FR_MODULUS
 
-MAX_NOTE_HASHES_PER_TX: Final = 64
-MAX_NULLIFIERS_PER_TX: Final = 64
-MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX: Final = 64
-MAX_L2_TO_L1_MSGS_PER_TX: Final = 8
-AZTEC_MAX_EPOCH_DURATION: Final = 32
-NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP: Final = 16
-ARCHIVE_HEIGHT: Final = 29
-ROOT_ROLLUP_PUBLIC_INPUTS_LENGTH: Final = 76
+MAX_JSON_BYTES_HEX: Final = 2 + 2 * 2**20  # a byte string in a circuit's JSON input (1 MiB)
 
 
 class CircuitInputError(ValueError):
@@ -46,6 +37,8 @@ def encode(value: Any) -> Any:
         return value
     if isinstance(value, int):
         return hex(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
     if isinstance(value, tuple | list):
         return [encode(v) for v in value]
     if value is None or isinstance(value, str):
@@ -92,9 +85,16 @@ def _decode(tp: Any, raw: Any, where: str) -> Any:
             v = int(raw, 16)
         except ValueError:
             raise CircuitInputError(f"{where}: bad hex {raw[:20]!r}") from None
-        if v >= BN254_FR_MODULUS:
+        if v >= FR_MODULUS:
             raise CircuitInputError(f"{where}: value outside the field")
         return v
+    if tp is bytes:
+        if not isinstance(raw, str) or not raw.startswith("0x") or len(raw) > MAX_JSON_BYTES_HEX:
+            raise CircuitInputError(f"{where}: expected 0x hex bytes")
+        try:
+            return bytes.fromhex(raw[2:])
+        except ValueError:
+            raise CircuitInputError(f"{where}: bad hex {raw[:20]!r}") from None
     if tp is str:
         if not isinstance(raw, str):
             raise CircuitInputError(f"{where}: expected a string")
@@ -109,169 +109,18 @@ def _decode(tp: Any, raw: Any, where: str) -> Any:
                 raise CircuitInputError(f"{where}: missing {name}")
             kwargs[name] = _decode(hints[name], raw[name], f"{where}.{name}")
         ctor: Any = tp
-        return ctor(**kwargs)
+        try:
+            return ctor(**kwargs)
+        except ValueError as e:  # the model's own checks (e.g. too many note hashes in a TxEffect)
+            raise CircuitInputError(f"{where}: {e}") from None
     if tp is typing.Any:
         return raw
     raise TypeError(f"cannot decode {tp}")
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
-    """AppendOnlyTreeSnapshot."""
-
-    root: int
-    next_index: int
-
-    def to_fields(self) -> list[int]:
-        return [self.root, self.next_index]
-
-
-@dataclass(frozen=True, slots=True)
-class PartialStateReference:
-    note_hash_tree: Snapshot
-    nullifier_tree: Snapshot
-    public_data_tree: Snapshot
-
-    def to_fields(self) -> list[int]:
-        return [*self.note_hash_tree.to_fields(), *self.nullifier_tree.to_fields(), *self.public_data_tree.to_fields()]
-
-
-@dataclass(frozen=True, slots=True)
-class StateReference:
-    l1_to_l2_message_tree: Snapshot
-    partial: PartialStateReference
-
-    def to_fields(self) -> list[int]:
-        return [*self.l1_to_l2_message_tree.to_fields(), *self.partial.to_fields()]
-
-
-@dataclass(frozen=True, slots=True)
-class GlobalVariables:
-    chain_id: int
-    version: int
-    block_number: int
-    slot_number: int
-    timestamp: int
-    coinbase: int
-    fee_recipient: int
-    fee_per_da_gas: int
-    fee_per_l2_gas: int
-
-    def to_fields(self) -> list[int]:
-        return [
-            self.chain_id,
-            self.version,
-            self.block_number,
-            self.slot_number,
-            self.timestamp,
-            self.coinbase,
-            self.fee_recipient,
-            self.fee_per_da_gas,
-            self.fee_per_l2_gas,
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class ContentCommitment:
-    num_txs: int
-    txs_effects_hash: int
-    in_hash: int
-    out_hash: int
-
-    def to_fields(self) -> list[int]:
-        return [self.num_txs, self.txs_effects_hash, self.in_hash, self.out_hash]
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    last_archive: Snapshot
-    content_commitment: ContentCommitment
-    state: StateReference
-    global_variables: GlobalVariables
-    total_fees: int
-
-    def to_fields(self) -> list[int]:
-        out = [
-            *self.last_archive.to_fields(),
-            *self.content_commitment.to_fields(),
-            *self.state.to_fields(),
-            *self.global_variables.to_fields(),
-            self.total_fees,
-        ]
-        assert len(out) == 24
-        return out
-
-    def hash(self) -> int:
-        return poseidon2_hash_with_separator(self.to_fields(), GENERATOR_INDEX__BLOCK_HASH)
-
-
-@dataclass(frozen=True, slots=True)
-class PublicDataWrite:
-    leaf_slot: int
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class TxEffect:
-    """What a processed tx changed; only non-empty entries are listed (padding is implicit)."""
-
-    revert_code: int
-    transaction_fee: int
-    note_hashes: tuple[int, ...]
-    nullifiers: tuple[int, ...]
-    l2_to_l1_msgs: tuple[int, ...]
-    public_data_writes: tuple[PublicDataWrite, ...]
-    log_lengths: tuple[int, int, int, int]  # note-encrypted, encrypted, unencrypted, contract class
-    log_hashes: tuple[int, int, int, int]
-
-    EMPTY: ClassVar[TxEffect]
-
-    def check(self) -> None:
-        if len(self.note_hashes) > MAX_NOTE_HASHES_PER_TX:
-            raise CircuitInputError("too many note hashes")
-        if len(self.nullifiers) > MAX_NULLIFIERS_PER_TX:
-            raise CircuitInputError("too many nullifiers")
-        if len(self.public_data_writes) > MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX:
-            raise CircuitInputError("too many public data writes")
-        if len(self.l2_to_l1_msgs) > MAX_L2_TO_L1_MSGS_PER_TX:
-            raise CircuitInputError("too many L2->L1 messages")
-
-    def out_hash(self) -> int:
-        """TS TxEffect.txOutHash: 0 without messages, else a balanced sha256Trunc tree over the
-        messages zero-padded to 2^max(1, ceil(log2 n)) leaves (one message m: accumulate(m, 0))."""
-        msgs = list(self.l2_to_l1_msgs)
-        if not msgs:
-            return 0
-        size = 2
-        while size < len(msgs):
-            size *= 2
-        return sha256_merkle_root(msgs + [0] * (size - len(msgs)))
-
-    def hash(self) -> int:
-        """TxEffect.hash(): sha256Trunc of the 267-field padded preimage (section 3.2)."""
-        self.check()
-        fields: list[int] = [self.revert_code, self.transaction_fee]
-        fields += _pad(self.note_hashes, MAX_NOTE_HASHES_PER_TX)
-        fields += _pad(self.nullifiers, MAX_NULLIFIERS_PER_TX)
-        fields.append(self.out_hash())
-        for i in range(MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX):
-            w = self.public_data_writes[i] if i < len(self.public_data_writes) else PublicDataWrite(0, 0)
-            fields += [w.leaf_slot, w.value]
-        fields += list(self.log_lengths) + list(self.log_hashes)
-        assert len(fields) == 267
-        return sha256_trunc_fields(fields)
-
-
-TxEffect.EMPTY = TxEffect(0, 0, (), (), (), (), (0, 0, 0, 0), (0, 0, 0, 0))
-
-
-def _pad(values: tuple[int, ...], n: int) -> list[int]:
-    return list(values) + [0] * (n - len(values))
-
-
-@dataclass(frozen=True, slots=True)
 class ConstantRollupData:
-    last_archive: Snapshot
+    last_archive: AppendOnlyTreeSnapshot
     vk_tree_root: int
     protocol_contract_tree_root: int
     global_variables: GlobalVariables
@@ -304,8 +153,8 @@ class FeeRecipient:
 
 @dataclass(frozen=True, slots=True)
 class BlockRootOrBlockMergePublicInputs:
-    previous_archive: Snapshot
-    new_archive: Snapshot
+    previous_archive: AppendOnlyTreeSnapshot
+    new_archive: AppendOnlyTreeSnapshot
     previous_block_hash: int
     end_block_hash: int
     start_global_variables: GlobalVariables
@@ -322,8 +171,8 @@ class BlockRootOrBlockMergePublicInputs:
 
 @dataclass(frozen=True, slots=True)
 class RootRollupPublicInputs:
-    previous_archive: Snapshot
-    end_archive: Snapshot
+    previous_archive: AppendOnlyTreeSnapshot
+    end_archive: AppendOnlyTreeSnapshot
     previous_block_hash: int
     end_block_hash: int
     end_timestamp: int

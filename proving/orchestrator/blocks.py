@@ -8,21 +8,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from proving.circuits.hashing import (
+from core.aztec.hashing import (
     largest_power_of_two_below,
     sha256_merkle_root,
     sha256_trunc_fields,
     unbalanced_sha256_root,
 )
-from proving.circuits.structs import (
+from core.aztec.header import (
+    AppendOnlyTreeSnapshot,
     ContentCommitment,
     GlobalVariables,
     Header,
     PartialStateReference,
-    Snapshot,
     StateReference,
-    TxEffect,
 )
+from core.aztec.tx_effect import EMPTY_TX_EFFECT
 from proving.orchestrator.records import EpochProvingError, TxInput
 from proving.types import ProvingRequestType
 
@@ -58,7 +58,7 @@ class BlockState:
     start_state: StateReference
     end_state: StateReference
     expected_header: Header | None
-    last_archive: Snapshot
+    last_archive: AppendOnlyTreeSnapshot
     archive_path: tuple[int, ...]
     previous_block_hash: int
     txs: list[TxInput] = field(default_factory=list)
@@ -67,7 +67,7 @@ class BlockState:
     rank: dict[Range, float] = field(default_factory=dict)
     completed: bool = False
     header: Header | None = None
-    new_archive: Snapshot | None = None
+    new_archive: AppendOnlyTreeSnapshot | None = None
     padding_leaves: int = 0
 
 
@@ -103,10 +103,10 @@ def leaf_state(block: BlockState, i: int) -> PartialStateReference:
     s, e = block.start_state.partial, block.end_state.partial
     n = block.num_leaves
 
-    def synth(a: Snapshot, b: Snapshot, tree: int) -> Snapshot:
-        nxt = a.next_index + (b.next_index - a.next_index) * (i + 1) // n
+    def synth(a: AppendOnlyTreeSnapshot, b: AppendOnlyTreeSnapshot, tree: int) -> AppendOnlyTreeSnapshot:
+        nxt = a.next_available_leaf_index + (b.next_available_leaf_index - a.next_available_leaf_index) * (i + 1) // n
         root = sha256_trunc_fields([a.root, b.root, block.globals.block_number, tree, i])
-        return Snapshot(root, nxt)
+        return AppendOnlyTreeSnapshot(root, nxt)
 
     return PartialStateReference(
         synth(s.note_hash_tree, e.note_hash_tree, 0),
@@ -117,14 +117,14 @@ def leaf_state(block: BlockState, i: int) -> PartialStateReference:
 
 def build_header(block: BlockState) -> Header:
     """The block's header from its tx effects (padding included); checked against the published one."""
-    effects = [tx.effect for tx in block.txs] + [TxEffect.EMPTY] * block.padding_leaves
+    effects = [tx.effect for tx in block.txs] + [EMPTY_TX_EFFECT] * block.padding_leaves
     header = Header(
         last_archive=block.last_archive,
         content_commitment=ContentCommitment(
             num_txs=block.num_leaves,
-            txs_effects_hash=unbalanced_sha256_root([e.hash() for e in effects]),
+            txs_effects_hash=unbalanced_sha256_root([int.from_bytes(e.hash(), "big") for e in effects]),
             in_hash=sha256_merkle_root(block.messages),
-            out_hash=unbalanced_sha256_root([e.out_hash() for e in effects]),
+            out_hash=unbalanced_sha256_root([int.from_bytes(e.out_hash(), "big") for e in effects]),
         ),
         state=block.end_state,
         global_variables=block.globals,

@@ -23,7 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-from proving.circuits.hashing import append_with_sibling_path, root_from_sibling_path
+from core.aztec.constants import ARCHIVE_HEIGHT, NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP
+from core.aztec.hashing import append_with_sibling_path, root_from_sibling_path
+from core.aztec.header import AppendOnlyTreeSnapshot, GlobalVariables, Header, PartialStateReference, StateReference
+from core.aztec.tx_effect import EMPTY_TX_EFFECT
 from proving.circuits.simulate import (
     AvmInputs,
     BaseOrMergeOutput,
@@ -45,17 +48,7 @@ from proving.circuits.simulate import (
     TubeInputs,
     encode_inputs,
 )
-from proving.circuits.structs import (
-    ARCHIVE_HEIGHT,
-    NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP,
-    ConstantRollupData,
-    GlobalVariables,
-    Header,
-    PartialStateReference,
-    Snapshot,
-    StateReference,
-    TxEffect,
-)
+from proving.circuits.structs import ConstantRollupData
 from proving.circuits.timing import GATES_MILLIONS
 from proving.orchestrator.blocks import BlockState, Range, build_header, children, leaf_state, ranks, tree_nodes
 from proving.orchestrator.records import (
@@ -84,7 +77,7 @@ class EpochProvingPlan:
             raise EpochProvingError(f"total_blocks must be in [1, {MAX_BLOCKS_PER_EPOCH}]")
         if len(start.archive_sibling_path) != ARCHIVE_HEIGHT:
             raise EpochProvingError(f"archive sibling path must have {ARCHIVE_HEIGHT} entries")
-        if root_from_sibling_path(0, start.previous_archive.next_index, start.archive_sibling_path) != (
+        if root_from_sibling_path(0, start.previous_archive.next_available_leaf_index, start.archive_sibling_path) != (
             start.previous_archive.root
         ):
             raise EpochProvingError("archive sibling path does not match the previous archive")
@@ -199,7 +192,6 @@ class EpochProvingPlan:
         block = self._current()
         if len(block.txs) >= block.num_leaves:
             raise EpochProvingError(f"block already has its {block.num_leaves} txs")
-        tx.effect.check()
         i = len(block.txs)
         block.txs.append(tx)
         block.leaf_states.append(leaf_state(block, i))
@@ -238,9 +230,10 @@ class EpochProvingPlan:
                 block.leaf_states.append(leaf_state(block, i))
         header = build_header(block)
         block_hash = header.hash()
-        root, next_path = append_with_sibling_path(block_hash, self._archive.next_index, self._archive_path)
+        index = self._archive.next_available_leaf_index
+        root, next_path = append_with_sibling_path(block_hash, index, self._archive_path)
         block.header = header
-        block.new_archive = Snapshot(root, self._archive.next_index + 1)
+        block.new_archive = AppendOnlyTreeSnapshot(root, self._archive.next_available_leaf_index + 1)
         block.completed = True
         self._archive, self._archive_path = block.new_archive, next_path
         self._last_block_hash = block_hash
@@ -396,7 +389,7 @@ class EpochProvingPlan:
             return
         inputs = PrivateBaseRollupInputs(
             tx_hash=0,
-            tx=TxEffect.EMPTY,
+            tx=EMPTY_TX_EFFECT,
             tube=None,
             kernel_empty=kernel,
             constants=self._constants(block),

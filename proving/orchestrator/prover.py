@@ -30,15 +30,9 @@ from typing import Final
 
 import trio
 
+from core.aztec.header import AppendOnlyTreeSnapshot, GlobalVariables, Header, StateReference
 from proving.circuits.simulate import FakeProof, RootOutput, decode_output
-from proving.circuits.structs import (
-    CircuitInputError,
-    GlobalVariables,
-    Header,
-    RootRollupPublicInputs,
-    Snapshot,
-    StateReference,
-)
+from proving.circuits.structs import CircuitInputError, RootRollupPublicInputs
 from proving.interfaces import ProvingJobProducer
 from proving.orchestrator.plan import (
     BlockInput,
@@ -142,7 +136,7 @@ class EpochProver:
         epoch_number: int,
         total_blocks: int,
         *,
-        previous_archive: Snapshot,
+        previous_archive: AppendOnlyTreeSnapshot,
         archive_sibling_path: Sequence[int],
         previous_block_hash: int,
         chain_id: int = 0,

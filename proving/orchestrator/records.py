@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proving.circuits.structs import GlobalVariables, Header, PartialStateReference, Snapshot, StateReference, TxEffect
+from core.aztec.header import AppendOnlyTreeSnapshot, GlobalVariables, Header, PartialStateReference, StateReference
+from core.aztec.tx_effect import TxEffect
 from proving.types import ProvingRequestType
 
 
@@ -42,8 +43,8 @@ class BlockInput:
 class EpochStart:
     epoch_number: int
     total_blocks: int
-    previous_archive: Snapshot  # the archive before the epoch's first block
-    archive_sibling_path: tuple[int, ...]  # of the empty slot previous_archive.next_index
+    previous_archive: AppendOnlyTreeSnapshot  # the archive before the epoch's first block
+    archive_sibling_path: tuple[int, ...]  # of the empty slot previous_archive.next_available_leaf_index
     previous_block_hash: int  # hash of the last block before the epoch
     vk_tree_root: int
     protocol_contract_tree_root: int

@@ -4,17 +4,20 @@ inputs must match what the blocks carry."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 import trio
 from prometheus_client import CollectorRegistry
 
+from core.aztec.tx_effect import Body, LogSection, TxEffect
 from node.l2.block import BlockGlobals, L2Block, build_block, replay_block
-from node.l2.tx_effect import Body, LogSection, TxEffect
 from node.l2.world_state import ChainState
-from node.prover_node.epoch_job import epoch_inputs, proof_args, tx_effect
+from node.prover_node.epoch_job import epoch_inputs, proof_args
 from proving.agent import AgentPool
 from proving.broker.core import ProvingBroker
+from proving.circuits.structs import decode, encode
 from proving.orchestrator.prover import EpochProver
 from proving.proof_store import InlineProofStore
 
@@ -70,10 +73,22 @@ def _chain(n_blocks: int) -> tuple[list[L2Block], dict[int, list[bytes]]]:
     return blocks, messages
 
 
-def test_tx_effect_hashes_agree() -> None:
+def test_tx_effects_cross_the_proving_json_codec_unchanged() -> None:
+    """The archiver's tx effects go to the circuits in the one model: JSON round trip, same hash; with
+    the logs replaced by their section hashes (what the circuits read) the hash stays and the JSON
+    no longer grows with the logs."""
+    big_logs = LogSection(((b"\x02" * 32 + bytes(20_000),),))
     for i in range(6):
         e = _effect(i)
-        assert tx_effect(e).hash() == int.from_bytes(e.hash(), "big")
+        back = decode(TxEffect, json.loads(json.dumps(encode(e))))
+        assert back == e and back.hash() == e.hash() and back.to_bytes() == e.to_bytes()
+        e = TxEffect.with_computed_lengths(nullifiers=e.nullifiers, contract_class_logs=big_logs)
+        hashed = e.with_hashed_logs()
+        text = json.dumps(encode(hashed))
+        assert hashed.hash() == e.hash() and len(text) < 2_000 < len(json.dumps(encode(e)))
+        assert decode(TxEffect, json.loads(text)).hash() == e.hash()
+        with pytest.raises(ValueError, match="no wire form"):
+            hashed.to_bytes()
 
 
 async def _prove(archiver: FakeArchiver, epoch: int, blocks: list[L2Block]) -> Any:

@@ -1,4 +1,5 @@
-"""node.l1.propose builders: header layout, body encoding, txsEffectsHash trees, proof args."""
+"""node.l1.propose builders over the data model (core.aztec): header layout, body encoding,
+txsEffectsHash trees, proof args."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.constants import (
+from core.aztec.constants import (
     EMPTY_BLOCK_OUT_HASH,
     EMPTY_BLOCK_TXS_EFFECTS_HASH,
     EMPTY_INBOX_ROOT,
@@ -16,17 +17,9 @@ from node.constants import (
     GENESIS_ARCHIVE_ROOT,
     HEADER_LENGTH,
 )
-from node.l1.propose import (
-    EMPTY_TX_EFFECT,
-    BlockBody,
-    BlockBuildError,
-    EpochProofArgs,
-    TxEffect,
-    balanced_root,
-    build_block,
-    sha256_to_field,
-    unbalanced_root,
-)
+from core.aztec.hashing import accumulate, sha256_merkle_root, sha256_to_field, unbalanced_sha256_root
+from core.aztec.tx_effect import EMPTY_TX_EFFECT, Body, TxEffect
+from node.l1.propose import BlockBuildError, EpochProofArgs, build_block
 
 fields = st.binary(min_size=32, max_size=32).map(lambda b: b"\0" + b[1:])
 effects = st.builds(
@@ -44,28 +37,26 @@ def test_known_empty_values() -> None:
     assert sha256_to_field(b"") == b"\0" + hashlib.sha256(b"").digest()[:31]
     assert EMPTY_TX_EFFECT.hash() == EMPTY_TX_EFFECT_HASH
     assert len(EMPTY_TX_EFFECT.to_bytes()) == 181
-    assert BlockBody().to_bytes() == b"\0\0\0\0"
-    assert BlockBody().txs_effects_hash() == EMPTY_BLOCK_TXS_EFFECTS_HASH
-    assert BlockBody((EMPTY_TX_EFFECT,)).txs_effects_hash() == EMPTY_BLOCK_TXS_EFFECTS_HASH
-    assert BlockBody().out_hash() == EMPTY_BLOCK_OUT_HASH
+    assert Body().to_bytes() == b"\0\0\0\0"
+    assert Body().txs_effects_hash() == EMPTY_BLOCK_TXS_EFFECTS_HASH
+    assert Body((EMPTY_TX_EFFECT,)).txs_effects_hash() == EMPTY_BLOCK_TXS_EFFECTS_HASH
+    assert Body().out_hash() == EMPTY_BLOCK_OUT_HASH
     # the Inbox's empty height-4 tree
-    assert balanced_root([b"\0" * 32] * 16) == EMPTY_INBOX_ROOT
+    assert sha256_merkle_root([0] * 16).to_bytes(32, "big") == EMPTY_INBOX_ROOT
 
 
 def test_unbalanced_tree_shape() -> None:
-    leaves = [bytes([i]) * 32 for i in range(1, 8)]
-    h = sha256_to_field
+    leaves = [int.from_bytes(bytes([i]) * 32, "big") for i in range(1, 8)]
     # 7 = 4 + 2 + 1, combined from the right
-    expected = h(balanced_root(leaves[:4]) + h(balanced_root(leaves[4:6]) + leaves[6]))
-    assert unbalanced_root(leaves) == expected
-    assert unbalanced_root(leaves[:4]) == balanced_root(leaves[:4])
-    with pytest.raises(BlockBuildError):
-        unbalanced_root(leaves[:1])
+    expected = accumulate(sha256_merkle_root(leaves[:4]), accumulate(sha256_merkle_root(leaves[4:6]), leaves[6]))
+    assert unbalanced_sha256_root(leaves) == expected
+    assert unbalanced_sha256_root(leaves[:4]) == sha256_merkle_root(leaves[:4])
+    assert unbalanced_sha256_root(leaves[:1]) == leaves[0]
 
 
 @given(st.lists(effects, max_size=5))
 def test_body_encoding_lengths(txs: list[TxEffect]) -> None:
-    body = BlockBody(tuple(txs))
+    body = Body(tuple(txs))
     raw = body.to_bytes()
     assert int.from_bytes(raw[:4], "big") == len(txs)
     expected = 4 + sum(

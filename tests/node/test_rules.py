@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.constants import MAX_BASIS_POINT_FEE, PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST
+from core.aztec.constants import MAX_BASIS_POINT_FEE, PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST
 from node.l1.rules import (
     ZERO_ADDRESS,
     ClaimContext,

@@ -11,9 +11,10 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.aztec.serialization import keccak256
+from core.aztec.tx_effect import Body
 from node.archiver import ArchiverError, BlockStore, ProposeCalldataDecoder
 from node.l2.block import BlockGlobals, build_block
-from node.l2.tx_effect import Body
 from node.l2.world_state import ChainState
 from node.sequencer.sequencer import (
     LocalAttestors,
@@ -24,7 +25,6 @@ from node.sequencer.sequencer import (
 from node.txbot import TxBot, make_tx
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import address_of
-from p2p.wire.serialization import keccak256
 from p2p.wire.tx import Tx
 
 KEYS = [bytes([i]) * 32 for i in (1, 2, 3)]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
+from core.aztec.header import Header
 from p2p.client import P2PClient, P2PClientError, open_p2p_client
 from p2p.enr import Enr
 from p2p.peer_manager import DiscoveredPeer
@@ -14,7 +15,6 @@ from p2p.service import ManualChainState, P2PConfig, P2PService
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.consensus import ConsensusPayload
-from p2p.wire.header import Header
 from p2p.wire.quote import address_of
 from tests.p2p.test_network import CHAIN_ID, ROLLUP, make_quote, wait_for
 

@@ -89,7 +89,7 @@ def test_seeds_are_accepted() -> None:
 
 
 def _broken(kind: str) -> Any:
-    from p2p.wire.serialization import DecodeError
+    from core.aztec.serialization import DecodeError
 
     def run(data: bytes) -> bool:
         if len(data) < 4:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.aztec.serialization import DecodeError
 from p2p.wire.quote import (
     QUOTE_SIZE,
     EpochProofQuote,
@@ -16,7 +17,6 @@ from p2p.wire.quote import (
     Signature,
     domain_separator,
 )
-from p2p.wire.serialization import DecodeError
 from tests.conftest import load_shared_vectors
 
 

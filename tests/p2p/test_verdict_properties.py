@@ -10,6 +10,7 @@ from collections.abc import Callable
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.aztec.serialization import DecodeError
 from p2p.validation import (
     Ignore,
     Reject,
@@ -22,7 +23,6 @@ from p2p.wire import compat
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import EpochProofQuote
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 from tests.p2p.test_wire_fuzz import CONSENSUS_SEEDS, QCTX, QUOTE_SEED, SETTINGS, TCTX, TX_SEEDS, mutated
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from core.aztec.header import HEADER_SIZE, Header
+from core.aztec.serialization import DecodeError
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.consensus import ConsensusError, ConsensusPayload
-from p2p.wire.header import HEADER_SIZE, Header
 from p2p.wire.quote import address_of
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 from tests.conftest import load_shared_vectors
 

@@ -12,6 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.aztec.header import Header
+from core.aztec.serialization import DecodeError
 from p2p.validation import (
     Accept,
     Ignore,
@@ -25,9 +27,7 @@ from p2p.validation import (
 )
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
-from p2p.wire.header import Header
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
-from p2p.wire.serialization import DecodeError
 from p2p.wire.tx import Tx
 from tests.conftest import load_shared_vectors
 

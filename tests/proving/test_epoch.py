@@ -10,9 +10,9 @@ import pytest
 import trio
 from prometheus_client import CollectorRegistry
 
+from core.aztec.hashing import accumulate
 from proving.agent import AgentPool
 from proving.broker import ProvingBroker
-from proving.circuits.hashing import accumulate
 from proving.circuits.simulate import decode_output, simulate
 from proving.circuits.structs import FeeRecipient
 from proving.orchestrator import EpochProver, EpochProvingError, EpochProvingFailedError, EpochProvingPlan, EpochStart

@@ -1,4 +1,4 @@
-"""Aztec "toBuffer" serialization rules (v0.63.1 foundation/serialize), sans-IO.
+"""Aztec "toBuffer" serialization rules (v0.63.1 foundation/serialize) and BN254 field elements, sans-IO.
 
 Plain concatenation, no tags, everything big-endian: JS numbers are uint32 (4 bytes), bigints and
 field elements 32 bytes, Ethereum addresses 20 bytes, Aztec addresses 32 bytes, booleans 1 byte.
@@ -18,6 +18,21 @@ UINT256_MAX: Final = 2**256 - 1
 
 class DecodeError(ValueError):
     """Raised for any malformed wire input. The message says what and where."""
+
+
+class FieldRangeError(ValueError):
+    """A value does not fit the BN254 scalar field."""
+
+
+def to_field(value: int) -> int:
+    if not 0 <= value < FR_MODULUS:
+        raise FieldRangeError(f"value {value:#x} is outside the BN254 scalar field")
+    return value
+
+
+def field_bytes(value: int) -> bytes:
+    """A field element as 32 big-endian bytes (FieldRangeError outside the field)."""
+    return to_field(value).to_bytes(32, "big")
 
 
 def keccak256(data: bytes) -> bytes:

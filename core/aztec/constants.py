@@ -51,3 +51,15 @@ EPOCH_PROOF_ARGS_LENGTH: Final = 7  # bytes32[7]
 AZTEC_MAX_EPOCH_DURATION: Final = 32  # fees array holds 2 * 32 = 64 words
 EPOCH_PROOF_FEES_LENGTH: Final = 2 * AZTEC_MAX_EPOCH_DURATION
 AGGREGATION_OBJECT_LENGTH: Final = 16
+
+# --- Circuits and world state (ConstantsGen.sol / constants.nr) ---
+GENERATOR_INDEX__BLOCK_HASH: Final = 28  # Poseidon2 separator of the block hash (archive leaf)
+HEADER_FIELDS_LENGTH: Final = 24  # Header.toFields()
+ROOT_ROLLUP_PUBLIC_INPUTS_LENGTH: Final = 76
+ARCHIVE_HEIGHT: Final = 29
+NOTE_HASH_TREE_HEIGHT: Final = 40
+NULLIFIER_TREE_HEIGHT: Final = 40
+PUBLIC_DATA_TREE_HEIGHT: Final = 40
+L1_TO_L2_MSG_TREE_HEIGHT: Final = 39
+INITIAL_INDEXED_TREE_SIZE: Final = 128  # 2 * MAX_NULLIFIERS_PER_TX prefilled leaves
+TREE_LEAVES_PER_TX: Final = 64

@@ -6,26 +6,29 @@ Body = u32 numTxs | numTxs x TxEffect. TxEffect:
     | 4 x uint256 log lengths (noteEncrypted, encrypted, unencrypted, contractClass)
     | 4 x log section: u32 K | K bytes of (u32 I | I bytes of (u32 len | log))*
 Hashes (../shared/notes/aztec-v0.63.1-propose-and-prove.md §1.4, TS TxEffect.hash / Body): every
-hash is sha256ToField (`proving.circuits.hashing.sha256_trunc`), the txs-effects tree is the
-unbalanced ("wonky") tree over leaves padded to >= 2 with the empty tx-effect hash.
+hash is sha256ToField (`core.aztec.hashing.sha256_to_field`), the txs-effects tree is the
+unbalanced ("wonky") tree over leaves padded to >= 2 with the empty tx-effect hash. One model for
+the whole node: the archiver and sequencer (bytes on L1) and the simulated circuits (as JSON).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
-from p2p.wire.serialization import DecodeError, Reader, u32, u256
-from proving.circuits.hashing import sha256_trunc, unbalanced_sha256_root
+from core.aztec.constants import (
+    MAX_CONTRACT_CLASS_LOGS_PER_TX,
+    MAX_ENCRYPTED_LOGS_PER_TX,
+    MAX_L2_TO_L1_MSGS_PER_TX,
+    MAX_NOTE_ENCRYPTED_LOGS_PER_TX,
+    MAX_NOTE_HASHES_PER_TX,
+    MAX_NULLIFIERS_PER_TX,
+    MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX,
+    MAX_UNENCRYPTED_LOGS_PER_TX,
+)
+from core.aztec.hashing import sha256_to_field, unbalanced_sha256_root
+from core.aztec.serialization import DecodeError, Reader, u32, u256
 
-MAX_NOTE_HASHES_PER_TX: Final = 64
-MAX_NULLIFIERS_PER_TX: Final = 64
-MAX_L2_TO_L1_MSGS_PER_TX: Final = 8
-MAX_TOTAL_PUBLIC_DATA_UPDATE_REQUESTS_PER_TX: Final = 64
-MAX_NOTE_ENCRYPTED_LOGS_PER_TX: Final = 64
-MAX_ENCRYPTED_LOGS_PER_TX: Final = 8
-MAX_UNENCRYPTED_LOGS_PER_TX: Final = 8
-MAX_CONTRACT_CLASS_LOGS_PER_TX: Final = 1
 MAX_TXS_PER_BODY: Final = 2**16  # sanity bound for decoding untrusted calldata
 
 
@@ -33,17 +36,38 @@ class BodyDecodeError(DecodeError):
     """A block body / tx effect that TxsDecoder would reject or that does not decode."""
 
 
-def _h(data: bytes) -> bytes:
-    return sha256_trunc(data).to_bytes(32, "big")
+_h: Final = sha256_to_field
+
+
+def _read_logs(raw: bytes, what: str) -> tuple[bytes, ...]:
+    """One FunctionL2Logs: `(u32 len | log)*` to the end of `raw`."""
+    r = Reader(raw)
+    logs: list[bytes] = []
+    while r.remaining:
+        ln = r.u32()
+        if ln > r.remaining:
+            raise BodyDecodeError(f"{what}: log length {ln} exceeds the {r.remaining} bytes left")
+        logs.append(r.bytes(ln))
+    return tuple(logs)
 
 
 @dataclass(frozen=True, slots=True)
 class LogSection:
-    """One TxL2Logs: kernel iterations (FunctionL2Logs), each a tuple of raw logs."""
+    """One TxL2Logs: kernel iterations (FunctionL2Logs), each a tuple of raw logs.
+
+    `digest` set (and no iterations): the section as the rollup circuits see it, only its hash
+    (`TxEffect.with_hashed_logs`); it hashes the same but has no wire form."""
 
     iterations: tuple[tuple[bytes, ...], ...] = ()
+    digest: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.digest is not None and (len(self.digest) != 32 or self.iterations):
+            raise BodyDecodeError("a hashed log section is a 32-byte digest without logs")
 
     def to_bytes(self) -> bytes:
+        if self.digest is not None:
+            raise ValueError("a hashed log section (digest only) has no wire form")
         inner = b""
         for it in self.iterations:
             logs = b"".join(u32(len(log)) + log for log in it)
@@ -61,30 +85,13 @@ class LogSection:
             n = sec.u32()
             if n > sec.remaining:
                 raise BodyDecodeError(f"{what}: iteration length {n} exceeds the {sec.remaining} bytes left")
-            it = Reader(sec.bytes(n))
-            logs: list[bytes] = []
-            while it.remaining:
-                ln = it.u32()
-                if ln > it.remaining:
-                    raise BodyDecodeError(f"{what}: log length {ln} exceeds the {it.remaining} bytes left")
-                logs.append(it.bytes(ln))
-            its.append(tuple(logs))
+            its.append(_read_logs(sec.bytes(n), what))
         return cls(tuple(its))
 
     @classmethod
     def from_function_logs(cls, function_logs: tuple[bytes, ...]) -> LogSection:
         """From the p2p Tx form (each FunctionL2Logs as raw `(u32 len | log)*` bytes)."""
-        its: list[tuple[bytes, ...]] = []
-        for raw in function_logs:
-            r = Reader(raw)
-            logs: list[bytes] = []
-            while r.remaining:
-                ln = r.u32()
-                if ln > r.remaining:
-                    raise BodyDecodeError(f"function logs: log length {ln} exceeds the {r.remaining} bytes left")
-                logs.append(r.bytes(ln))
-            its.append(tuple(logs))
-        return cls(tuple(its))
+        return cls(tuple(_read_logs(raw, "function logs") for raw in function_logs))
 
     @property
     def logs(self) -> list[bytes]:
@@ -112,6 +119,8 @@ _LOG_KINDS: Final = (
 
 
 def section_hash(kind: str, section: LogSection) -> bytes:
+    if section.digest is not None:
+        return section.digest
     logs = section.logs
     if not logs:
         return bytes(32)
@@ -133,6 +142,10 @@ def tx_out_hash(l2_to_l1_msgs: tuple[bytes, ...]) -> bytes:
     while len(layer) > 1:
         layer = [_h(layer[i] + layer[i + 1]) for i in range(0, len(layer), 2)]
     return layer[0]
+
+
+def _flat(pairs: tuple[tuple[bytes, bytes], ...]) -> tuple[bytes, ...]:
+    return tuple(w for pair in pairs for w in pair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +174,10 @@ class TxEffect:
         ):
             if len(items) > maximum:
                 raise BodyDecodeError(f"TxEffect {name}: {len(items)} entries exceed the maximum {maximum}")
+        for name, words in (("noteHashes", self.note_hashes), ("nullifiers", self.nullifiers),
+                            ("l2ToL1Msgs", self.l2_to_l1_msgs), ("publicDataWrites", _flat(self.public_data_writes))):
+            if any(len(w) != 32 for w in words):
+                raise BodyDecodeError(f"TxEffect {name}: every entry is 32 bytes")
         if not 0 <= self.revert_code <= 255:
             raise BodyDecodeError(f"revert code {self.revert_code} does not fit a byte")
 
@@ -248,6 +265,18 @@ class TxEffect:
         )
         return _h(pre)
 
+    def with_hashed_logs(self) -> TxEffect:
+        """The same effect with each log section replaced by its hash: what the rollup circuits need
+        (same `hash()`, no wire form), so that circuit inputs stay small whatever the logs weigh."""
+        hashed = [LogSection(digest=section_hash(k, s)) for (k, _), s in zip(_LOG_KINDS, self._sections(), strict=True)]
+        return replace(
+            self,
+            note_encrypted_logs=hashed[0],
+            encrypted_logs=hashed[1],
+            unencrypted_logs=hashed[2],
+            contract_class_logs=hashed[3],
+        )
+
     def tx_hash(self) -> bytes:
         """Aztec's TxHash: the first nullifier."""
         if not self.nullifiers:
@@ -258,7 +287,8 @@ class TxEffect:
         return not self.nullifiers
 
 
-EMPTY_TX_EFFECT_HASH: Final = TxEffect().hash()
+EMPTY_TX_EFFECT: Final = TxEffect()
+EMPTY_TX_EFFECT_HASH: Final = EMPTY_TX_EFFECT.hash()
 
 
 @dataclass(frozen=True, slots=True)

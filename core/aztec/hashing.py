@@ -6,7 +6,7 @@
 - Merkle helpers: balanced trees (sha256 / Poseidon2), the unbalanced ("wonky") sha256 root, and an
   append-only Poseidon2 tree insertion driven by a sibling path (the archive).
 
-All values are Python ints in [0, BN254_FR_MODULUS).
+All values are Python ints in [0, FR_MODULUS); ``sha256_to_field`` is the bytes form of ``sha256_trunc``.
 """
 
 from __future__ import annotations
@@ -15,32 +15,23 @@ import hashlib
 from collections.abc import Sequence
 from functools import cache
 
-from proving.circuits.poseidon2_params import (
+from core.aztec.poseidon2_params import (
     FULL_ROUND_CONSTANTS,
     INTERNAL_MATRIX_DIAGONAL,
     PARTIAL_ROUND_CONSTANTS,
 )
+from core.aztec.serialization import FR_MODULUS, field_bytes, to_field
 
-BN254_FR_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-_P = BN254_FR_MODULUS
-
-
-class FieldRangeError(ValueError):
-    """A value does not fit the BN254 scalar field."""
+_P = FR_MODULUS
 
 
-def to_field(value: int) -> int:
-    if not 0 <= value < _P:
-        raise FieldRangeError(f"value {value:#x} is outside the BN254 scalar field")
-    return value
-
-
-def field_bytes(value: int) -> bytes:
-    return to_field(value).to_bytes(32, "big")
+def sha256_to_field(data: bytes) -> bytes:
+    """Aztec's sha256ToField: 0x00 followed by the first 31 bytes of SHA-256(data)."""
+    return b"\0" + hashlib.sha256(data).digest()[:31]
 
 
 def sha256_trunc(data: bytes) -> int:
-    """0x00 || first 31 bytes of SHA-256(data), as a field."""
+    """sha256_to_field as a field element."""
     return int.from_bytes(hashlib.sha256(data).digest()[:31], "big")
 
 
@@ -68,13 +59,10 @@ def _external(s0: int, s1: int, s2: int, s3: int) -> tuple[int, int, int, int]:
     return t6 % _P, t5 % _P, t7 % _P, t4 % _P
 
 
-def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
-    if len(state) != 4:
-        raise ValueError("Poseidon2 state has 4 elements")
-    s0, s1, s2, s3 = _external(state[0], state[1], state[2], state[3])
-    d0, d1, d2, d3 = INTERNAL_MATRIX_DIAGONAL
-    for r in range(4):
-        c = FULL_ROUND_CONSTANTS[r]
+def _full_rounds(
+    s0: int, s1: int, s2: int, s3: int, constants: Sequence[Sequence[int]]
+) -> tuple[int, int, int, int]:
+    for c in constants:
         s0, s1, s2, s3 = (
             pow(s0 + c[0], 5, _P),
             pow(s1 + c[1], 5, _P),
@@ -82,6 +70,15 @@ def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
             pow(s3 + c[3], 5, _P),
         )
         s0, s1, s2, s3 = _external(s0, s1, s2, s3)
+    return s0, s1, s2, s3
+
+
+def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
+    if len(state) != 4:
+        raise ValueError("Poseidon2 state has 4 elements")
+    s0, s1, s2, s3 = _external(state[0], state[1], state[2], state[3])
+    d0, d1, d2, d3 = INTERNAL_MATRIX_DIAGONAL
+    s0, s1, s2, s3 = _full_rounds(s0, s1, s2, s3, FULL_ROUND_CONSTANTS[:4])
     for c0 in PARTIAL_ROUND_CONSTANTS:
         s0 = pow(s0 + c0, 5, _P)
         total = s0 + s1 + s2 + s3
@@ -91,15 +88,7 @@ def poseidon2_permutation(state: Sequence[int]) -> tuple[int, int, int, int]:
             (total + d2 * s2) % _P,
             (total + d3 * s3) % _P,
         )
-    for r in range(4, 8):
-        c = FULL_ROUND_CONSTANTS[r]
-        s0, s1, s2, s3 = (
-            pow(s0 + c[0], 5, _P),
-            pow(s1 + c[1], 5, _P),
-            pow(s2 + c[2], 5, _P),
-            pow(s3 + c[3], 5, _P),
-        )
-        s0, s1, s2, s3 = _external(s0, s1, s2, s3)
+    s0, s1, s2, s3 = _full_rounds(s0, s1, s2, s3, FULL_ROUND_CONSTANTS[4:])
     return s0, s1, s2, s3
 
 
@@ -123,9 +112,6 @@ def poseidon2_hash(inputs: Sequence[int]) -> int:
 
 def poseidon2_hash_with_separator(inputs: Sequence[int], separator: int) -> int:
     return poseidon2_hash([separator, *inputs])
-
-
-GENERATOR_INDEX__BLOCK_HASH = 28
 
 
 # --- Merkle trees --------------------------------------------------------------------------------

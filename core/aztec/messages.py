@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 from eth_abi.abi import encode as abi_encode
 
-from proving.circuits.hashing import sha256_merkle_root, sha256_trunc
-
-NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP: Final = 16
+from core.aztec.constants import NUMBER_OF_L1_L2_MESSAGES_PER_ROLLUP
+from core.aztec.hashing import sha256_merkle_root, sha256_to_field
 
 
 class TooManyMessagesError(ValueError):
@@ -36,4 +34,4 @@ def inbox_leaf(
         ["address", "uint256", "bytes32", "uint256", "bytes32", "bytes32", "uint256"],
         [sender, chain_id, recipient, version, content, secret_hash, index],
     )
-    return sha256_trunc(pre).to_bytes(32, "big")
+    return sha256_to_field(pre)
