@@ -286,6 +286,8 @@ class Sequencer:
         self.last_error: str | None = None
         self._result_event = trio.Event()  # set (and replaced) on every recorded result
         self.metrics = metrics if metrics is not None else NodeMetrics()
+        for outcome in (*(o.value for o in SlotOutcome if not o.retry_within_slot), "error"):
+            self.metrics.slots.labels(outcome)  # exported at 0 from the start
         self._seen_quotes: deque[bytes] = deque(maxlen=4096)  # quote digests counted as seen (oldest dropped)
         self._seen_set: set[bytes] = set()
         self.quote_reports: deque[QuoteReport] = deque(maxlen=RESULTS_KEPT)  # why each quote was (not) chosen
