@@ -76,8 +76,8 @@ class _L1Stats:
 
 
 # label values known only when the event happens (job type x outcome, slot outcomes set by the Sequencer)
-FIRST_EVENT_LABELS = {"aztec_prover_agent_jobs_total", "aztec_sequencer_slots_total", "aztec_proving_jobs_enqueued_total",
-                      "aztec_proving_jobs_settled_total"}
+FIRST_EVENT_LABELS = {"aztec_prover_agent_jobs_total", "aztec_sequencer_slots_total",
+                      "aztec_proving_jobs_enqueued_total", "aztec_proving_jobs_settled_total"}
 
 
 def full_registry() -> CollectorRegistry:
@@ -344,7 +344,8 @@ async def test_otlp_push_through_the_sdk_exporter_decodes_at_the_collector() -> 
     sent = metrics["aztec_prover_quotes_sent_total"]
     assert sent.sum.is_monotonic and sent.sum.aggregation_temporality == 2  # cumulative
     assert sent.sum.data_points[0].as_double == 3
-    epochs = {dp.attributes[0].value.string_value: dp.as_double for dp in metrics["aztec_prover_epochs_total"].sum.data_points}
+    points = metrics["aztec_prover_epochs_total"].sum.data_points
+    epochs = {dp.attributes[0].value.string_value: dp.as_double for dp in points}
     assert epochs == {"proven": 1, "missed": 0, "failed": 0}
     assert metrics["aztec_prover_escrow_deposit_tokens"].gauge.data_points[0].as_double == 5000
     h = metrics["aztec_prover_deadline_slack_seconds"].histogram
@@ -353,7 +354,8 @@ async def test_otlp_push_through_the_sdk_exporter_decodes_at_the_collector() -> 
     assert list(dp.explicit_bounds) == [0, 6, 12, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144]
     assert len(dp.bucket_counts) == len(dp.explicit_bounds) + 1
     assert sum(dp.bucket_counts) == 3
-    assert dp.bucket_counts[1] == 1 and dp.bucket_counts[4] == 1 and dp.bucket_counts[7] == 1  # (0,6], (24,48], (192,384]
+    # (0,6], (24,48], (192,384]
+    assert dp.bucket_counts[1] == 1 and dp.bucket_counts[4] == 1 and dp.bucket_counts[7] == 1
     # one metric per histogram (not a gauge per bucket), and no Prometheus-only suffixes
     assert not any(n.endswith(("_bucket", "_created")) for n in metrics)
 
@@ -368,7 +370,7 @@ async def test_otlp_collector_errors_are_reported_not_raised_into_the_node(caplo
         pusher = OtlpPusher(f"http://127.0.0.1:{port}/v1/metrics", reg, "n", interval=0.05, timeout=2)
         nursery.start_soon(pusher.run)
         with trio.fail_after(20):
-            while pusher.failed < 2:
+            while pusher.failed < 2:  # noqa: ASYNC110 (the pusher has no event to wait on)
                 await trio.sleep(0.05)
         nursery.cancel_scope.cancel()
     assert pusher.pushed == 0 and listener.requests
