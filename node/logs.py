@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, Final, TextIO
@@ -53,6 +54,9 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, json_lines: bool, stream: TextIO | None = None) -> None:
+    """One handler on the root logger for every line this process writes: ours, py-libp2p's, web3's,
+    urllib3's, `warnings.warn` (captured) and uncaught exceptions, all in the same format (JSON lines
+    under LOG_JSON)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
@@ -60,5 +64,32 @@ def configure_logging(level: str, json_lines: bool, stream: TextIO | None = None
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
+    logging.captureWarnings(True)  # warnings.warn (also those raised while importing) -> "py.warnings" -> root
+    sys.excepthook = _log_uncaught
+    adopt_library_loggers()
     # py-libp2p is chatty at info; keep it one notch quieter than ours.
     logging.getLogger("libp2p").setLevel(max(_LEVELS[level], logging.WARNING))
+
+
+def adopt_library_loggers() -> None:
+    """py-libp2p configures its loggers when imported (propagate=False, its own handlers or none, so
+    its warnings reach stderr as plain text through logging's last-resort handler): import it first,
+    then hand every library logger back to the root handler."""
+    # with LIBP2P_DEBUG, py-libp2p print()s the path of a temp log file unless it is given one; its
+    # lines come to our handler instead (below), so its file is /dev/null
+    os.environ.setdefault("LIBP2P_DEBUG_FILE", os.devnull)
+    import libp2p  # noqa: F401  (runs libp2p.utils.logging.setup_logging)
+
+    for name, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and name.split(".")[0] in _ADOPTED:
+            for h in list(lg.handlers):
+                lg.removeHandler(h)
+            lg.propagate = True
+
+
+_ADOPTED: Final = frozenset({"libp2p", "multiaddr", "web3", "urllib3", "httpx", "httpcore", "asyncio", "trio",
+                             "opentelemetry", "py"})
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    logging.getLogger("node").critical("uncaught %s: %s", kind.__name__, value, exc_info=(kind, value, tb))
