@@ -408,16 +408,17 @@ class EpochProvingJob:
 def planned_jobs(blocks: Sequence[BlockInput]) -> int:
     """How many proving jobs the orchestrator's plan emits for these blocks (proving/orchestrator/plan.py):
     per block 4 BASE_PARITY + ROOT_PARITY, a TUBE per tx (+ PUBLIC_VM with public calls), a base rollup per
-    declared tx (max(2, txs)), a PRIVATE_KERNEL_EMPTY when padding, the MERGE tree and the BLOCK_ROOT; per
+    declared tx (max(2, txs)), one PRIVATE_KERNEL_EMPTY per epoch when padding, the MERGE tree and the BLOCK_ROOT; per
     epoch the BLOCK_MERGE tree over max(2, B) leaves (an EMPTY_BLOCK_ROOT pads a 1-block epoch) and ROOT."""
     total = 0
+    padded = False
     for b in blocks:
         txs = len(b.txs)
         declared = b.num_txs if b.num_txs is not None else max(2, txs)
         total += 5 + txs + sum(1 for t in b.txs if t.has_public_calls) + declared + max(0, declared - 2) + 1
-        total += 1 if txs < declared else 0
+        padded = padded or txs < declared
     leaves = max(2, len(blocks))
-    return total + (leaves - 2) + 1 + (1 if len(blocks) == 1 else 0)
+    return total + (1 if padded else 0) + (leaves - 2) + 1 + (1 if len(blocks) == 1 else 0)
 
 
 @dataclass(frozen=True, slots=True)
