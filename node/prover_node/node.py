@@ -221,7 +221,7 @@ class ProverNode:
             self.stats.epochs_failed += 1
             self.metrics.epochs.labels("missed" if isinstance(e, DeadlineMissed) else "failed").inc()
             n = self._prove_failures[action.epoch] = self._prove_failures.get(action.epoch, 0) + 1
-            if n < MAX_PROVING_ATTEMPTS_PER_EPOCH:
+            if n < MAX_PROVING_ATTEMPTS_PER_EPOCH and not isinstance(e, DeadlineMissed):
                 self.state.proving.discard(action.epoch)  # a later poll retries while the claim is still live
             log.error("proving epoch %d failed (attempt %d): %s", action.epoch, n, e,
                       exc_info=not isinstance(e, EpochProvingAborted))
