@@ -51,13 +51,35 @@ def _imported_dists(*folders: str) -> dict[str, set[str]]:
                 for name in names:
                     top = name.split(".")[0]
                     if top not in sys.stdlib_module_names and top not in FIRST_PARTY:
-                        by_module.setdefault(top, set()).add(str(path.relative_to(REPO)))
+                        by_module.setdefault(name, set()).add(str(path.relative_to(REPO)))
     dists = importlib.metadata.packages_distributions()
     out: dict[str, set[str]] = {}
     for module, files in by_module.items():
-        for dist in dists.get(module, [f"<no distribution provides {module}>"]):
+        top = module.split(".")[0]
+        providers = dists.get(top, [f"<no distribution provides {top}>"])
+        if len(set(providers)) > 1:
+            providers = _namespace_providers(module, providers)
+        for dist in providers:
             out.setdefault(_dist_name(dist), set()).update(files)
     return out
+
+
+def _namespace_providers(name: str, candidates: list[str]) -> list[str]:
+    """For a module of a namespace package shared by several distributions (opentelemetry.*): the
+    distributions holding the deepest part of its path (opentelemetry.sdk.metrics -> opentelemetry-sdk)."""
+    parts = name.split(".")
+    best: list[str] = []
+    best_depth = 0
+    for dist in candidates:
+        files = {str(f) for f in importlib.metadata.files(dist) or []}
+        depth = next((k for k in range(len(parts), 0, -1)
+                      if any(f.startswith("/".join(parts[:k]) + "/") or f == "/".join(parts[:k]) + ".py"
+                             for f in files)), 0)
+        if depth > best_depth:
+            best, best_depth = [dist], depth
+        elif depth == best_depth:
+            best.append(dist)
+    return best
 
 
 def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:
