@@ -475,6 +475,10 @@ class Sequencer:
                         log.debug("%s, retrying within the slot", res)
                     else:
                         self._last_slot = slot
+                        if res.outcome.skipped and res.outcome not in (SlotOutcome.NOT_OUR_TURN,
+                                                                       SlotOutcome.NOT_PROPOSER):
+                            log.info("slot %d not proposed: %s%s", slot, res.outcome.value,
+                                     f" ({res.detail})" if res.detail else "")  # our turn, and why it failed
             except Exception as e:  # one failed slot (L1 error, bad tx, ...) never ends the sequencer
                 self._stats["errors"] += 1
                 self.metrics.slots.labels("error").inc()
