@@ -76,8 +76,11 @@ def describe_changes(prev: L1Status | None, cur: L1Status, memory: ConsoleMemory
         cur.pending == prev.pending and cur.pending > cur.proven and bool(prev.pending_archive)
         and cur.pending_archive != prev.pending_archive)
     if pruned:
-        out.append(f"[l1] PRUNED: L2 chain pruned from {prev.pending} to {cur.proven} (epoch "
-                   f"{cur.proven_epoch + 1 if cur.proven else 0} not proven in time, unproven blocks rolled back)")
+        why = ""
+        if prev.has_claim and prev.claim_epoch > prev.proven_epoch:
+            why = f"; epoch {prev.claim_epoch} claimed by {prev.claim_prover} was not proven in time"
+        out.append(f"[l1] PRUNED: L2 chain pruned from {prev.pending} to {cur.proven} (blocks {cur.proven + 1}-"
+                   f"{prev.pending} rolled back{why})")
         if cur.pending > cur.proven:
             out.append(f"[l1] block {cur.pending} proposed on the proven chain (slot {cur.slot}, epoch {cur.epoch})")
     elif cur.pending > prev.pending:

@@ -42,12 +42,14 @@ def test_proof_time_is_measured_from_the_claim() -> None:
 
 
 def test_prune_is_said_as_the_archivers_say_it() -> None:
-    # pending 11 -> proven tip 3 (prune() alone)
-    assert describe_changes(st(16, 11, 3, proven_epoch=0), st(16, 3, 3, proven_epoch=0)) == [
-        "[l1] PRUNED: L2 chain pruned from 11 to 3 (epoch 1 not proven in time, unproven blocks rolled back)"]
+    # pending 11 -> proven tip 3 (prune() alone); the claim of epoch 2 was not honoured
+    before = st(16, 11, 3, (2, PROVER), proven_epoch=0)
+    assert describe_changes(before, st(16, 3, 3, (2, PROVER), proven_epoch=0)) == [
+        f"[l1] PRUNED: L2 chain pruned from 11 to 3 (blocks 4-11 rolled back; epoch 2 claimed by {PROVER} was not "
+        "proven in time)"]
     # a proposal that prunes and re-proposes in one transaction: pending 11 -> 4 (proven 3 + the new block)
     assert describe_changes(st(16, 11, 3, proven_epoch=0), st(16, 4, 3, proven_epoch=0)) == [
-        "[l1] PRUNED: L2 chain pruned from 11 to 3 (epoch 1 not proven in time, unproven blocks rolled back)",
+        "[l1] PRUNED: L2 chain pruned from 11 to 3 (blocks 4-11 rolled back)",
         "[l1] block 4 proposed on the proven chain (slot 16, epoch 4)"]
     # the same height with another archive: pruned and re-proposed (the tip height alone would hide it)
     lines = describe_changes(st(16, 4, 3, proven_epoch=0, archive="0xaa"), st(16, 4, 3, proven_epoch=0, archive="0xbb"))
