@@ -14,10 +14,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
-import logging, warnings
+import logging, sys, warnings
 from node.logs import configure_logging
 configure_logging("info", True)
-import libp2p.network.swarm  # loggers created after configure_logging are handled too
+assert "libp2p" not in sys.modules  # not imported by every role just for logging
+configure_logging("info", True, libp2p=True)  # as `python -m node --p2p` does
+import libp2p.network.swarm
 logging.getLogger("libp2p.network.swarm").warning("dial failed %s", "peer")
 logging.getLogger("libp2p").error("libp2p root error")
 logging.getLogger("web3.providers.HTTPProvider").warning("web3 says")
