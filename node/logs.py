@@ -86,6 +86,8 @@ def adopt_library_loggers() -> None:
             for h in list(lg.handlers):
                 lg.removeHandler(h)
             lg.propagate = True
+            if name.startswith("libp2p.") and not os.environ.get("LIBP2P_DEBUG"):
+                lg.setLevel(logging.NOTSET)  # some set their own level (INFO): follow "libp2p"'s instead
 
 
 _ADOPTED: Final = frozenset({"libp2p", "multiaddr", "web3", "urllib3", "httpx", "httpcore", "asyncio", "trio",

@@ -22,6 +22,7 @@ configure_logging("info", True, libp2p=True)  # as `python -m node --p2p` does
 import libp2p.network.swarm
 logging.getLogger("libp2p.network.swarm").warning("dial failed %s", "peer")
 logging.getLogger("libp2p").error("libp2p root error")
+logging.getLogger("libp2p.network.swarm").info("chatty libp2p info")  # libp2p stays at warning
 logging.getLogger("web3.providers.HTTPProvider").warning("web3 says")
 logging.getLogger("urllib3.connectionpool").warning("Retrying connection")
 warnings.warn("something is deprecated", DeprecationWarning)
@@ -45,6 +46,7 @@ def test_every_line_is_json(libp2p_debug: str) -> None:
     msgs = {o["msg"] for o in objs}
     assert "dial failed peer" in msgs
     assert "libp2p root error" in msgs
+    assert ("chatty libp2p info" in msgs) == bool(libp2p_debug)  # LIBP2P_DEBUG levels are kept
     assert "web3 says" in msgs and "Retrying connection" in msgs
     assert any("something is deprecated" in m for m in msgs)
     assert "ours" in msgs and any(o.get("epoch") == 3 for o in objs)
