@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from node.config import ConfigError, HostPort, NodeConfig, StartupError
 from node.health import ComponentHealth, HealthRegistry, agents_probe, l1_probe, p2p_probe
 from node.http import HttpServer, JsonRpcDispatcher, JsonRpcError
-from node.metrics import AgentCollector, AgentJobTimer, L1Collector, NodeMetrics, OtlpPusher, build_info, new_registry
+from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named, leaf_exceptions
 
 log = logging.getLogger("node.components")
@@ -297,6 +297,8 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
 def _install_metrics(ctx: Context) -> None:
     """The roles' metrics (node/metrics.py CATALOG) on the node's registry: event counters for the roles
     this node runs, and collectors reading the shared L1 client's and the agents' statistics()."""
+    from node.metrics import AgentCollector, L1Collector, NodeMetrics
+
     sources = {"prover node": "prover_node", "sequencer": "sequencer", "agents": "prover"}
     run = {k for k, role in sources.items() if role in ctx.roles}
     ctx.shared["metrics"] = NodeMetrics(ctx.registry, run)
@@ -661,6 +663,7 @@ def _prover(ctx: Context) -> list[Named]:
     pre = _ensure_broker(ctx) if local else []
 
     async def make() -> Any:
+        from node.metrics import AgentJobTimer
         from proving.agent import AgentPool
 
         broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
@@ -671,10 +674,9 @@ def _prover(ctx: Context) -> list[Named]:
             real_proofs=c.prover_real_proofs,
             heartbeat_interval=c.prover_agent_poll_interval_ms / 1000,
             file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
-            on_taken=timer.taken,
-            on_finished=timer.finished,
         )
         ctx.shared["agents"] = pool
+        pool.on_taken, pool.on_finished = timer.taken, timer.finished  # aztec_prover_agent_job* metrics
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
         return pool
