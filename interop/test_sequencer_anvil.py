@@ -93,6 +93,18 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     await _at(l1, ts)
     res = await seq.work_at(ts)
     assert res.outcome is SlotOutcome.PROPOSED and res.quote == cheap
+    # why the others were not chosen: one report (one info line) for the slot, and the verdict metrics
+    report = seq.quote_reports[-1]
+    assert report.slot == 4 and report.chosen == cheap
+    why = {q.payload.basis_point_fee: w for q, w in report.not_chosen}
+    assert why[900] == "fee 900 bps > 100 bps" and why[1].startswith("expired (valid until slot 1)")
+    assert why[2].startswith("rejected by L1"), why
+    assert "4 quotes for epoch 0, chose 0x" in str(report) and "(fee 100 bps, bond 5000)" in str(report)
+    verdicts = {v: seq.metrics.registry.get_sample_value("aztec_sequencer_quote_verdicts_total", {"verdict": v})
+                for v in ("chosen", "higher_fee", "expired", "rejected_by_l1")}
+    assert verdicts == {"chosen": 1, "higher_fee": 1, "expired": 1, "rejected_by_l1": 1}
+    assert seq.metrics.registry.get_sample_value("aztec_sequencer_quotes_seen_total") == 4
+    assert seq.metrics.registry.get_sample_value("aztec_sequencer_claims_total") == 1
     claim = await l1.proof_claim()
     assert claim.exists and claim.epoch_to_prove == 0 and claim.basis_point_fee == 100
     gas_claim = res.receipt.gas_used if res.receipt else 0

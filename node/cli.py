@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except (ConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level, config.log_json)
+    configure_logging(config.log_level, config.log_json, libp2p="p2p" in roles)
     return run(config, roles)
 
 

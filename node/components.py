@@ -276,6 +276,7 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
     if config.data_directory is not None and "devnet" not in roles:  # the devnet checks its own
         check_data_directory(config.data_directory)
     ctx = Context(config, roles)
+    _install_metrics(ctx)
     _install_last_error_handler(ctx.health)
     host, port = config.aztec_host, config.aztec_port
     if "devnet" in roles:  # everything the devnet serves: 127.0.0.1, inside DEVNET_BASE_PORT's range
@@ -294,6 +295,19 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
         components.append(Named("otlp", OtlpPusher(config.otel_metrics_endpoint, ctx.registry, "aztec-py-node")))
     components.append(Named("ready", _Ready(ctx.health)))
     return components
+
+
+def _install_metrics(ctx: Context) -> None:
+    """The roles' metrics (node/metrics.py CATALOG) on the node's registry: event counters for the roles
+    this node runs, and collectors reading the shared L1 client's and the agents' statistics()."""
+    from node.metrics import AgentCollector, L1Collector, NodeMetrics
+
+    sources = {"prover node": "prover_node", "sequencer": "sequencer", "agents": "prover"}
+    run = {k for k, role in sources.items() if role in ctx.roles}
+    ctx.shared["metrics"] = NodeMetrics(ctx.registry, run)
+    ctx.registry.register(L1Collector(lambda: ctx.shared.get("l1")))
+    if "prover" in ctx.roles:
+        ctx.registry.register(AgentCollector(lambda: ctx.shared.get("agents")))
 
 
 def _install_last_error_handler(health: HealthRegistry) -> None:
@@ -500,6 +514,7 @@ def _sequencer(ctx: Context) -> list[Named]:
             attestations=attestations,
             sequencer_index=c.seq_index or 0,
             sequencer_count=c.seq_count if c.seq_index is not None else 1,
+            metrics=ctx.shared["metrics"],
         )
 
         def probe() -> ComponentHealth:
@@ -641,9 +656,11 @@ def _prover(ctx: Context) -> list[Named]:
     pre = _ensure_broker(ctx) if local else []
 
     async def make() -> Any:
+        from node.metrics import AgentJobTimer
         from proving.agent import AgentPool
 
         broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
+        timer = AgentJobTimer(ctx.shared["metrics"])
         pool = AgentPool(
             broker,
             c.prover_agent_concurrency,
@@ -653,6 +670,7 @@ def _prover(ctx: Context) -> list[Named]:
             token=c.prover_broker_auth_token,
         )
         ctx.shared["agents"] = pool
+        pool.on_taken, pool.on_finished = timer.taken, timer.finished  # aztec_prover_agent_job* metrics
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
         return pool
@@ -748,6 +766,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             producer=producer,
             proof_store=store,
             prover_id=int.from_bytes(chain.address, "big"),
+            metrics=ctx.shared["metrics"],
         )
         bond = BondManager(
             chain,
@@ -755,6 +774,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             minimum=c.prover_minimum_escrow_amount,
             target=c.target_escrow_amount,
             allow_mint=c.bond_token_mint,
+            on_deposit=ctx.shared["metrics"].escrow_deposit.set,
         )
         node = ProverNode(
             chain=chain,
@@ -768,6 +788,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             chain_id=c.l1_chain_id,
             rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
             polling_interval=c.prover_node_polling_interval_ms / 1000,
+            metrics=ctx.shared["metrics"],
         )
         ctx.shared["prover_node"] = node
 

@@ -212,9 +212,11 @@ VARS: Final[tuple[Var, ...]] = (
     Var("PROVER_REAL_PROOFS", "prover_real_proofs", parse_bool, False, "bool",
         "Generate real proofs (needs the bb prover); false simulates circuits and returns marked fake proofs."),
     Var("LOG_LEVEL", "log_level", parse_log_level, "info", "level", "One of " + ", ".join(LOG_LEVELS) + "."),
-    Var("LOG_JSON", "log_json", parse_bool, False, "bool", "Log one JSON object per line."),
+    Var("LOG_JSON", "log_json", parse_bool, False, "bool",
+        "Log one JSON object per line (every line: py-libp2p's, web3's, warnings and crashes included)."),
     Var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "otel_metrics_endpoint", parse_url, None, "url",
-        "Push metrics as OTLP/HTTP JSON to this collector endpoint (e.g. http://host:4318/v1/metrics)."),
+        "Push the /metrics metrics every 15 s over OTLP/HTTP (protobuf, OpenTelemetry SDK exporter) to this "
+        "collector endpoint (e.g. http://host:4318/v1/metrics; a bare host:port gets /v1/metrics)."),
     Var("PROVER_MINIMUM_ESCROW_AMOUNT", "prover_minimum_escrow_amount", u256, 1000, "uint256",
         "BondManager tops the escrow up when the deposit is below this."),
     Var("PROVER_TARGET_ESCROW_AMOUNT", "prover_target_escrow_amount", u256, None, "uint256",

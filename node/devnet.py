@@ -158,10 +158,14 @@ class ChildProcess:
         echo: Callable[[str, str], None],
         ready_timeout: float = 90.0,
         before_start: Callable[[], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+        progress_every: float = 10.0,
     ) -> None:
         self.name, self.argv, self.env, self.log_path, self.echo = name, list(argv), dict(env), log_path, echo
         self.ready_timeout = ready_timeout
         self.before_start = before_start
+        self.progress = progress  # start-up progress lines ("still starting, last line: ...")
+        self.progress_every = progress_every
         self.tail: deque[str] = deque(maxlen=30)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -185,8 +189,15 @@ class ChildProcess:
                         ready.set()  # wake the readiness wait; `exited` tells which
 
                     nursery.start_soon(watch_exit)
+                    began = trio.current_time()
                     with trio.move_on_after(self.ready_timeout) as cs:
-                        await ready.wait()
+                        while not ready.is_set():
+                            with trio.move_on_after(self.progress_every):
+                                await ready.wait()
+                            if not ready.is_set() and self.progress is not None:
+                                last = self.tail[-1] if self.tail else "(no output yet)"
+                                self.progress(f"[devnet] {self.name}: starting ({trio.current_time() - began:.0f}s), "
+                                              f"last line: {last[:160]}")
                     if cs.cancelled_caught:
                         raise ChildDied(f"{self.name} not ready after {self.ready_timeout}s: " + " | ".join(self.tail))
                     if exited.is_set():
@@ -235,8 +246,14 @@ class Devnet:
     ports: PortReservation | None = None
 
     def _echo(self, name: str, line: str) -> None:
-        if self.cfg.echo_children or " ERROR " in line or " WARNING " in line:
+        if self.cfg.echo_children:
             self.out(f"[{name}] {line}")
+            return
+        from node.devnet_status import console_line
+
+        shown = console_line(name, line)
+        if shown is not None:
+            self.out(shown)
 
     def _env(self, name: str, extra: Mapping[str, str], http_port: int) -> dict[str, str]:
         assert self.addresses is not None
@@ -266,9 +283,17 @@ class Devnet:
         child = ChildProcess(
             name, [self.python, "-m", "node", *flags], env, self.cfg.data_dir / "logs" / f"{name}.log", self._echo,
             before_start=None if ports is None else (lambda: ports.release_for(env)),
+            progress=self.out,
         )
         self.children[name] = child
         return child
+
+    async def _start(self, nursery: trio.Nursery, child: ChildProcess) -> None:
+        """Start a child, saying so before and when it is ready (the console is never silent for long)."""
+        began = trio.current_time()
+        self.out(f"[devnet] starting {child.name}")
+        await nursery.start(child.run)
+        self.out(f"[devnet] {child.name} ready ({trio.current_time() - began:.1f}s)")
 
     async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
@@ -288,7 +313,9 @@ class Devnet:
         assert self.ports is not None
         async with trio.open_nursery() as nursery:
             self.ports.release(l1_port)
+            self.out(f"[devnet] starting anvil on 127.0.0.1:{l1_port}")
             anvil: AnvilInfo = await nursery.start(Anvil(port=l1_port, block_time=1).run)
+            self.out("[devnet] deploying Aztec's v0.63.1 L1 contracts")
             self.l1_url = anvil.url
             validators = (
                 [_address(ANVIL_KEYS[FIRST_SEQUENCER + i]) for i in range(cfg.sequencers)] if cfg.committee else []
@@ -305,21 +332,19 @@ class Devnet:
             )
             port = cfg.base_port
             boot_http = port + BOOT_HTTP_OFFSET
-            await nursery.start(
-                self._child(
+            await self._start(nursery, self._child(
+                "bootnode",
+                ["--p2p-bootstrap"],
+                self._env(
                     "bootnode",
-                    ["--p2p-bootstrap"],
-                    self._env(
-                        "bootnode",
-                        {
-                            "P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{port}",
-                            "P2P_UDP_ANNOUNCE_ADDR": f"127.0.0.1:{port}",
-                            "PEER_ID_PRIVATE_KEY": "08021220" + "b0" * 32,
-                        },
-                        boot_http,
-                    ),
-                ).run
-            )
+                    {
+                        "P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{port}",
+                        "P2P_UDP_ANNOUNCE_ADDR": f"127.0.0.1:{port}",
+                        "PEER_ID_PRIVATE_KEY": "08021220" + "b0" * 32,
+                    },
+                    boot_http,
+                ),
+            ))
             boot_url = f"http://127.0.0.1:{boot_http}"
             p2p_common = {"P2P_ENABLED": "true", "BOOT_NODE_URL": boot_url}
 
@@ -334,56 +359,50 @@ class Devnet:
 
             for i in range(cfg.sequencers):
                 name = f"sequencer-{i + 1}"
-                await nursery.start(
-                    self._child(
+                await self._start(nursery, self._child(
+                    name,
+                    ["--sequencer", "--p2p"],
+                    self._env(
                         name,
-                        ["--sequencer", "--p2p"],
-                        self._env(
-                            name,
-                            {
-                                **p2p_env(i),
-                                "SEQ_PUBLISHER_PRIVATE_KEY": ANVIL_KEYS[FIRST_SEQUENCER + i],
-                                "SEQ_INDEX": str(i),
-                                "SEQ_COUNT": str(cfg.sequencers),
-                            },
-                            boot_http + 1 + i,
-                        ),
-                    ).run
-                )
-            prover_key = ANVIL_KEYS[FIRST_SEQUENCER + cfg.sequencers]
-            await nursery.start(
-                self._child(
-                    "prover-node",
-                    ["--prover-node", "--archiver", "--p2p", *(["--prover"] if cfg.agents else [])],
-                    self._env(
-                        "prover-node",
                         {
-                            **p2p_env(cfg.sequencers),
-                            "PROVER_PUBLISHER_PRIVATE_KEY": prover_key,
-                            "PROVER_AGENT_CONCURRENCY": str(max(1, cfg.agents)),
-                            "PROVER_REAL_PROOFS": "false",
-                            "PROVER_MINIMUM_ESCROW_AMOUNT": str(cfg.quote_bond),
-                            "PROVER_TARGET_ESCROW_AMOUNT": str(cfg.quote_bond * 5),
-                            "QUOTE_PROVIDER_BASIS_POINT_FEE": str(cfg.quote_fee_bps),
-                            "QUOTE_PROVIDER_BOND_AMOUNT": str(cfg.quote_bond),
-                            "PROVER_NODE_POLLING_INTERVAL_MS": "500",
-                            "BOND_TOKEN_MINT": "true",
+                            **p2p_env(i),
+                            "SEQ_PUBLISHER_PRIVATE_KEY": ANVIL_KEYS[FIRST_SEQUENCER + i],
+                            "SEQ_INDEX": str(i),
+                            "SEQ_COUNT": str(cfg.sequencers),
                         },
-                        boot_http + 20,
+                        boot_http + 1 + i,
                     ),
-                ).run
-            )
-            await nursery.start(
-                self._child(
+                ))
+            prover_key = ANVIL_KEYS[FIRST_SEQUENCER + cfg.sequencers]
+            await self._start(nursery, self._child(
+                "prover-node",
+                ["--prover-node", "--archiver", "--p2p", *(["--prover"] if cfg.agents else [])],
+                self._env(
+                    "prover-node",
+                    {
+                        **p2p_env(cfg.sequencers),
+                        "PROVER_PUBLISHER_PRIVATE_KEY": prover_key,
+                        "PROVER_AGENT_CONCURRENCY": str(max(1, cfg.agents)),
+                        "PROVER_REAL_PROOFS": "false",
+                        "PROVER_MINIMUM_ESCROW_AMOUNT": str(cfg.quote_bond),
+                        "PROVER_TARGET_ESCROW_AMOUNT": str(cfg.quote_bond * 5),
+                        "QUOTE_PROVIDER_BASIS_POINT_FEE": str(cfg.quote_fee_bps),
+                        "QUOTE_PROVIDER_BOND_AMOUNT": str(cfg.quote_bond),
+                        "PROVER_NODE_POLLING_INTERVAL_MS": "500",
+                        "BOND_TOKEN_MINT": "true",
+                    },
+                    boot_http + 20,
+                ),
+            ))
+            await self._start(nursery, self._child(
+                "tx-bot",
+                ["--tx-bot", "--p2p"],
+                self._env(
                     "tx-bot",
-                    ["--tx-bot", "--p2p"],
-                    self._env(
-                        "tx-bot",
-                        {**p2p_env(cfg.sequencers + 1), "TXBOT_TX_PER_SLOT": str(cfg.tx_per_slot)},
-                        boot_http + 21,
-                    ),
-                ).run
-            )
+                    {**p2p_env(cfg.sequencers + 1), "TXBOT_TX_PER_SLOT": str(cfg.tx_per_slot)},
+                    boot_http + 21,
+                ),
+            ))
             info = {"l1": anvil.url, "addresses": report.addresses.to_json(), "children": list(self.children)}
             task_status.started(info)
             self.out(f"[devnet] running: {', '.join(self.children)}; logs in {cfg.data_dir / 'logs'}")

@@ -100,13 +100,20 @@ def flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
 
 
 class StatisticsCollector(Collector):
-    """Exposes a component's statistics() on /metrics as `<namespace>_<path>` gauges."""
+    """Exposes a component's statistics() on /metrics as `<namespace>_<path>` gauges (the top-level keys
+    in `exclude` are left out: node/metrics.py's P2PCollector exports them as labelled metrics)."""
 
-    def __init__(self, namespace: str, stats: Callable[[], Any]) -> None:
-        self.namespace, self.stats = namespace, stats
+    def __init__(self, namespace: str, stats: Callable[[], Any], exclude: frozenset[str] = frozenset()) -> None:
+        self.namespace, self.stats, self.exclude = namespace, stats, exclude
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        for path, value in sorted(flatten_numbers(self.stats()).items()):
+        st = self.stats()
+        if isinstance(st, dict):
+            st = {k: v for k, v in st.items() if k not in self.exclude}
+        for path, value in sorted(flatten_numbers(st).items()):
             name = f"{self.namespace}_{re.sub(r'[^a-zA-Z0-9_]', '_', path)}"
             g = GaugeMetricFamily(name, f"{self.namespace} statistics: {path}")
             g.add_metric([], value)
@@ -218,6 +225,11 @@ class P2PNode:
                 extra={"peer_id": info.peer_id, "enr": discovery.local_enr(), "bootstrap": len(bootstrap)},
             )
             if self.registry is not None:
-                self.registry.register(StatisticsCollector("aztec_p2p", self.client.statistics))
+                from node.metrics import P2PCollector
+
+                self.registry.register(P2PCollector(self.client.statistics))
+                self.registry.register(StatisticsCollector(  # the rest (pools, scoring, req/resp) as plain gauges
+                    "aztec_p2p_stats", self.client.statistics,
+                    exclude=frozenset({"gossip", "peers", "peers_by_direction", "published", "peer_id"})))
             nursery.start_soon(self._log_status, self.client)
             task_status.started(info)

@@ -461,6 +461,17 @@ class Libp2pHost:
     def connected_peers(self) -> list[str]:
         return [str(p) for p in self._host.get_connected_peers()]
 
+    def peers_by_direction(self) -> dict[str, int]:
+        """Connected peers by who dialed (the first connection's direction as py-libp2p records it)."""
+        out = {"inbound": 0, "outbound": 0, "unknown": 0}
+        conns = getattr(self._host.get_network(), "connections", {})
+        for lst in list(conns.values()):
+            conn = lst[0] if isinstance(lst, list) and lst else lst
+            d = getattr(conn, "direction", None)
+            name = str(getattr(d, "name", d) or "").lower()
+            out[name if name in ("inbound", "outbound") else "unknown"] += 1
+        return out
+
     # ---- streams (req/resp) --------------------------------------------------------------
     def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
         from libp2p.custom_types import TProtocol

@@ -185,6 +185,7 @@ class P2PService:
         return {
             "peer_id": self.peer_id,
             "peers": len(self.host.connected_peers()),
+            "peers_by_direction": self.host.peers_by_direction(),
             "gossip": self.intake.statistics(),
             "quote_pool": self.quote_pool.statistics(),
             "quote_admission": self.quote_admission.statistics(),

@@ -12,6 +12,9 @@ need_apt=()
 # fastecdsa (a py-libp2p dependency) builds from source against GMP.
 if ! printf '#include <gmp.h>\n' | cc -E - >/dev/null 2>&1; then need_apt+=(libgmp-dev); fi
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Prometheus (Debian's package, bookworm's version) scrapes a devnet in interop/test_prometheus_scrape.py.
+PROMETHEUS_DEB=2.42.0+ds-5+deb12u1
+command -v prometheus >/dev/null 2>&1 || need_apt+=("prometheus=$PROMETHEUS_DEB")
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

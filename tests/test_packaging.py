@@ -62,17 +62,25 @@ def _imported_dists(*folders: str) -> dict[str, set[str]]:
 
 def _providers(module: str, dists: dict[str, list[str]]) -> list[str]:
     """Distributions providing `module`; for a namespace package shared by several distributions
-    (e.g. `google`: protobuf, googleapis-common-protos), the ones holding the imported submodule."""
+    (`google`: protobuf, googleapis-common-protos; `opentelemetry`: api, sdk, exporters, ...), the ones
+    holding the deepest part of the imported module's path (opentelemetry.sdk.metrics -> opentelemetry-sdk)."""
     top = module.split(".")[0]
     candidates = dists.get(top, [f"<no distribution provides {top}>"])
-    if len(candidates) <= 1 or "." not in module:
+    if len(set(candidates)) <= 1 or "." not in module:
         return candidates
-    prefix = "/".join(module.split(".")[:2])
-    holding = [
-        d for d in candidates
-        if any(str(f).startswith(prefix) for f in importlib.metadata.files(d) or [])
-    ]
-    return holding or candidates
+    parts = module.split(".")
+    best: list[str] = []
+    best_depth = 0
+    for dist in candidates:
+        files = {str(f) for f in importlib.metadata.files(dist) or []}
+        depth = next((k for k in range(len(parts), 0, -1)
+                      if any(f.startswith("/".join(parts[:k]) + "/") or f == "/".join(parts[:k]) + ".py"
+                             for f in files)), 0)
+        if depth > best_depth:
+            best, best_depth = [dist], depth
+        elif depth == best_depth:
+            best.append(dist)
+    return best or candidates
 
 
 def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:

@@ -10,6 +10,7 @@ otherwise fail with a clear InsufficientTokens error (the operator must fund the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,10 +47,13 @@ class BondManager:
     target: int
     allow_mint: bool = False
     deposited_total: int = 0
+    on_deposit: Callable[[int], None] | None = None  # sees the escrow deposit each time it is read (metrics)
 
     async def ensure_bond(self, required: int = 0) -> int:
         """Top the escrow up if needed; returns the amount deposited (0 if none was needed)."""
         deposit = await self.l1.escrow_deposit_of(self.prover)
+        if self.on_deposit is not None:
+            self.on_deposit(deposit)
         amount = top_up_amount(deposit, self.minimum, self.target, required)
         if amount == 0:
             return 0
@@ -65,5 +69,7 @@ class BondManager:
             await self.l1.token_approve_escrow(amount)
         await self.l1.escrow_deposit(amount)
         self.deposited_total += amount
+        if self.on_deposit is not None:
+            self.on_deposit(deposit + amount)
         log.info("escrow topped up", extra={"deposited": amount, "deposit_before": deposit})
         return amount

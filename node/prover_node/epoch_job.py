@@ -34,7 +34,8 @@ from node.l1.client import L1Client, ProofClaim
 from node.l1.propose import EpochProofArgs
 from node.l2.block import L2Block
 from node.l2.world_state import ChainState, genesis_header
-from node.prover_node.node import EpochBlockSummary, EpochProvingAborted
+from node.metrics import NodeMetrics
+from node.prover_node.node import DeadlineMissed, EpochBlockSummary, EpochProvingAborted
 from p2p.wire.quote import EpochProofQuote
 from proving.interfaces import ProvingJobProducer
 from proving.orchestrator.plan import BlockInput, TxInput
@@ -48,7 +49,7 @@ class EpochJobError(EpochProvingAborted):
     """The epoch cannot be proven or published; the message says why."""
 
 
-class DeadlinePassedError(EpochJobError):
+class DeadlinePassedError(EpochJobError, DeadlineMissed):
     """The proof can no longer land before the end of epoch N+1."""
 
 
@@ -178,6 +179,8 @@ class EpochProvingJob:
         prover_id: int,
         sync_poll: float = 0.5,
         on_published: Callable[[int, dict[str, Any]], Awaitable[None]] | None = None,
+        metrics: NodeMetrics | None = None,
+        progress_interval: float = 10.0,
     ) -> None:
         self.l1 = l1
         self.archiver = archiver
@@ -187,6 +190,9 @@ class EpochProvingJob:
         self.sync_poll = sync_poll
         self.on_published = on_published
         self.last: dict[str, Any] = {}
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        self.progress_interval = progress_interval
+        self.progress: Progress | None = None  # of the epoch being proven (None between epochs)
 
     async def _seconds_to_deadline(self, epoch: int) -> float:
         timing = await self.l1.timing()
@@ -246,15 +252,35 @@ class EpochProvingJob:
                 "giving up"
             )
         started = time.monotonic()
+        deadline_at = trio.current_time() + remaining
         with trio.move_on_after(remaining) as scope:
-            await self._prove_and_publish(epoch, started)
+            try:
+                await self._prove_and_publish(epoch, started, deadline_at)
+            finally:
+                self.progress = None
             return
         if scope.cancelled_caught:
             raise DeadlinePassedError(
                 f"epoch {epoch}: not proven before the deadline (end of epoch {epoch + 1}, {remaining:.0f}s), giving up"
             )
 
-    async def _prove_and_publish(self, epoch: int, started: float) -> None:
+    async def _report_progress(self, prover: EpochProver, epoch: int, planned: int, deadline_at: float) -> None:
+        """The progress line (info) and the aztec_prover_epoch_* gauges, while the epoch is proven."""
+        began = last_at = trio.current_time()
+        last_pct = -1
+        while True:
+            st = prover.statistics()
+            emitted = st.plan.emitted if st.plan else 0
+            now = trio.current_time()
+            cur = Progress(st.results_applied, max(planned, emitted), st.jobs_in_flight, now - began, deadline_at - now)
+            self.progress = cur
+            self.metrics.epoch_progress(cur.total, cur.done, cur.in_flight, cur.eta, cur.to_deadline)
+            if last_pct < 0 or should_log_progress(last_pct, last_at, cur, now, self.progress_interval):
+                log.info("epoch proof progress", extra={"epoch": epoch, **cur.fields()})
+                last_pct, last_at = cur.percent, now
+            await trio.sleep(1.0)
+
+    async def _prove_and_publish(self, epoch: int, started: float, deadline_at: float | None = None) -> None:
         blocks = await self._synced_blocks(epoch)
         inputs = epoch_inputs(self.archiver, epoch, blocks)
         vk_tree_root = await self.l1.vk_tree_root()
@@ -273,6 +299,8 @@ class EpochProvingJob:
         )
         async with trio.open_nursery() as nursery:
             await nursery.start(prover.run)
+            if deadline_at is not None:
+                nursery.start_soon(self._report_progress, prover, epoch, planned_jobs(inputs.blocks), deadline_at)
             try:
                 await prover.start_epoch(
                     epoch,
@@ -296,6 +324,10 @@ class EpochProvingJob:
         args = proof_args(result, inputs.from_block, inputs.to_block)
         await self._precheck(result, args, inputs)
         receipt = await self.l1.submit_epoch_root_proof(args)
+        slack = await self._seconds_to_deadline(epoch)
+        self.metrics.deadline_slack.observe(max(0.0, slack))
+        self.metrics.epoch_proving.observe(time.monotonic() - started)
+        self.metrics.epoch_progress(0, 0, 0, None, 0.0)
         stats = prover.statistics()
         self.last = {
             "epoch": epoch,
@@ -305,10 +337,66 @@ class EpochProvingJob:
             "prove_seconds": round(proven_at - started, 2),
             "total_seconds": round(time.monotonic() - started, 2),
             "gas": receipt.gas_used,
+            "deadline_slack_s": round(slack, 1),
         }
         log.info("submitted epoch proof", extra=self.last)
         if self.on_published is not None:
             await self.on_published(epoch, self.last)
+
+
+# ------------------------------------------------------------------ progress (pure)
+
+
+def planned_jobs(blocks: Sequence[BlockInput]) -> int:
+    """How many proving jobs the orchestrator's plan emits for these blocks (proving/orchestrator/plan.py):
+    per block 4 BASE_PARITY + ROOT_PARITY, a TUBE per tx (+ PUBLIC_VM with public calls), a base rollup per
+    declared tx (max(2, txs)), one PRIVATE_KERNEL_EMPTY per epoch when padding, the MERGE tree and the BLOCK_ROOT; per
+    epoch the BLOCK_MERGE tree over max(2, B) leaves (an EMPTY_BLOCK_ROOT pads a 1-block epoch) and ROOT."""
+    total = 0
+    padded = False
+    for b in blocks:
+        txs = len(b.txs)
+        declared = b.num_txs if b.num_txs is not None else max(2, txs)
+        total += 5 + txs + sum(1 for t in b.txs if t.has_public_calls) + declared + max(0, declared - 2) + 1
+        padded = padded or txs < declared
+    leaves = max(2, len(blocks))
+    return total + (1 if padded else 0) + (leaves - 2) + 1 + (1 if len(blocks) == 1 else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int
+    in_flight: int
+    elapsed: float
+    to_deadline: float  # seconds until the deadline from now
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until done at the measured rate (None before the first job is done)."""
+        if self.done <= 0:
+            return None
+        return self.elapsed / self.done * max(0, self.total - self.done)
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.done // self.total if self.total else 0
+
+    def fields(self) -> dict[str, Any]:
+        eta = self.eta
+        return {
+            "jobs": f"{self.done}/{self.total}",
+            "in_flight": self.in_flight,
+            "elapsed_s": round(self.elapsed, 1),
+            "eta_s": None if eta is None else round(eta, 1),
+            "deadline_in_s": round(self.to_deadline, 1),
+            "on_time": None if eta is None else eta <= self.to_deadline,
+        }
+
+
+def should_log_progress(prev_percent: int, prev_at: float, cur: Progress, now: float, interval: float) -> bool:
+    """A progress line every `interval` seconds or whenever another 10% of the jobs is done."""
+    return cur.percent // 10 > prev_percent // 10 or now - prev_at >= interval
 
 
 # ------------------------------------------------------------------ BlockSource and QuoteSinks

@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import trio
 
 from node.l1.client import ProofClaim
+from node.metrics import NodeMetrics
 from node.prover_node.bond import BondManager
 from node.prover_node.monitor import ChainView, MonitorState, SendQuote, StartProving, decide
 from node.prover_node.quote_provider import QuoteProvider, QuoteRequest
@@ -42,6 +43,28 @@ class EpochBlockSummary:
 class EpochProvingAborted(RuntimeError):
     """An expected way for an epoch job to end without a proof (deadline passed, L1 disagrees); logged
     without a traceback."""
+
+
+class DeadlineMissed(EpochProvingAborted):
+    """The epoch's proof deadline passed before the proof landed (counted as result="missed")."""
+
+
+QuoteOutcome = Literal["claimed", "other_prover", "unclaimed"]
+
+
+def quote_outcome(epoch: int, valid_until_slot: int, view: ChainView, me: bytes) -> QuoteOutcome | None:
+    """What became of our quote for `epoch` (None: not decided yet). Pure.
+
+    claimed: a claim for the epoch names us; other_prover: a claim for it names someone else;
+    unclaimed: the quote expired, or the epoch left the proving window (proven or pruned), unclaimed."""
+    claim = view.claim
+    if claim is not None and claim.epoch_to_prove == epoch:
+        return "claimed" if claim.bond_provider == me else "other_prover"
+    if view.current_slot > valid_until_slot:
+        return "unclaimed"
+    if view.epoch_to_prove is None or view.epoch_to_prove > epoch:
+        return "unclaimed"
+    return None
 
 
 class ChainReader(Protocol):
@@ -86,6 +109,7 @@ class ProverNode:
         chain_id: int,
         rollup_address: bytes,
         polling_interval: float,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.chain, self.blocks, self.quote_provider, self.quote_sink = chain, blocks, quote_provider, quote_sink
         self.bond, self.prover = bond, prover
@@ -97,6 +121,8 @@ class ProverNode:
         self.stats = ProverNodeStats()
         self._attempts: dict[int, int] = {}
         self._prove_failures: dict[int, int] = {}
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        self._open_quotes: dict[int, int] = {}  # epoch -> valid_until_slot of quotes not yet decided
 
     def statistics(self) -> dict[str, int]:
         return {**self.stats.__dict__, "quoted_epochs": len(self.state.quoted), "proving": len(self.state.proving)}
@@ -117,12 +143,29 @@ class ProverNode:
         view = await self.chain.chain_view()
         if view.epoch_to_prove is not None:
             self.state.forget_before(view.epoch_to_prove)
+        self._settle_quotes(view)
         for action in decide(view, self.state, self.address):
             if isinstance(action, StartProving):
                 self.state.proving.add(action.epoch)
                 nursery.start_soon(self._prove, action)
             elif isinstance(action, SendQuote):
                 await self._quote(action)
+
+    def _settle_quotes(self, view: ChainView) -> None:
+        for epoch, valid_until in list(self._open_quotes.items()):
+            outcome = quote_outcome(epoch, valid_until, view, self.address)
+            if outcome is None:
+                continue
+            del self._open_quotes[epoch]
+            if outcome == "claimed":
+                self.metrics.quotes_claimed.inc()
+            else:
+                self.metrics.quotes_lost.labels(outcome).inc()
+            claim = view.claim
+            log.info("our quote for epoch %d: %s", epoch, outcome.replace("_", " "),
+                     extra={"epoch": epoch} | ({"claimed_by": "0x" + claim.bond_provider.hex(),
+                                                "fee_bps": claim.basis_point_fee}
+                                               if claim is not None and claim.epoch_to_prove == epoch else {}))
 
     async def _quote(self, action: SendQuote) -> None:
         epoch = action.epoch
@@ -143,6 +186,7 @@ class ProverNode:
             await self.bond.ensure_bond(params.bond_amount)
         except Exception as e:  # QuoteProviderError, InsufficientTokens, L1 errors: skip this epoch's quote
             self.stats.quote_failures += 1
+            self.metrics.quote_failures.inc()
             n = self._attempts[epoch] = self._attempts.get(epoch, 0) + 1
             if n >= MAX_QUOTE_ATTEMPTS_PER_EPOCH:
                 self.state.quoted.add(epoch)
@@ -154,6 +198,8 @@ class ProverNode:
         await self.quote_sink.add_epoch_proof_quote(quote)
         self.state.quoted.add(epoch)
         self.stats.quotes_sent += 1
+        self.metrics.quotes_sent.inc()
+        self._open_quotes[epoch] = valid_until
         log.info(
             "sent quote",
             extra={
@@ -167,18 +213,21 @@ class ProverNode:
 
     async def _prove(self, action: StartProving) -> None:
         self.stats.epochs_started += 1
+        self.metrics.epochs_started.inc()
         log.info("our quote was claimed, proving", extra={"epoch": action.epoch})
         try:
             await self.prover.prove_and_publish(action.epoch, action.claim)
         except Exception as e:
             self.stats.epochs_failed += 1
+            self.metrics.epochs.labels("missed" if isinstance(e, DeadlineMissed) else "failed").inc()
             n = self._prove_failures[action.epoch] = self._prove_failures.get(action.epoch, 0) + 1
-            if n < MAX_PROVING_ATTEMPTS_PER_EPOCH:
+            if n < MAX_PROVING_ATTEMPTS_PER_EPOCH and not isinstance(e, DeadlineMissed):
                 self.state.proving.discard(action.epoch)  # a later poll retries while the claim is still live
             log.error("proving epoch %d failed (attempt %d): %s", action.epoch, n, e,
                       exc_info=not isinstance(e, EpochProvingAborted))
             return
         self.stats.epochs_proven += 1
+        self.metrics.epochs.labels("proven").inc()
         log.info("epoch proven and submitted", extra={"epoch": action.epoch})
         try:
             await self.bond.ensure_bond()  # the claim staked part of the deposit

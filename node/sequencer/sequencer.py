@@ -40,6 +40,7 @@ from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
 from node.l2.block import BlockGlobals, L2Block, build_block
 from node.l2.from_tx import tx_to_effect
 from node.l2.world_state import ChainState
+from node.metrics import NodeMetrics
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
@@ -186,6 +187,32 @@ class SlotResult:
         return f"slot {self.slot}: {self.outcome.value}" + (f" ({self.detail})" if self.detail else "")
 
 
+def _who(q: EpochProofQuote) -> str:
+    return "0x" + q.payload.prover.hex()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteReport:
+    """The quotes one slot considered: the one chosen and why each other one was not."""
+
+    slot: int
+    epoch: int
+    chosen: EpochProofQuote | None
+    not_chosen: tuple[tuple[EpochProofQuote, str], ...]
+
+    def __str__(self) -> str:
+        n = len(self.not_chosen) + (self.chosen is not None)
+        head = f"slot {self.slot}: {n} quote{'s' if n != 1 else ''} for epoch {self.epoch}, "
+        if self.chosen is not None:
+            p = self.chosen.payload
+            head += f"chose {_who(self.chosen)} (fee {p.basis_point_fee} bps, bond {p.bond_amount})"
+        else:
+            head += "none chosen"
+        if self.not_chosen:
+            head += "; not chosen: " + ", ".join(f"{_who(q)} {why}" for q, why in self.not_chosen)
+        return head
+
+
 def needed_attestations(committee_size: int) -> int:
     return committee_size * 2 // 3 + 1 if committee_size else 0
 
@@ -230,6 +257,7 @@ class Sequencer:
         sync_retry_interval: float = 0.2,
         attestation_timeout: float = 4.0,
         clock: Callable[[], Awaitable[int]] = wall_clock,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         if l1.signer is None:
             raise ValueError("the sequencer's L1Client needs a signer (the publisher account)")
@@ -257,6 +285,12 @@ class Sequencer:
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
         self.last_error: str | None = None
         self._result_event = trio.Event()  # set (and replaced) on every recorded result
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        for outcome in (*(o.value for o in SlotOutcome if not o.retry_within_slot), "error"):
+            self.metrics.slots.labels(outcome)  # exported at 0 from the start
+        self._seen_quotes: deque[bytes] = deque(maxlen=4096)  # quote digests counted as seen (oldest dropped)
+        self._seen_set: set[bytes] = set()
+        self.quote_reports: deque[QuoteReport] = deque(maxlen=RESULTS_KEPT)  # why each quote was (not) chosen
 
     def statistics(self) -> dict[str, int]:
         return dict(self._stats)
@@ -276,15 +310,47 @@ class Sequencer:
         epoch = await self.l1.claimable_epoch()
         if epoch is None:
             return None
+        quotes = self.quotes.get_epoch_proof_quotes(epoch)
+        unexpired = drop_expired(quotes, slot)
+        kept = {id(q) for q in unexpired}
+        why_not: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot})"
+                                   for q in quotes if id(q) not in kept}
         valid = []
-        for q in drop_expired(self.quotes.get_epoch_proof_quotes(epoch), slot):
+        for q in unexpired:
             try:
                 await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
             except L1RevertError as e:
-                log.debug("quote rejected by L1: %s", e)
+                why_not[id(q)] = f"rejected by L1 ({str(e)[:120]})"
                 continue
             valid.append(q)
-        return select_best_quote(valid, slot)
+        best = select_best_quote(valid, slot)
+        for q in valid:
+            if q is not best:
+                why_not[id(q)] = (f"fee {q.payload.basis_point_fee} bps > {best.payload.basis_point_fee} bps"
+                                  if best is not None else "not chosen")
+        self._report_quotes(slot, epoch, quotes, best, why_not)
+        return best
+
+    def _report_quotes(self, slot: int, epoch: int, quotes: Sequence[EpochProofQuote], best: EpochProofQuote | None,
+                       why_not: dict[int, str]) -> None:
+        """Metrics for every quote considered, and ONE info line per slot saying why the others lost."""
+        if not quotes:
+            return
+        for q in quotes:
+            digest = q.to_bytes()
+            if digest not in self._seen_set:
+                if len(self._seen_quotes) == self._seen_quotes.maxlen:
+                    self._seen_set.discard(self._seen_quotes[0])
+                self._seen_quotes.append(digest)
+                self._seen_set.add(digest)
+                self.metrics.quotes_seen.inc()
+            reason = why_not.get(id(q), "")
+            verdict = ("chosen" if q is best else "expired" if reason.startswith("expired")
+                       else "rejected_by_l1" if reason.startswith("rejected") else "higher_fee")
+            self.metrics.quote_verdicts.labels(verdict).inc()
+        report = QuoteReport(slot, epoch, best, tuple((q, why_not[id(q)]) for q in quotes if q is not best))
+        self.quote_reports.append(report)
+        log.info(str(report), extra={"slot": slot, "epoch": epoch, "quotes": len(quotes)})
 
     def _build(self, parent: ChainState, slot: int, ts: int, chain_id: int, inbox_root: bytes,
                txs: list[Tx]) -> tuple[L2Block, list[bytes]]:
@@ -313,6 +379,8 @@ class Sequencer:
         slot = timing.slot_at(ts)
         res = await self._work(slot, ts, timing.timestamp_for_slot(slot))
         self.results.append(res)
+        if not res.outcome.retry_within_slot:
+            self.metrics.slots.labels(res.outcome.value).inc()
         self._result_event.set()
         self._result_event = trio.Event()
         if res.outcome is SlotOutcome.PROPOSED:
@@ -349,6 +417,7 @@ class Sequencer:
                 return SlotResult(slot, SlotOutcome.NO_TXS, f"{len(txs)} < {self.min_txs}")
             receipt = await self.l1.claim_epoch_proof_right(quote)
             self._stats["claims"] += 1
+            self.metrics.seq_claims.inc()
             return SlotResult(slot, SlotOutcome.CLAIMED, quote=quote, receipt=receipt)
         n = parent_n + 1
         inbox_root = in_hash([]) if n == 1 else await self.l1.inbox_root(n)
@@ -377,8 +446,10 @@ class Sequencer:
         receipt = await self.l1.send_transaction(self.l1.addresses.rollup, data, context=f"Rollup.{fn}")
         self.txs.mark_txs_as_mined(used, block.number)
         self._stats["txs"] += len(used)
+        self.metrics.txs_included.inc(len(used))
         if quote is not None:
             self._stats["claims"] += 1
+            self.metrics.seq_claims.inc()
         log.info("proposed block %d in slot %d with %d txs (%s, gas %d)", block.number, slot, len(used), fn,
                  receipt.gas_used)
         return SlotResult(slot, SlotOutcome.PROPOSED, block=block, quote=quote, receipt=receipt)
@@ -404,8 +475,13 @@ class Sequencer:
                         log.debug("%s, retrying within the slot", res)
                     else:
                         self._last_slot = slot
+                        if res.outcome.skipped and res.outcome not in (SlotOutcome.NOT_OUR_TURN,
+                                                                       SlotOutcome.NOT_PROPOSER):
+                            log.info("slot %d not proposed: %s%s", slot, res.outcome.value,
+                                     f" ({res.detail})" if res.detail else "")  # our turn, and why it failed
             except Exception as e:  # one failed slot (L1 error, bad tx, ...) never ends the sequencer
                 self._stats["errors"] += 1
+                self.metrics.slots.labels("error").inc()
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("sequencer slot failed: %s", self.last_error)
             await trio.sleep(delay)

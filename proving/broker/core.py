@@ -66,7 +66,16 @@ class _QueueCollector(Collector):
         busy.add_metric([], self._broker.machine.statistics().in_progress)
         idle = GaugeMetricFamily("aztec_proving_agents_waiting", "Agents long-polling for a job")
         idle.add_metric([], len(self._broker._waiters))
-        return [depth, busy, idle]
+        jobs = GaugeMetricFamily("aztec_proving_jobs", "Unsettled jobs by type and state (queued, in_progress)",
+                                 labels=["type", "state"])
+        queued = self._broker.machine.queue_depths()
+        held: dict[ProvingRequestType, int] = {}
+        for rec in list(self._broker.machine._in_progress.values()):  # bounded by the agents' leases
+            held[rec.type] = held.get(rec.type, 0) + 1
+        for ptype in ProvingRequestType:
+            jobs.add_metric([ptype.name, "queued"], queued.get(ptype, 0))
+            jobs.add_metric([ptype.name, "in_progress"], held.get(ptype, 0))
+        return [depth, busy, idle, jobs]
 
 
 class BrokerMetrics:

@@ -83,15 +83,59 @@ async def test_three_epochs_quoted_claimed_proven(autojump_clock: trio.testing.M
     chain, escrow = Chain(), FakeEscrowChain(balance=100_000)
     prover = Prover(chain)
     node, sink = make(chain, prover, escrow)
+    node.bond.on_deposit = node.metrics.escrow_deposit.set
     async with trio.open_nursery() as n:
         await n.start(node.run)
         assert escrow.deposit == 6000  # ensure_bond on start
+        assert node.metrics.registry.get_sample_value("aztec_prover_escrow_deposit_tokens") == 6000
         await trio.sleep(SLOT * 4 * 4 - 1)  # until just before epoch 3 completes
         n.cancel_scope.cancel()
     assert [q.payload.epoch_to_prove for q in sink.quotes] == [0, 1, 2]
     assert all(q.payload.valid_until_slot == (q.payload.epoch_to_prove + 1) * 4 + 1 for q in sink.quotes)
     assert prover.calls == [0, 1, 2]
     assert node.stats.epochs_proven == 3
+    reg = node.metrics.registry
+    assert reg.get_sample_value("aztec_prover_quotes_sent_total") == 3
+    assert reg.get_sample_value("aztec_prover_quotes_claimed_total") == 3
+    assert reg.get_sample_value("aztec_prover_epochs_started_total") == 3
+    assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "proven"}) == 3
+    assert reg.get_sample_value("aztec_prover_quotes_lost_total", {"reason": "other_prover"}) == 0
+
+
+async def test_quote_lost_to_another_prover_and_missed_deadline(autojump_clock: trio.testing.MockClock) -> None:
+    """Another prover's claim for our epoch counts as lost; a proving job that runs out of time as missed."""
+    from node.prover_node.node import DeadlineMissed
+
+    chain = Chain()
+
+    class OtherWins(Sink):
+        async def add_epoch_proof_quote(self, quote: EpochProofQuote) -> None:
+            await super().add_epoch_proof_quote(quote)
+            if quote.payload.epoch_to_prove == 0:  # someone else's quote for epoch 0 was claimed
+                p = quote.payload
+                self.chain.claim = ProofClaim(0, p.basis_point_fee - 1, p.bond_amount, b"\x05" * 20, b"\x09" * 20)
+
+    class Late(Prover):
+        async def prove_and_publish(self, epoch: int, claim: ProofClaim) -> None:
+            self.calls.append(epoch)
+            raise DeadlineMissed(f"epoch {epoch}: too late")
+
+    prover = Late(chain)
+    node, _ = make(chain, prover, FakeEscrowChain(balance=100_000))
+    node.quote_sink = OtherWins(chain)
+    async with trio.open_nursery() as n:
+        await n.start(node.run)
+        await trio.sleep(SLOT * 4 * 2 + 1)
+        chain.claim = None  # epoch 0 stays unproven; our epoch-0 quote was decided already
+        chain.proven_epochs = 1
+        await trio.sleep(SLOT * 4 * 1)
+        n.cancel_scope.cancel()
+    reg = node.metrics.registry
+    assert reg.get_sample_value("aztec_prover_quotes_lost_total", {"reason": "other_prover"}) == 1
+    assert (reg.get_sample_value("aztec_prover_quotes_claimed_total") or 0) >= 1  # epoch 1: ours
+    assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "missed"}) == 1  # not retried: too late
+    assert prover.calls == [1]
+    assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "proven"}) == 0
 
 
 async def test_failed_proving_is_retried(autojump_clock: trio.testing.MockClock) -> None:
