@@ -47,7 +47,10 @@ DEFAULT_MAX_ATTEMPTS: Final = 3  # Aztec's MAX_RETRIES: attempts in total, error
 DEFAULT_JOB_TIMEOUT: Final = 60.0  # PROVER_JOB_TIMEOUT_MS default
 DEFAULT_MAX_JOBS: Final = 2_000_000
 
-DispatchPolicy = Literal["priority", "aztec"]
+# "priority": oldest epoch first, then the job's priority; "aztec": fixed proof-type order, then oldest;
+# "deadline": the producer's priority key alone, across every epoch the broker holds (the key is a
+# latest start time, see proving/orchestrator/schedule.py; smaller runs first).
+DispatchPolicy = Literal["priority", "aztec", "deadline"]
 
 
 class JobState(enum.IntEnum):
@@ -244,7 +247,8 @@ class JobStateMachine:
         self._next_token += 1
         deadline = math.inf if rec.deadline is None else rec.deadline
         heap = self._heaps[rec.type]
-        heapq.heappush(heap, (rec.epoch, rec.priority, deadline, rec.seq, rec.token, rec.id))
+        first = 0 if self.policy == "deadline" else rec.epoch
+        heapq.heappush(heap, (first, rec.priority, deadline, rec.seq, rec.token, rec.id))
         self._effects.available.add(rec.type)
         if len(heap) > 2 * self._queued[rec.type] + 1024:
             self._compact(rec.type)
@@ -388,7 +392,12 @@ class JobStateMachine:
 
     # ------------------------------------------------------------------ consumer events
 
-    def dispatch(self, flt: JobFilter, agent: str | None, now: float) -> JobRecord | None:
+    def dispatch(
+        self, flt: JobFilter, agent: str | None, now: float, *, below_priority: int | None = None
+    ) -> JobRecord | None:
+        """Hand out the best queued job. ``below_priority``: only a job whose priority key is
+        smaller (used to cap the capacity speculative work may take; exact under the "deadline"
+        policy, where each type's queue is ordered by that key)."""
         types = AZTEC_TYPE_PRIORITY if flt.allow_list is None else [
             t for t in AZTEC_TYPE_PRIORITY if t in flt.allow_list
         ]
@@ -399,6 +408,8 @@ class JobStateMachine:
                 continue
             head = self._head(ptype)
             if head is None:
+                continue
+            if below_priority is not None and head[1] >= below_priority:
                 continue
             if self.policy == "aztec":
                 best, best_type = head, ptype
@@ -414,6 +425,21 @@ class JobStateMachine:
         rec.heartbeat_at = now
         rec.agent = agent
         return rec
+
+    def set_priority(self, job_id: str, priority: int) -> bool:
+        """Re-key a job (a speculative epoch became ours and gets its real deadline). Returns
+        whether the job exists and is unsettled."""
+        rec = self._jobs.get(job_id)
+        if rec is None or rec.state in SETTLED:
+            return False
+        if rec.priority == priority:
+            return True
+        rec.priority = priority
+        if rec.state == JobState.QUEUED and not rec.awaiting_journal:
+            self._queued[rec.type] -= 1
+            self._push(rec)  # the old heap entry dies with its token
+        self._persist(rec)
+        return True
 
     def release(self, job_id: str) -> None:
         """Give back a job whose dispatch never reached its agent (no attempt is counted)."""
