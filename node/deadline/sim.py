@@ -47,7 +47,7 @@ from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 from proving.broker.state import ABORTED_REASON, JobState, JobStateMachine
 from proving.circuits.simulate import CIRCUITS, decode_inputs
 from proving.circuits.timing import GATES_MILLIONS
-from proving.orchestrator.plan import EnqueueJob, EpochProvingPlan, EpochStart
+from proving.orchestrator.plan import EnqueueJob, EpochProvingPlan, EpochStart, PriorityMode
 from proving.orchestrator.schedule import (
     SPECULATIVE_OFFSET_MS,
     BlockShape,
@@ -300,6 +300,7 @@ class Simulation:
         for e in range(1, last_epoch + 1):
             self.records[e] = EpochRecord(e, txs=self.txs_of(e) * c.blocks_per_epoch)
         end_slot = self.epoch_first_slot(last_epoch + 2) + 1
+        self.end_time = float((end_slot + 1) * c.slot_duration)
         for s in range(self.epoch_first_slot(1), end_slot + 1):
             self._push(float(s * c.slot_duration), "slot", s)
         if c.failure_rate > 0:
@@ -319,7 +320,7 @@ class Simulation:
                 self._pump()
             elif kind == "tick":
                 self._on_tick()
-                if any(not r.proven_at and not r.missed for r in self.records.values()):
+                if t + c.heartbeat_s <= self.end_time:
                     self._push(t + c.heartbeat_s, "tick", None)
             elif kind == "deadline":
                 self._on_deadline(payload)
@@ -392,7 +393,7 @@ class Simulation:
         else:
             rec.winner = next(x.name for x in self.competitors if x.address == p.prover)
             self._lost(e)
-            self._push(self.now + self.c.competitor_latency, "competitor-proof", e)
+            self._push(min(self.now + self.c.competitor_latency, rec.deadline - 1.0), "competitor-proof", e)
 
     def _prove_on_l1(self, e: int) -> None:
         last = e * self.c.blocks_per_epoch
@@ -428,7 +429,7 @@ class Simulation:
 
     def _new_job(self, e: int, claimed: bool) -> _EpochJob:
         d = self.data(e)
-        mode = "aztec" if self.c.behaviour == "aztec" else "critical-path"
+        mode: PriorityMode = "aztec" if self.c.behaviour == "aztec" else "critical-path"
         plan = EpochProvingPlan(
             EpochStart(e, len(d.blocks), d.previous_archive, d.archive_sibling_path, d.previous_block_hash,
                        vk_tree_root=2, protocol_contract_tree_root=3, prover_id=int.from_bytes(self.me, "big"),
@@ -644,8 +645,9 @@ class Simulation:
 
     def _on_tick(self) -> None:
         for i, a in enumerate(self.agents):
-            if a.job is not None and not a.down:
-                if self.broker.report_progress(a.job, a.name, self.now) == "abort":
+            if a.job is not None and not a.down and (
+                self.broker.report_progress(a.job, a.name, self.now) == "abort"
+            ):
                     self._account(a)
                     a.job, a.token = None, a.token + 1
                     self.idle.append(i)
