@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from node.prover_node.quote_provider import (
     MAX_BASIS_POINT_FEE,
@@ -131,3 +131,19 @@ class PlanQuoteProvider:
 
     async def get_quote(self, request: QuoteRequest) -> QuoteParams:
         return self.quote(request)
+
+
+class ArchiverShapes:
+    """ShapeSource over the archiver: per block, its tx count and the txs with public data writes
+    (the same public/private split epoch_job.block_input gives the orchestrator)."""
+
+    def __init__(self, archiver: Any, epoch_duration: int) -> None:
+        self.archiver = archiver
+        self.epoch_duration = epoch_duration
+
+    def epoch_shapes(self, epoch: int) -> Sequence[BlockShape]:
+        out = []
+        for block in self.archiver.get_blocks_for_epoch(epoch, self.epoch_duration):
+            effects = block.body.tx_effects
+            out.append(BlockShape(len(effects), sum(1 for e in effects if e.public_data_writes)))
+        return out

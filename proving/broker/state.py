@@ -318,8 +318,11 @@ class JobStateMachine:
                 self._set_state(rec, JobState.QUEUED)
                 self._persist(rec)
                 return IN_QUEUE
-            if job.epoch_number > rec.epoch:
-                rec.epoch = job.epoch_number  # keeps it alive through cleanup of older epochs
+            # a more urgent priority re-keys an unsettled job (a speculative job whose epoch became ours)
+            urgent = job.priority < rec.priority and rec.state not in SETTLED
+            if job.epoch_number > rec.epoch or urgent:
+                rec.epoch = max(rec.epoch, job.epoch_number)  # keeps it alive through cleanup of older epochs
+                rec.priority = min(rec.priority, job.priority)
                 if rec.state == JobState.QUEUED and not rec.awaiting_journal:
                     # re-key its queue entry so the dispatch order matches the record (and a restore)
                     self._queued[rec.type] -= 1

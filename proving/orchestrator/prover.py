@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -91,7 +91,14 @@ class EpochProver:
         protocol_contract_tree_root: int = PROTOCOL_CONTRACT_TREE_ROOT,
         priority_mode: PriorityMode = "critical-path",
         max_concurrent_enqueues: int = 64,
+        priority_of: Callable[[EnqueueJob], int] | None = None,
+        hold: Callable[[EnqueueJob], bool] | None = None,
+        max_outstanding: int | None = None,
     ) -> None:
+        """``priority_of``: the broker priority key of a job (default: the plan's); ``hold``: jobs
+        kept back instead of enqueued (speculative proving holds the epoch-level ones, see
+        :mod:`proving.orchestrator.schedule`), listed in ``held``; ``max_outstanding``: at most that
+        many of this prover's jobs unsettled at the broker at once (caps speculation's share)."""
         self.producer = producer
         self.store = proof_store
         self.prover_id = prover_id
@@ -99,6 +106,10 @@ class EpochProver:
         self.protocol_contract_tree_root = protocol_contract_tree_root
         self.priority_mode: PriorityMode = priority_mode
         self._enqueue_slots = trio.Semaphore(max_concurrent_enqueues)
+        self.priority_of = priority_of
+        self.hold = hold
+        self.held: list[EnqueueJob] = []
+        self._outstanding = trio.Semaphore(max_outstanding) if max_outstanding else None
         self.plan: EpochProvingPlan | None = None
         self._nursery: trio.Nursery | None = None
         self._done = trio.Event()
@@ -132,6 +143,9 @@ class EpochProver:
         if self._nursery is None:
             raise RuntimeError("EpochProver.run() is not running")
         for action in self._plan().take_actions():
+            if self.hold is not None and self.hold(action):
+                self.held.append(action)
+                continue
             self._in_flight += 1
             self._nursery.start_soon(self._job, action)
 
@@ -262,11 +276,19 @@ class EpochProver:
             self._in_flight -= 1
 
     async def _run_job(self, action: EnqueueJob) -> None:
+        if self._outstanding is None:
+            await self._run_job_unbounded(action)
+            return
+        async with self._outstanding:
+            await self._run_job_unbounded(action)
+
+    async def _run_job_unbounded(self, action: EnqueueJob) -> None:
         job_id = make_job_id(action.type, action.inputs)
         self._ids[job_id].append(action.key)
         async with self._enqueue_slots:
             uri = self.store.save(action.inputs)
-            job = ProvingJob(job_id, action.type, action.epoch_number, uri, action.priority)
+            priority = action.priority if self.priority_of is None else self.priority_of(action)
+            job = ProvingJob(job_id, action.type, action.epoch_number, uri, priority)
             status = await self.producer.enqueue_proving_job(job)
         if status.settled:
             self.already_proven += 1
