@@ -552,6 +552,8 @@ def _prover_node(ctx: Context) -> list[Named]:
                 ),
                 ArchiverShapes(archiver, timing.epoch_duration),
             )
+            plan_provider = provider
+            ctx.rpc.register("prover_getQuotePlan", lambda: _async_value(plan_provider.statistics()))
         if c.prover_speculative_proving:  # streaming speculative proving (issue 14)
             from node.prover_node.speculation import SpeculativeProving
 

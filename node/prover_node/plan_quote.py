@@ -85,6 +85,16 @@ class PlanQuoteProvider:
         self.blocks_done = blocks_done
         self.refused = 0
         self.quoted = 0
+        self.last: tuple[int, QuoteEvaluation] | None = None  # (epoch, estimate): the live planner metric
+
+    def statistics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"quoted": self.quoted, "refused": self.refused}
+        if self.last is not None:
+            epoch, ev = self.last
+            out.update(epoch=epoch, estimatedMakespan=round(ev.makespan, 1), window=ev.window,
+                       slack=round(ev.window - ev.makespan, 1), workAgentHours=round(ev.work_agent_hours, 2),
+                       basisPointFee=ev.basis_point_fee, refusedBecause=ev.refused)
+        return out
 
     def evaluate(self, request: QuoteRequest, shapes: Sequence[BlockShape], done_blocks: frozenset[int] = frozenset()
                  ) -> QuoteEvaluation:
@@ -123,6 +133,7 @@ class PlanQuoteProvider:
         """Sync core: QuoteParams, or QuoteRefused naming why."""
         ev = self.evaluate(request, self.shapes.epoch_shapes(request.epoch_number),
                            self.blocks_done(request.epoch_number))
+        self.last = (request.epoch_number, ev)
         if ev.refused is not None:
             self.refused += 1
             raise QuoteRefused(ev.refused)

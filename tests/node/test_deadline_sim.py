@@ -88,6 +88,8 @@ def test_plan_quote_refuses_what_it_cannot_finish_and_prices_from_cost() -> None
         _provider(100).quote(REQ)
     p = _provider(600, cost=10**6)
     params = p.quote(REQ)
+    stats = p.statistics()
+    assert stats["quoted"] == 1 and stats["slack"] > 0 and stats["epoch"] == 5
     ev = p.evaluate(REQ, [BlockShape(36, 18)] * 32)
     assert ev.makespan * 1.1 <= ev.window == 684.0
     assert params.basis_point_fee == pytest.approx(10_000 * ev.work_agent_hours * 10**6 / 10**9, abs=1)
