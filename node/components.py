@@ -537,23 +537,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             else SimpleQuoteProvider(c.quote_provider_basis_point_fee, c.quote_provider_bond_amount)
         )
         extra: list[Any] = []
-        if c.quote_provider_plan and not c.quote_provider_url:  # deadline-aware quotes (issue 14)
-            from node.prover_node.plan_quote import ArchiverShapes, PlanQuoteConfig, PlanQuoteProvider
-
-            timing = await l1.timing()
-            provider = PlanQuoteProvider(
-                PlanQuoteConfig(
-                    agents=c.quote_plan_agents, bond_amount=c.quote_provider_bond_amount,
-                    slot_duration=timing.slot_duration, epoch_duration=timing.epoch_duration,
-                    claim_window=timing.claim_duration, genesis_time=timing.genesis_time,
-                    seconds_per_mgate=c.quote_plan_seconds_per_mgate,
-                    deadline_margin=c.quote_plan_deadline_margin,
-                    cost_per_agent_hour=c.quote_cost_per_agent_hour, profit_margin=c.quote_profit_margin,
-                ),
-                ArchiverShapes(archiver, timing.epoch_duration),
-            )
-            plan_provider = provider
-            ctx.rpc.register("prover_getQuotePlan", lambda: _async_value(plan_provider.statistics()))
+        spec: Any = None
         if c.prover_speculative_proving:  # streaming speculative proving (issue 14)
             from node.prover_node.speculation import SpeculativeProving
 
@@ -568,6 +552,24 @@ def _prover_node(ctx: Context) -> list[Named]:
             )
             extra.append(spec)
             ctx.rpc.register("prover_getSpeculationStatistics", lambda: _async_value(spec.statistics()))
+        if c.quote_provider_plan and not c.quote_provider_url:  # deadline-aware quotes (issue 14)
+            from node.prover_node.plan_quote import ArchiverShapes, PlanQuoteConfig, PlanQuoteProvider
+
+            timing = await l1.timing()
+            provider = PlanQuoteProvider(
+                PlanQuoteConfig(
+                    agents=c.quote_plan_agents, bond_amount=c.quote_provider_bond_amount,
+                    slot_duration=timing.slot_duration, epoch_duration=timing.epoch_duration,
+                    claim_window=timing.claim_duration, genesis_time=timing.genesis_time,
+                    seconds_per_mgate=c.quote_plan_seconds_per_mgate,
+                    deadline_margin=c.quote_plan_deadline_margin,
+                    cost_per_agent_hour=c.quote_cost_per_agent_hour, profit_margin=c.quote_profit_margin,
+                ),
+                ArchiverShapes(archiver, timing.epoch_duration),
+                **({} if spec is None else {"done_keys": spec.done_keys}),
+            )
+            plan_provider = provider
+            ctx.rpc.register("prover_getQuotePlan", lambda: _async_value(plan_provider.statistics()))
         sink: Any
         if "p2p" in ctx.shared:
             sink = P2PQuoteSink(ctx.shared["p2p"])

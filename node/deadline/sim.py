@@ -93,6 +93,7 @@ class SimConfig:
     deadline_margin: float = 0.10
     cost_per_agent_hour: int = 0
     stop_on_miss: bool = False
+    abandon_on_miss: bool = True  # False: keep proving a late epoch (to measure its makespan)
     seed: int = 1
 
 
@@ -241,7 +242,8 @@ class Simulation:
             ),
             self,
             measured_seconds_per_mgate=self._measured_spm,
-            blocks_done=self._blocks_done,
+            done_keys=self._done_keys,
+            clock=lambda: self.now,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -272,11 +274,11 @@ class Simulation:
         d = self.data(epoch)
         return [BlockShape(len(b.txs), sum(1 for t in b.txs if t.has_public_calls)) for b in d.blocks]
 
-    def _blocks_done(self, epoch: int) -> frozenset[int]:
+    def _done_keys(self, epoch: int) -> frozenset[str]:
         job = self.jobs.get(epoch)
         if job is None:
             return frozenset()
-        return frozenset(i for i in range(job.blocks_fed) if job.plan.output(f"b{i}:block-root") is not None)
+        return frozenset(k for k in job.plan.emitted() if job.plan.output(k) is not None)
 
     def _push(self, t: float, kind: str, payload: Any) -> None:
         self._seq += 1
@@ -575,6 +577,8 @@ class Simulation:
         rec = self.records[e]
         if rec.proven_at is None and rec.winner == "us":
             rec.missed = True
+            if not self.c.abandon_on_miss:
+                return
             if self.c.stop_on_miss:
                 self.stopped = True
                 return

@@ -4,9 +4,10 @@ Opt-in (QUOTE_PROVIDER_PLAN=true and no QUOTE_PROVIDER_URL; the simple and HTTP 
 For an epoch it:
 
 1. builds the epoch's job DAG from its blocks (tx counts, public share) with
-   :func:`proving.orchestrator.schedule.epoch_tree`; blocks whose proofs are already done
-   (speculative proving) count as done;
-2. estimates the makespan from the latest possible claim (the last slot of the claim window) with
+   :func:`proving.orchestrator.schedule.epoch_tree`; jobs already proven (speculative proving)
+   count as done;
+2. estimates the makespan from the latest possible claim (the last slot of the claim window; with
+   a clock, per-block work still to do may start now, only epoch-level jobs wait for the claim) with
    the same greedy critical-path list scheduling the broker uses, on this node's capacity (agents
    times ``1 - failure allowance``) and job times from the timing model scaled by the measured
    seconds per million gates of this node's agents;
@@ -76,7 +77,14 @@ class PlanQuoteProvider:
         *,
         measured_seconds_per_mgate: Callable[[], float | None] = lambda: None,
         blocks_done: Callable[[int], frozenset[int]] = lambda epoch: frozenset(),
+        done_keys: Callable[[int], frozenset[str]] = lambda epoch: frozenset(),
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``: L1 time now (seconds, same origin as genesis_time). With it, the per-block work
+        not done yet may run from now (it does not wait for the claim; speculative proving), only the
+        epoch-level jobs wait for the latest claim; without it, everything waits for that claim."""
+        self.clock = clock
+        self.done_keys = done_keys
         if config.agents < 1:
             raise ValueError("PlanQuoteProvider needs at least one agent")
         self.config = config
@@ -96,22 +104,30 @@ class PlanQuoteProvider:
                        basisPointFee=ev.basis_point_fee, refusedBecause=ev.refused)
         return out
 
-    def evaluate(self, request: QuoteRequest, shapes: Sequence[BlockShape], done_blocks: frozenset[int] = frozenset()
-                 ) -> QuoteEvaluation:
+    def evaluate(self, request: QuoteRequest, shapes: Sequence[BlockShape], done_blocks: frozenset[int] = frozenset(),
+                 done_keys: frozenset[str] = frozenset()) -> QuoteEvaluation:
+        """``done_blocks`` (every job of these blocks) and ``done_keys`` (the plan's job keys, e.g.
+        ``b3:merge:0-4``) are already proven and count as no work."""
         c = self.config
         if not shapes:
             return QuoteEvaluation(0.0, 0.0, 0.0, 0, "no blocks")
         spm = self.measured() or c.seconds_per_mgate
         tree = epoch_tree(shapes)
         durations = nominal_durations(tree, spm)
-        done = frozenset(i for i in range(len(tree)) if tree.block[i] in done_blocks)
+        done = frozenset(i for i in range(len(tree)) if tree.block[i] in done_blocks or tree.keys[i] in done_keys)
         first_slot_next = (request.epoch_number + 1) * c.epoch_duration
         latest_claim = c.genesis_time + (first_slot_next + c.claim_window) * c.slot_duration
         deadline = c.genesis_time + (request.epoch_number + 2) * c.epoch_duration * c.slot_duration
         window = float(deadline - latest_claim)
         capacity = max(1, math.floor(c.agents * (1.0 - c.failure_allowance)))
-        load = EpochLoad(tree, durations, [0.0] * len(shapes), 0.0, window, done=done)
-        makespan = list_schedule([load], capacity).finish[0]
+        now = self.clock() if self.clock is not None else None
+        if now is not None and now < latest_claim:
+            head = latest_claim - now  # per-block work may start now, epoch-level at the claim
+            load = EpochLoad(tree, durations, [0.0] * len(shapes), head, head + window, done=done)
+            makespan = list_schedule([load], capacity).finish[0] - head
+        else:
+            load = EpochLoad(tree, durations, [0.0] * len(shapes), 0.0, window, done=done)
+            makespan = list_schedule([load], capacity).finish[0]
         work_h = sum(durations) / 3600.0
         fee = 0
         refused: str | None = None
@@ -132,7 +148,7 @@ class PlanQuoteProvider:
     def quote(self, request: QuoteRequest) -> QuoteParams:
         """Sync core: QuoteParams, or QuoteRefused naming why."""
         ev = self.evaluate(request, self.shapes.epoch_shapes(request.epoch_number),
-                           self.blocks_done(request.epoch_number))
+                           self.blocks_done(request.epoch_number), self.done_keys(request.epoch_number))
         self.last = (request.epoch_number, ev)
         if ev.refused is not None:
             self.refused += 1

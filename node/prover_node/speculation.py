@@ -133,6 +133,14 @@ class SpeculativeProving:
         self.active: dict[int, _Spec] = {}
         self.stats = SpeculationStats()
 
+    def done_keys(self, epoch: int) -> frozenset[str]:
+        """Plan keys of this epoch's jobs proven speculatively (credit for the plan quote provider)."""
+        spec = self.active.get(epoch)
+        plan = None if spec is None else spec.prover.plan
+        if plan is None:
+            return frozenset()
+        return frozenset(k for k in plan.emitted() if plan.output(k) is not None)
+
     def statistics(self) -> dict[str, Any]:
         return {**self.stats.__dict__, "active_epochs": sorted(self.active)}
 

@@ -79,11 +79,13 @@ class JobTree:
     types: list[ProvingRequestType] = field(default_factory=list)
     parent: list[int] = field(default_factory=list)  # -1 for the root
     block: list[int] = field(default_factory=list)  # block index, -1 for epoch-level jobs
+    keys: list[str] = field(default_factory=list)  # the plan's job key of each node
 
-    def add(self, ptype: ProvingRequestType, parent: int, block: int) -> int:
+    def add(self, ptype: ProvingRequestType, parent: int, block: int, key: str = "") -> int:
         self.types.append(ptype)
         self.parent.append(parent)
         self.block.append(block)
+        self.keys.append(key)
         return len(self.types) - 1
 
     def __len__(self) -> int:
@@ -96,7 +98,7 @@ def epoch_tree(blocks: Sequence[BlockShape]) -> JobTree:
     if not blocks:
         raise ValueError("an epoch has at least one block")
     tree = JobTree()
-    tree.add(T.ROOT_ROLLUP, -1, -1)
+    tree.add(T.ROOT_ROLLUP, -1, -1, "epoch:root")
     n_leaves = max(2, len(blocks))
     block_tree = tree_nodes(n_leaves)
     index: dict[tuple[int, int], int] = {(0, n_leaves): 0}
@@ -106,19 +108,19 @@ def epoch_tree(blocks: Sequence[BlockShape]) -> JobTree:
             continue
         lo, hi = node
         if hi - lo > 1:
-            index[node] = tree.add(T.BLOCK_MERGE_ROLLUP, index[par], -1)
+            index[node] = tree.add(T.BLOCK_MERGE_ROLLUP, index[par], -1, f"epoch:block-merge:{lo}-{hi}")
         elif lo >= len(blocks):
-            index[node] = tree.add(T.EMPTY_BLOCK_ROOT_ROLLUP, index[par], -1)
+            index[node] = tree.add(T.EMPTY_BLOCK_ROOT_ROLLUP, index[par], -1, "epoch:empty-block-root")
         else:
             index[node] = _add_block(tree, blocks[lo], lo, index[par])
     return tree
 
 
 def _add_block(tree: JobTree, shape: BlockShape, b: int, parent: int) -> int:
-    root = tree.add(T.BLOCK_ROOT_ROLLUP, parent, b)
-    parity = tree.add(T.ROOT_PARITY, root, b)
-    for _ in range(4):
-        tree.add(T.BASE_PARITY, parity, b)
+    root = tree.add(T.BLOCK_ROOT_ROLLUP, parent, b, f"b{b}:block-root")
+    parity = tree.add(T.ROOT_PARITY, root, b, f"b{b}:root-parity")
+    for j in range(4):
+        tree.add(T.BASE_PARITY, parity, b, f"b{b}:base-parity:{j}")
     leaves = max(2, shape.txs)
     nodes = tree_nodes(leaves)
     index: dict[tuple[int, int], int] = {(0, leaves): root}
@@ -129,18 +131,19 @@ def _add_block(tree: JobTree, shape: BlockShape, b: int, parent: int) -> int:
             continue
         lo, hi = node
         if hi - lo > 1:
-            index[node] = tree.add(T.MERGE_ROLLUP, index[par], b)
+            index[node] = tree.add(T.MERGE_ROLLUP, index[par], b, f"b{b}:merge:{lo}-{hi}")
             continue
         if lo >= shape.txs:  # padding: a private base over the (shared) empty kernel proof
-            base = tree.add(T.PRIVATE_BASE_ROLLUP, index[par], b)
+            base = tree.add(T.PRIVATE_BASE_ROLLUP, index[par], b, f"b{b}:base:{lo}-{hi}")
             if kernel_empty < 0:
-                kernel_empty = tree.add(T.PRIVATE_KERNEL_EMPTY, base, b)
+                kernel_empty = tree.add(T.PRIVATE_KERNEL_EMPTY, base, b, "epoch:private-kernel-empty")
             continue
         public = lo < shape.public
-        base = tree.add(T.PUBLIC_BASE_ROLLUP if public else T.PRIVATE_BASE_ROLLUP, index[par], b)
-        tree.add(T.TUBE_PROOF, base, b)
+        base_type = T.PUBLIC_BASE_ROLLUP if public else T.PRIVATE_BASE_ROLLUP
+        base = tree.add(base_type, index[par], b, f"b{b}:base:{lo}-{hi}")
+        tree.add(T.TUBE_PROOF, base, b, f"b{b}:tube:{lo}")
         if public:
-            tree.add(T.PUBLIC_VM, base, b)
+            tree.add(T.PUBLIC_VM, base, b, f"b{b}:avm:{lo}")
     return root
 
 

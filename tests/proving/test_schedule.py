@@ -34,6 +34,20 @@ def test_epoch_tree_counts_match_the_proving_doc() -> None:
     assert one[T.EMPTY_BLOCK_ROOT_ROLLUP] == 1 and one[T.PRIVATE_KERNEL_EMPTY] == 1
 
 
+def test_epoch_tree_keys_and_types_are_the_plans() -> None:
+    """The estimator's DAG is the orchestrator's: same job keys, same types (padding included)."""
+    from proving.synthetic import make_epoch
+    from tests.proving.test_epoch import run_plan_synchronously
+
+    for blocks, txs in ((3, 5), (1, 1), (2, 0)):
+        ep = make_epoch(blocks, txs, public_fraction=0.4, seed=blocks + txs)
+        plan, _ = run_plan_synchronously(ep)
+        shapes = [BlockShape(len(b.txs), sum(t.has_public_calls for t in b.txs)) for b in ep.blocks]
+        tree = epoch_tree(shapes)
+        emitted = {k: j.type for k, j in plan.emitted().items()}
+        assert dict(zip(tree.keys, tree.types, strict=True)) == emitted
+
+
 def test_seed_epoch_bounds_and_estimate() -> None:
     tree = epoch_tree([BlockShape(36, 18)] * 32)
     dur = nominal_durations(tree, 1.0)
