@@ -208,7 +208,9 @@ class Simulation:
                                       job_timeout=c.job_timeout)
         self.agents = [_Agent(f"agent-{i}") for i in range(c.agents)]
         self.idle: list[int] = list(range(c.agents - 1, -1, -1))
-        self.owner: dict[str, _EpochJob] = {}
+        # job id -> the epochs waiting for it (ids are content-addressed: the base parity over zero
+        # messages is the same job in every block of every epoch)
+        self.owner: dict[str, list[_EpochJob]] = {}
         self.running_spec: set[str] = set()
         self.jobs: dict[int, _EpochJob] = {}
         self.records: dict[int, EpochRecord] = {}
@@ -487,6 +489,8 @@ class Simulation:
             return
         job.dead = True
         for job_id in list(job.ids):
+            if self._unsubscribe(job, job_id):
+                continue  # another epoch still needs it
             rec = self.broker.record(job_id)
             if rec is not None and rec.state == JobState.IN_PROGRESS:
                 for i, a in enumerate(self.agents):
@@ -499,11 +503,23 @@ class Simulation:
                         self.idle.append(i)
             self.broker.cancel(job_id, self.now)
             self.broker.cancel(job_id, self.now)  # settled now: removed
-            self.owner.pop(job_id, None)
             self.running_spec.discard(job_id)
         self.records[e].wasted = job.spent
         self.spec_wasted += job.spent
         self._flush()
+
+    def _unsubscribe(self, job: _EpochJob, job_id: str) -> bool:
+        """Drop ``job`` from the job's waiters; True if other epochs still wait for it."""
+        owners = [o for o in self.owner.get(job_id, []) if o is not job]
+        if owners:
+            self.owner[job_id] = owners
+            return True
+        self.owner.pop(job_id, None)
+        return False
+
+    def _speculative(self, job_id: str) -> bool:
+        owners = self.owner.get(job_id, [])
+        return bool(owners) and not any(o.claimed for o in owners)
 
     def _key(self, job: _EpochJob, action: EnqueueJob) -> int:
         if job.behaviour == "aztec":
@@ -521,7 +537,9 @@ class Simulation:
         job_id = make_job_id(action.type, action.inputs)
         job.ids.setdefault(job_id, []).append(action.key)
         job.actions[job_id] = action
-        self.owner[job_id] = job
+        owners = self.owner.setdefault(job_id, [])
+        if job not in owners:
+            owners.append(job)
         status = self.broker.enqueue(
             ProvingJob(job_id, action.type, action.epoch_number, job_id, self._key(job, action)), self.now)
         if status.status == "fulfilled":
@@ -533,11 +551,9 @@ class Simulation:
             self.broker.on_journaled(list(eff.persist))
         for job_id in eff.settled:
             rec = self.broker.record(job_id)
-            owner = self.owner.get(job_id)
-            if rec is not None and owner is not None and rec.state == JobState.REJECTED and (
-                rec.reason != ABORTED_REASON
-            ):
-                self._fail(owner, f"{rec.type.name} {rec.reason}")
+            if rec is not None and rec.state == JobState.REJECTED and rec.reason != ABORTED_REASON:
+                for owner in list(self.owner.get(job_id, [])):
+                    self._fail(owner, f"{rec.type.name} {rec.reason}")
         self.broker.take_effects()
         self._pump()
 
@@ -569,8 +585,8 @@ class Simulation:
                 self.stopped = True
         self.jobs.pop(job.epoch, None)
         for job_id in job.ids:
-            self.broker.cancel(job_id, self.now)  # settled: removed (bounded broker memory)
-            self.owner.pop(job_id, None)
+            if not self._unsubscribe(job, job_id):
+                self.broker.cancel(job_id, self.now)  # settled: removed (bounded broker memory)
         self._prove_on_l1(job.epoch)
 
     def _on_deadline(self, e: int) -> None:
@@ -599,8 +615,7 @@ class Simulation:
                 break
             a = self.agents[i]
             a.job, a.started, a.token = rec.id, self.now, a.token + 1
-            owner = self.owner.get(rec.id)
-            if owner is not None and not owner.claimed:
+            if self._speculative(rec.id):
                 self.running_spec.add(rec.id)
             dur = self._duration(rec.id, rec.type)
             if self.c.failure_rate > 0 and self.rng.random() < self.c.failure_rate:
@@ -612,10 +627,10 @@ class Simulation:
         spent = self.now - a.started
         self.busy += spent
         assert a.job is not None
-        owner = self.owner.get(a.job)
-        if owner is not None:
-            owner.spent += spent
-            if not owner.claimed:
+        owners = self.owner.get(a.job, [])
+        if owners:
+            owners[0].spent += spent
+            if self._speculative(a.job):
                 self.spec_spent += spent
         self.running_spec.discard(a.job)
 
@@ -634,8 +649,7 @@ class Simulation:
         out = self.broker.report_success(job_id, job_id, a.name, self.now)
         if out.applied:
             self.jobs_done += 1
-            owner = self.owner.get(job_id)
-            if owner is not None:
+            for owner in list(self.owner.get(job_id, [])):
                 self._deliver(owner, job_id, owner.actions[job_id])
         self._flush()
 

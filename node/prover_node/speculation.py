@@ -35,6 +35,7 @@ from proving.orchestrator.plan import EnqueueJob
 from proving.orchestrator.prover import EpochProver
 from proving.orchestrator.schedule import SPECULATIVE_OFFSET_MS, is_epoch_level
 from proving.proof_store import ProofStore
+from proving.types import ProvingRequestType
 
 log = logging.getLogger("node.prover_node.speculation")
 
@@ -175,7 +176,7 @@ class SpeculativeProving:
             done = [job for key, job in plan.emitted().items() if plan.output(key) is not None]
             self.stats.wasted_jobs += len(done)
             self.stats.wasted_mgates += sum(GATES_MILLIONS[j.type] for j in done)
-        await spec.prover.cancel()  # cancels every unsettled job at the broker
+        await spec.prover.cancel()  # cancels its unsettled jobs at the broker (not the shared ones, below)
         spec.scope.cancel()
         self.stats.dropped += 1
         log.info("speculative epoch dropped", extra={"epoch": action.epoch, "reason": action.reason})
@@ -196,6 +197,7 @@ class SpeculativeProving:
                 self.producer(), self.store, prover_id=self.prover_id, vk_tree_root=vk_tree_root,
                 protocol_contract_tree_root=pct_root,
                 priority_of=speculative_priority, hold=is_epoch_level, max_outstanding=self.max_outstanding,
+                keep_on_cancel=frozenset({ProvingRequestType.BASE_PARITY}),
             )
             scope = trio.CancelScope()
             spec = _Spec(prover, scope)

@@ -51,7 +51,7 @@ from proving.orchestrator.plan import (
     TxInput,
 )
 from proving.proof_store import ProofStore, ProofStoreError, load_uri
-from proving.types import ProvingJob, make_job_id
+from proving.types import ProvingJob, ProvingRequestType, make_job_id
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,16 @@ class EpochProver:
         priority_of: Callable[[EnqueueJob], int] | None = None,
         hold: Callable[[EnqueueJob], bool] | None = None,
         max_outstanding: int | None = None,
+        keep_on_cancel: frozenset[ProvingRequestType] = frozenset(),
     ) -> None:
         """``priority_of``: the broker priority key of a job (default: the plan's); ``hold``: jobs
         kept back instead of enqueued (speculative proving holds the epoch-level ones, see
         :mod:`proving.orchestrator.schedule`), listed in ``held``; ``max_outstanding``: at most that
-        many of this prover's jobs unsettled at the broker at once (caps speculation's share)."""
+        many of this prover's jobs unsettled at the broker at once (caps speculation's share);
+        ``keep_on_cancel``: job types not cancelled at the broker when this epoch fails or is
+        cancelled, because other epochs may wait for the same (content-addressed) job, e.g. the
+        base parity over zero messages."""
+        self.keep_on_cancel = keep_on_cancel
         self.producer = producer
         self.store = proof_store
         self.prover_id = prover_id
@@ -258,7 +263,10 @@ class EpochProver:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
         self._done.set()
-        pending = [i for i in self._ids if i not in self._settled_ids]
+        pending = [
+            i for i in self._ids
+            if i not in self._settled_ids and not any(i.startswith(t.name + ":") for t in self.keep_on_cancel)
+        ]
         with trio.CancelScope(shield=True), trio.move_on_after(30):
             for job_id in pending:
                 try:
