@@ -66,6 +66,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"]:  # capacity planner (issue 14)
+        from node.deadline.planner import main as plan_main
+
+        return plan_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.help_env:
         print(config_table_markdown())

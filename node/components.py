@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
@@ -696,9 +696,10 @@ def _ensure_broker_watch(ctx: Context) -> list[Named]:
 class _ProverNodeService:
     """The ProverNode plus, with an external broker, the BrokerClient's settle follower."""
 
-    def __init__(self, node: Any, client: Any | None) -> None:
+    def __init__(self, node: Any, client: Any | None, extra: Sequence[Any] = ()) -> None:
         self.node = node
         self.client = client
+        self.extra = tuple(extra)  # services next to the node (speculative proving)
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -706,11 +707,17 @@ class _ProverNodeService:
                 if self.client is not None:
                     await nursery.start(self.client.run)
                 await nursery.start(self.node.run)
+                for service in self.extra:
+                    await nursery.start(service.run)
                 task_status.started()
         finally:
             if self.client is not None:
                 with trio.CancelScope(shield=True):
                     await self.client.aclose()
+
+
+async def _async_value(value: Any) -> Any:
+    return value
 
 
 @builder("prover_node")
@@ -755,6 +762,40 @@ def _prover_node(ctx: Context) -> list[Named]:
             if c.quote_provider_url
             else SimpleQuoteProvider(c.quote_provider_basis_point_fee, c.quote_provider_bond_amount)
         )
+        extra: list[Any] = []
+        spec: Any = None
+        if c.prover_speculative_proving:  # streaming speculative proving (issue 14)
+            from node.prover_node.speculation import SpeculativeProving
+
+            async def roots() -> tuple[int, int]:
+                return await l1.vk_tree_root(), await l1.protocol_contract_tree_root()
+
+            spec = SpeculativeProving(
+                chain=chain, archiver=archiver, producer=producer, proof_store=store,
+                prover_id=int.from_bytes(chain.address, "big"), me=chain.address,
+                polling_interval=c.prover_node_polling_interval_ms / 1000, roots=roots,
+                max_outstanding=max(1, int(c.quote_plan_agents * c.prover_speculative_share * 2)),
+            )
+            extra.append(spec)
+            ctx.rpc.register("prover_getSpeculationStatistics", lambda: _async_value(spec.statistics()))
+        if c.quote_provider_plan and not c.quote_provider_url:  # deadline-aware quotes (issue 14)
+            from node.prover_node.plan_quote import ArchiverShapes, PlanQuoteConfig, PlanQuoteProvider
+
+            timing = await l1.timing()
+            provider = PlanQuoteProvider(
+                PlanQuoteConfig(
+                    agents=c.quote_plan_agents, bond_amount=c.quote_provider_bond_amount,
+                    slot_duration=timing.slot_duration, epoch_duration=timing.epoch_duration,
+                    claim_window=timing.claim_duration, genesis_time=timing.genesis_time,
+                    seconds_per_mgate=c.quote_plan_seconds_per_mgate,
+                    deadline_margin=c.quote_plan_deadline_margin,
+                    cost_per_agent_hour=c.quote_cost_per_agent_hour, profit_margin=c.quote_profit_margin,
+                ),
+                ArchiverShapes(archiver, timing.epoch_duration),
+                **({} if spec is None else {"done_keys": spec.done_keys}),
+            )
+            plan_provider = provider
+            ctx.rpc.register("prover_getQuotePlan", lambda: _async_value(plan_provider.statistics()))
         sink: Any
         if "p2p" in ctx.shared:
             sink = P2PQuoteSink(ctx.shared["p2p"])
@@ -797,6 +838,6 @@ def _prover_node(ctx: Context) -> list[Named]:
 
         ctx.rpc.register("prover_getStatistics", get_prover_node_stats)
         ctx.health.add("prover_node", lambda: ComponentHealth(True, {**node.statistics(), "lastEpoch": job.last}))
-        return _ProverNodeService(node, client)
+        return _ProverNodeService(node, client, extra)
 
     return [*pre, *_ensure_archiver(ctx), Named("prover-node", Deferred(make))]

@@ -60,6 +60,19 @@ def _int_parser(minimum: int = 0, maximum: int | None = None) -> Callable[[str],
     return parse
 
 
+def _float_parser(minimum: float, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            v = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not minimum <= v <= maximum:  # also refuses nan
+            raise ValueError(f"must be in [{minimum:g}, {maximum:g}], got {raw.strip()}")
+        return v
+
+    return parse
+
+
 def parse_url(raw: str) -> str:
     u = urlparse(raw.strip())
     if u.scheme not in ("http", "https", "ws", "wss") or not u.netloc:
@@ -268,6 +281,25 @@ VARS: Final[tuple[Var, ...]] = (
         "Transactions the tx bot (`--tx-bot`) gossips per L2 slot."),
     Var("BOND_TOKEN_MINT", "bond_token_mint", parse_bool, False, "bool",
         "Let the BondManager mint bond tokens when short (only the devnet's TestERC20 allows it)."),
+    # --- deadline-aware proving (issue 14): speculative proving and the plan-based quote provider
+    Var("PROVER_SPECULATIVE_PROVING", "prover_speculative_proving", parse_bool, False, "bool",
+        "Prove the claim-independent jobs of an epoch we intend to quote (tube, AVM, base, merges, block roots) as "
+        "its blocks land, below any claimed epoch; cancelled (and counted as wasted) if another prover wins."),
+    Var("PROVER_SPECULATIVE_SHARE", "prover_speculative_share", _float_parser(0.0, 1.0), 1.0, "fraction",
+        "Largest share of the agents speculative jobs may hold at once."),
+    Var("QUOTE_PROVIDER_PLAN", "quote_provider_plan", parse_bool, False, "bool",
+        "Price quotes from the proving plan when QUOTE_PROVIDER_URL is unset: refuse epochs the estimate cannot "
+        "finish before the latest possible deadline, fee from QUOTE_COST_PER_AGENT_HOUR."),
+    Var("QUOTE_PLAN_AGENTS", "quote_plan_agents", positive, 1, "int",
+        "Proving capacity (agents x concurrency) the plan-based quote provider counts on."),
+    Var("QUOTE_PLAN_SECONDS_PER_MGATE", "quote_plan_seconds_per_mgate", _float_parser(1e-6, 1e6), 10.0, "s",
+        "Seconds one agent takes per million gates, until measured job times replace it."),
+    Var("QUOTE_PLAN_DEADLINE_MARGIN", "quote_plan_deadline_margin", _float_parser(0.0, 10.0), 0.1, "fraction",
+        "Quote only if the estimated makespan times (1 + margin) fits before the deadline."),
+    Var("QUOTE_COST_PER_AGENT_HOUR", "quote_cost_per_agent_hour", u256, 0, "token units",
+        "Operator cost of one agent-hour, in fee token units (0 = fee of 0 bps)."),
+    Var("QUOTE_PROFIT_MARGIN", "quote_profit_margin", _float_parser(0.0, 100.0), 0.2, "fraction",
+        "Margin on top of the cost when pricing a quote."),
     # --- devnet (`--devnet`)
     Var("DEVNET_SLOT_DURATION", "devnet_slot_duration", positive, 8, "s", "Devnet L2 slot length."),
     Var("DEVNET_EPOCH_DURATION", "devnet_epoch_duration", positive, 4, "slots", "Devnet epoch length."),
@@ -357,6 +389,14 @@ class NodeConfig:
     seq_count: int = 1
     txbot_tx_per_slot: int = 2
     bond_token_mint: bool = False
+    prover_speculative_proving: bool = False
+    prover_speculative_share: float = 1.0
+    quote_provider_plan: bool = False
+    quote_plan_agents: int = 1
+    quote_plan_seconds_per_mgate: float = 10.0
+    quote_plan_deadline_margin: float = 0.1
+    quote_cost_per_agent_hour: int = 0
+    quote_profit_margin: float = 0.2
     devnet_slot_duration: int = 8
     devnet_epoch_duration: int = 4
     devnet_claim_window: int = 2

@@ -60,7 +60,10 @@ DEFAULT_MAX_JOBS: Final = 2_000_000
 DEFAULT_MAX_QUEUED: Final = 200_000  # unsettled jobs (queued, awaiting the journal or in progress)
 DEFAULT_MAX_URI_BYTES: Final = 1 << 30  # input/result URIs held in memory, all jobs together
 
-DispatchPolicy = Literal["priority", "aztec"]
+# "priority": oldest epoch first, then the job's priority; "aztec": fixed proof-type order, then oldest;
+# "deadline": the producer's priority key alone, across every epoch the broker holds (the key is a
+# latest start time, see proving/orchestrator/schedule.py; smaller runs first).
+DispatchPolicy = Literal["priority", "aztec", "deadline"]
 
 
 class JobState(enum.IntEnum):
@@ -285,7 +288,8 @@ class JobStateMachine:
         self._next_token += 1
         deadline = math.inf if rec.deadline is None else rec.deadline
         heap = self._heaps[rec.type]
-        heapq.heappush(heap, (rec.epoch, rec.priority, deadline, rec.seq, rec.token, rec.id))
+        first = 0 if self.policy == "deadline" else rec.epoch
+        heapq.heappush(heap, (first, rec.priority, deadline, rec.seq, rec.token, rec.id))
         self._effects.available.add(rec.type)
         if len(heap) > 2 * self._queued[rec.type] + 1024:
             self._compact(rec.type)
@@ -357,8 +361,11 @@ class JobStateMachine:
                 self._set_state(rec, JobState.QUEUED)
                 self._persist(rec)
                 return IN_QUEUE
-            if job.epoch_number > rec.epoch:
-                rec.epoch = job.epoch_number  # keeps it alive through cleanup of older epochs
+            # a more urgent priority re-keys an unsettled job (a speculative job whose epoch became ours)
+            urgent = job.priority < rec.priority and rec.state not in SETTLED
+            if job.epoch_number > rec.epoch or urgent:
+                rec.epoch = max(rec.epoch, job.epoch_number)  # keeps it alive through cleanup of older epochs
+                rec.priority = min(rec.priority, job.priority)
                 if rec.state == JobState.QUEUED and not rec.awaiting_journal:
                     # re-key its queue entry so the dispatch order matches the record (and a restore)
                     self._queued[rec.type] -= 1
@@ -442,7 +449,12 @@ class JobStateMachine:
 
     # ------------------------------------------------------------------ consumer events
 
-    def dispatch(self, flt: JobFilter, agent: str | None, now: float) -> JobRecord | None:
+    def dispatch(
+        self, flt: JobFilter, agent: str | None, now: float, *, below_priority: int | None = None
+    ) -> JobRecord | None:
+        """Hand out the best queued job. ``below_priority``: only a job whose priority key is
+        smaller (used to cap the capacity speculative work may take; exact under the "deadline"
+        policy, where each type's queue is ordered by that key)."""
         types = AZTEC_TYPE_PRIORITY if flt.allow_list is None else [
             t for t in AZTEC_TYPE_PRIORITY if t in flt.allow_list
         ]
@@ -453,6 +465,8 @@ class JobStateMachine:
                 continue
             head = self._head(ptype)
             if head is None:
+                continue
+            if below_priority is not None and head[1] >= below_priority:
                 continue
             if self.policy == "aztec":
                 best, best_type = head, ptype
@@ -469,6 +483,21 @@ class JobStateMachine:
         rec.agent = agent
         rec.acked = False
         return rec
+
+    def set_priority(self, job_id: str, priority: int) -> bool:
+        """Re-key a job (a speculative epoch became ours and gets its real deadline). Returns
+        whether the job exists and is unsettled."""
+        rec = self._jobs.get(job_id)
+        if rec is None or rec.state in SETTLED:
+            return False
+        if rec.priority == priority:
+            return True
+        rec.priority = priority
+        if rec.state == JobState.QUEUED and not rec.awaiting_journal:
+            self._queued[rec.type] -= 1
+            self._push(rec)  # the old heap entry dies with its token
+        self._persist(rec)
+        return True
 
     def release(self, job_id: str, agent: str | None = None) -> bool:
         """Give back a job whose dispatch never reached its agent (nothing is counted). With

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,7 +45,7 @@ from proving.orchestrator.plan import (
     TxInput,
 )
 from proving.proof_store import ProofStore, ProofStoreError
-from proving.types import ProvingJob, make_job_id
+from proving.types import ProvingJob, ProvingRequestType, make_job_id
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,19 @@ class EpochProver:
         protocol_contract_tree_root: int = PROTOCOL_CONTRACT_TREE_ROOT,
         priority_mode: PriorityMode = "critical-path",
         max_concurrent_enqueues: int = 64,
+        priority_of: Callable[[EnqueueJob], int] | None = None,
+        hold: Callable[[EnqueueJob], bool] | None = None,
+        max_outstanding: int | None = None,
+        keep_on_cancel: frozenset[ProvingRequestType] = frozenset(),
     ) -> None:
+        """``priority_of``: the broker priority key of a job (default: the plan's); ``hold``: jobs
+        kept back instead of enqueued (speculative proving holds the epoch-level ones, see
+        :mod:`proving.orchestrator.schedule`), listed in ``held``; ``max_outstanding``: at most that
+        many of this prover's jobs unsettled at the broker at once (caps speculation's share);
+        ``keep_on_cancel``: job types not cancelled at the broker when this epoch fails or is
+        cancelled, because other epochs may wait for the same (content-addressed) job, e.g. the
+        base parity over zero messages."""
+        self.keep_on_cancel = keep_on_cancel
         self.producer = producer
         self.store = proof_store
         self.prover_id = prover_id
@@ -93,6 +105,10 @@ class EpochProver:
         self.protocol_contract_tree_root = protocol_contract_tree_root
         self.priority_mode: PriorityMode = priority_mode
         self._enqueue_slots = trio.Semaphore(max_concurrent_enqueues)
+        self.priority_of = priority_of
+        self.hold = hold
+        self.held: list[EnqueueJob] = []
+        self._outstanding = trio.Semaphore(max_outstanding) if max_outstanding else None
         self.plan: EpochProvingPlan | None = None
         self._nursery: trio.Nursery | None = None
         self._done = trio.Event()
@@ -126,6 +142,9 @@ class EpochProver:
         if self._nursery is None:
             raise RuntimeError("EpochProver.run() is not running")
         for action in self._plan().take_actions():
+            if self.hold is not None and self.hold(action):
+                self.held.append(action)
+                continue
             self._in_flight += 1
             self._nursery.start_soon(self._job, action)
 
@@ -238,7 +257,10 @@ class EpochProver:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
         self._done.set()
-        pending = [i for i in self._ids if i not in self._settled_ids]
+        pending = [
+            i for i in self._ids
+            if i not in self._settled_ids and not any(i.startswith(t.name + ":") for t in self.keep_on_cancel)
+        ]
         with trio.CancelScope(shield=True), trio.move_on_after(30):
             for job_id in pending:
                 try:
@@ -258,11 +280,19 @@ class EpochProver:
             self._in_flight -= 1
 
     async def _run_job(self, action: EnqueueJob) -> None:
+        if self._outstanding is None:
+            await self._run_job_unbounded(action)
+            return
+        async with self._outstanding:
+            await self._run_job_unbounded(action)
+
+    async def _run_job_unbounded(self, action: EnqueueJob) -> None:
         job_id = make_job_id(action.type, action.inputs)
         self._ids[job_id].append(action.key)
         async with self._enqueue_slots:
             uri = self.store.save(action.inputs)
-            job = ProvingJob(job_id, action.type, action.epoch_number, uri, action.priority)
+            priority = action.priority if self.priority_of is None else self.priority_of(action)
+            job = ProvingJob(job_id, action.type, action.epoch_number, uri, priority)
             status = await self.producer.enqueue_proving_job(job)
         if status.settled:
             self.already_proven += 1
