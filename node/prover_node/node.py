@@ -14,9 +14,11 @@ from the broker's stored results).
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 import trio
 
@@ -30,6 +32,7 @@ log = logging.getLogger("node.prover_node")
 
 MAX_QUOTE_ATTEMPTS_PER_EPOCH = 3
 MAX_PROVING_ATTEMPTS_PER_EPOCH = 3
+QUOTE_HISTORY: Final = 64  # quotes we sent, kept for the live view
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,8 @@ class ProverNode:
         self.stats = ProverNodeStats()
         self._attempts: dict[int, int] = {}
         self._prove_failures: dict[int, int] = {}
+        self.last_view: ChainView | None = None  # the last L1 poll (the live view and `status` read it)
+        self.quotes: deque[dict[str, Any]] = deque(maxlen=QUOTE_HISTORY)  # quotes we sent, and their fate
 
     def statistics(self) -> dict[str, int]:
         return {**self.stats.__dict__, "quoted_epochs": len(self.state.quoted), "proving": len(self.state.proving)}
@@ -115,6 +120,8 @@ class ProverNode:
 
     async def tick(self, nursery: trio.Nursery) -> None:
         view = await self.chain.chain_view()
+        self.last_view = view
+        self._note_claim(view)
         if view.epoch_to_prove is not None:
             self.state.forget_before(view.epoch_to_prove)
         for action in decide(view, self.state, self.address):
@@ -123,6 +130,18 @@ class ProverNode:
                 nursery.start_soon(self._prove, action)
             elif isinstance(action, SendQuote):
                 await self._quote(action)
+
+    def _note_claim(self, view: ChainView) -> None:
+        """Mark our quote for the claimed epoch as claimed (ours) or lost (someone else's bond)."""
+        claim = view.claim
+        if claim is None:
+            return
+        for q in self.quotes:
+            if q["epoch"] == claim.epoch_to_prove and q["outcome"] == "sent":
+                ours = claim.bond_provider == self.address
+                q["outcome"] = "claimed" if ours else "lost"
+                if not ours:
+                    q["claimed_by"] = "0x" + claim.bond_provider.hex()
 
     async def _quote(self, action: SendQuote) -> None:
         epoch = action.epoch
@@ -154,6 +173,9 @@ class ProverNode:
         await self.quote_sink.add_epoch_proof_quote(quote)
         self.state.quoted.add(epoch)
         self.stats.quotes_sent += 1
+        self.quotes.append({"epoch": epoch, "fee_bps": params.basis_point_fee, "bond": params.bond_amount,
+                            "valid_until_slot": valid_until, "at": time.time(), "outcome": "sent",
+                            "blocks": f"{request.from_block}-{request.to_block}", "txs": request.tx_count})
         log.info(
             "sent quote",
             extra={

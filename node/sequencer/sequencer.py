@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -49,6 +49,7 @@ from p2p.wire.tx import Tx
 log = logging.getLogger("node.sequencer")
 
 RESULTS_KEPT: Final = 256
+QUOTE_HISTORY: Final = 128  # quotes (and why they were or were not chosen) kept for the live view
 
 EMPTY_SIGNATURE: Final = Signature(0, 0, 0)
 
@@ -252,6 +253,7 @@ class Sequencer:
         self.clock = clock
         self.me = bytes.fromhex(l1.address.removeprefix("0x"))
         self._last_slot = -1
+        self.quote_history: OrderedDict[tuple[int, bytes, int, int, int], dict[str, Any]] = OrderedDict()
         self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0,
                                        "parent_sync_waits": 0}
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
@@ -276,15 +278,41 @@ class Sequencer:
         epoch = await self.l1.claimable_epoch()
         if epoch is None:
             return None
+        seen = self.quotes.get_epoch_proof_quotes(epoch)
+        unexpired = drop_expired(seen, slot)
+        verdicts: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot} < {slot})"
+                                    for q in seen if q not in unexpired}
         valid = []
-        for q in drop_expired(self.quotes.get_epoch_proof_quotes(epoch), slot):
+        for q in unexpired:
             try:
                 await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
             except L1RevertError as e:
                 log.debug("quote rejected by L1: %s", e)
+                verdicts[id(q)] = f"rejected by L1: {str(e)[:160]}"
                 continue
             valid.append(q)
-        return select_best_quote(valid, slot)
+        best = select_best_quote(valid, slot)
+        for q in valid:
+            if q is best:
+                verdicts[id(q)] = "chosen (lowest fee)"
+            elif best is not None:
+                verdicts[id(q)] = f"fee {q.payload.basis_point_fee} bps > {best.payload.basis_point_fee} bps"
+        for q in seen:
+            self._note_quote(slot, q, verdicts.get(id(q), "not considered"), q is best)
+        return best
+
+    def _note_quote(self, slot: int, q: EpochProofQuote, why: str, chosen: bool) -> None:
+        """The quote history of the live view: one entry per quote (its latest verdict and slot); the
+        QUOTE_HISTORY most recently judged are kept, the oldest dropped."""
+        p = q.payload
+        key = (p.epoch_to_prove, p.prover, p.basis_point_fee, p.bond_amount, p.valid_until_slot)
+        self.quote_history[key] = {
+            "slot": slot, "epoch": p.epoch_to_prove, "prover": "0x" + p.prover.hex(), "fee_bps": p.basis_point_fee,
+            "bond": p.bond_amount, "valid_until_slot": p.valid_until_slot, "chosen": chosen, "why": why,
+        }
+        self.quote_history.move_to_end(key)
+        while len(self.quote_history) > QUOTE_HISTORY:
+            self.quote_history.popitem(last=False)
 
     def _build(self, parent: ChainState, slot: int, ts: int, chain_id: int, inbox_root: bytes,
                txs: list[Tx]) -> tuple[L2Block, list[bytes]]:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import trio
 
@@ -50,6 +50,7 @@ from proving.orchestrator.plan import (
     PriorityMode,
     TxInput,
 )
+from proving.orchestrator.view import DEFAULT_NODE_LIMIT, plan_nodes, project_finish
 from proving.proof_store import ProofStore, ProofStoreError
 from proving.types import ProvingJob, make_job_id
 
@@ -69,6 +70,18 @@ class EpochProofResult:
     public_inputs: RootRollupPublicInputs
     proof: FakeProof
     output_uri: str
+
+
+@dataclass(slots=True)
+class _JobTiming:
+    job_id: str
+    enqueued_at: float
+    settled_at: float | None = None
+    outcome: str | None = None  # fulfilled / rejected / ...
+    cached: bool = False  # the broker had the result already (restart)
+
+
+BrokerLookup = Callable[[str], tuple[str, str | None, float] | None]  # job id -> (state, agent, dispatched_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,7 @@ class EpochProver:
         self.results_applied = 0
         self.already_proven = 0
         self._in_flight = 0
+        self._jobs: dict[str, _JobTiming] = {}  # plan key -> timing (one per emitted job: bounded by the plan)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,6 +248,59 @@ class EpochProver:
             failed=self._failure,
         )
 
+    def snapshot(
+        self, now: float, *, broker: BrokerLookup | None = None, agents: int = 1, limit: int = DEFAULT_NODE_LIMIT
+    ) -> dict[str, Any]:
+        """The epoch's proof tree with each job's state, agent and duration, and the projected finish
+        (proving/orchestrator/view.py). `broker` (the in-process broker's lookup) adds agents and
+        dispatch times; without it a job is "queued" from enqueue to settle. Cost: O(jobs), bounded
+        by `limit` nodes."""
+        plan = self.plan
+        if plan is None:
+            return {"epoch": None, "nodes": [], "truncated": 0}
+        nodes, truncated = plan_nodes(plan, limit)
+        out: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for n in nodes:
+            t = self._jobs.get(n.key)
+            row: dict[str, Any] = {"key": n.key, "type": n.type, "parent": n.parent, "block": n.block,
+                                   "state": "waiting", "agent": None, "duration": None, "started": None}
+            if t is not None:
+                info = broker(t.job_id) if broker is not None else None
+                started = info[2] if info is not None and info[2] > 0 else None
+                row["agent"] = info[1] if info is not None else None
+                row["started"] = started
+                if t.cached:
+                    row["state"] = "cached"
+                elif t.settled_at is not None:
+                    row["state"] = "done" if t.outcome == "fulfilled" else "failed"
+                    row["duration"] = round(t.settled_at - (started if started is not None else t.enqueued_at), 3)
+                elif info is not None and info[0] == "IN_PROGRESS":
+                    row["state"] = "proving"
+                    row["duration"] = round(now - (started if started is not None else t.enqueued_at), 3)
+                else:
+                    row["state"] = "queued"
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+            out.append(row)
+        proj = project_finish(out, now, agents)
+        stats = plan.statistics()
+        return {
+            "epoch": plan.start.epoch_number,
+            "blocks": plan.start.total_blocks,
+            "blocks_started": stats.blocks_started,
+            "jobs_total": len(out) + truncated,
+            "jobs_done": counts.get("done", 0) + counts.get("cached", 0),
+            "states": counts,
+            "failed": self._failure,
+            "done": plan.done,
+            "eta": proj.eta,
+            "remaining_work": round(proj.remaining_work, 3),
+            "critical_path": round(proj.critical_path, 3),
+            "estimates": {k: round(v, 3) for k, v in proj.estimates.items()},
+            "nodes": out,
+            "truncated": truncated,
+        }
+
     # ------------------------------------------------------------------ jobs
 
     async def _fail(self, reason: str) -> None:
@@ -266,12 +333,14 @@ class EpochProver:
     async def _run_job(self, action: EnqueueJob) -> None:
         job_id = make_job_id(action.type, action.inputs)
         self._ids[job_id].append(action.key)
+        timing = self._jobs[action.key] = _JobTiming(job_id, trio.current_time())
         async with self._enqueue_slots:
             uri = self.store.save(action.inputs)
             job = ProvingJob(job_id, action.type, action.epoch_number, uri, action.priority)
             status = await self.producer.enqueue_proving_job(job)
         if status.settled:
             self.already_proven += 1
+            timing.cached = True
         for _ in range(3):
             if not status.settled:
                 status = await self.producer.wait_for_job_to_settle(job_id)
@@ -280,6 +349,7 @@ class EpochProver:
             # lost (cleaned up, or a broker without a durable store restarted): ask again
             status = await self.producer.enqueue_proving_job(job)
         self._settled_ids.add(job_id)
+        timing.settled_at, timing.outcome = trio.current_time(), status.status
         if status.status == "rejected":
             raise EpochProvingError(f"{action.type.name} job {job_id} failed: {status.reason}")
         if status.status != "fulfilled" or status.value is None:
