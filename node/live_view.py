@@ -35,13 +35,18 @@ def _hex(b: bytes | None) -> str | None:
     return None if b is None else "0x" + b.hex()
 
 
+def _amounts(d: dict[str, Any]) -> dict[str, Any]:
+    """Token amounts as decimal strings (JSON numbers lose precision above 2**53 in JS)."""
+    return {k: str(v) if k in ("bond", "deposit", "amount") and isinstance(v, int) else v for k, v in d.items()}
+
+
 def _claim(claim: Any) -> dict[str, Any] | None:
     if claim is None or not getattr(claim, "exists", True):
         return None
     return {
         "epoch": claim.epoch_to_prove,
         "fee_bps": claim.basis_point_fee,
-        "bond": claim.bond_amount,
+        "bond": str(claim.bond_amount),
         "bond_provider": _hex(claim.bond_provider),
         "proposer": _hex(claim.proposer_claimant),
     }
@@ -132,8 +137,8 @@ class LiveView:
             "agents": agents,
             "epochs": list(getattr(job, "history", ())),
             "quotes": {
-                "ours": list(getattr(node, "quotes", ())),
-                "seen": list(getattr(seq, "quote_history", {}).values()) if seq is not None else [],
+                "ours": [_amounts(q) for q in getattr(node, "quotes", ())],
+                "seen": [_amounts(q) for q in getattr(seq, "quote_history", {}).values()] if seq is not None else [],
             },
             "prover_stats": node.statistics() if node is not None else None,
         }
@@ -190,11 +195,11 @@ class LiveView:
 
 
 async def escrow_status(l1: Any, prover: bytes) -> dict[str, Any]:
-    """The prover's ProofCommitmentEscrow deposit and pending withdrawal (amount, executable at)."""
-    out: dict[str, Any] = {"deposit": await l1.escrow_deposits(prover)}
-    if hasattr(l1, "escrow_withdrawal"):
-        amount, executable_at = await l1.escrow_withdrawal(prover)
-        out["withdrawal"] = {"amount": amount, "executable_at": executable_at} if amount else None
+    """The prover's ProofCommitmentEscrow deposit and pending withdrawal (amount, executable at, an L1
+    timestamp); amounts as decimal strings."""
+    out: dict[str, Any] = {"deposit": str(await l1.escrow_deposits(prover))}
+    amount, executable_at = await l1.escrow_withdrawal(prover)
+    out["withdrawal"] = {"amount": str(amount), "executable_at": executable_at} if amount else None
     return out
 
 

@@ -24,6 +24,7 @@ from proving.proof_store import InlineProofStore
 from proving.synthetic import make_epoch
 
 PROVER = bytes.fromhex("7e57" * 10)
+PROPOSER = bytes.fromhex("5e9" + "0" * 36 + "1")
 
 
 @dataclass
@@ -53,13 +54,14 @@ class Sim:
 async def simulated_epoch(
     *, blocks: int = 4, txs: int = 4, agents: int = 3, seconds_per_million_gates: float = 0.2, deadline: float = 60.0
 ) -> AsyncIterator[Sim]:
-    broker = ProvingBroker(poll_interval=0.2)
+    broker = ProvingBroker(poll_interval=0.2, registry=CollectorRegistry())
     pool = AgentPool(broker, agents, timing=TimingModel(seconds_per_million_gates), heartbeat_interval=0.5,
                      long_poll=1.0, name="sim")
     prover = EpochProver(broker, InlineProofStore(), prover_id=int.from_bytes(PROVER, "big"), vk_tree_root=11)
     ep = make_epoch(blocks, txs, public_fraction=0.5, seed=7)
     now = trio.current_time()
-    job = SimJob(prover, ProofClaim(ep.epoch_number, 250, 10**21, PROVER, bytes(20)), now, now + deadline)
+    claim = ProofClaim(ep.epoch_number, 250, 10**21, PROVER, PROPOSER)
+    job = SimJob(prover, claim, now, now + deadline)
     view = LiveView(prover_job=lambda: job, broker=lambda: broker, agents=lambda: pool,
                     prover_address=lambda: PROVER, roles=["prover", "prover_broker", "prover_node"])
     server = node_http_server("127.0.0.1", 0, Dispatcher(), CollectorRegistry(), pages=view.pages())
