@@ -12,6 +12,8 @@ need_apt=()
 # fastecdsa (a py-libp2p dependency) builds from source against GMP.
 if ! printf '#include <gmp.h>\n' | cc -E - >/dev/null 2>&1; then need_apt+=(libgmp-dev); fi
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# headless Chromium drives the live epoch view's browser test (tests/node/test_live_view_chromium.py)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
