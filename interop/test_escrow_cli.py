@@ -61,8 +61,8 @@ def test_escrow_withdraw_start_wait_execute(deploy_l1: Callable[..., Any]) -> No
     assert early.returncode == 2 and "executable at" in early.stderr, early.stderr
     assert trio.run(client.escrow_deposits, prover) == 5000
 
-    chain.w3.provider.make_request("evm_increaseTime", [delay + 1])  # type: ignore[arg-type]
-    chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    chain.w3.provider.make_request("evm_increaseTime", [delay + 1])
+    chain.w3.provider.make_request("evm_mine", [])
     done = _cli(env, "withdraw", "--execute")
     assert done.returncode == 0, done.stderr
     assert "withdrew 3000" in done.stdout and "deposit 2000, token balance 3000" in done.stdout
