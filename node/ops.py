@@ -109,10 +109,14 @@ def format_status(s: dict[str, Any], url: str) -> str:
         )
         slack = p.get("slack")
         verdict = "" if slack is None else ("  LATE" if slack < 0 else "  on time")
-        out.append(
-            f"  deadline in {_secs(p['deadline_in'])}, ETA in {_secs(p['eta_in'])}, slack {_secs(slack)}{verdict}"
-            f"  (critical path {_secs(p['critical_path'])}, work left {_secs(p['remaining_work'])})"
-        )
+        if p["done"]:
+            out.append(f"  finished {_secs(None if p['eta_in'] is None else -p['eta_in'])} ago, "
+                       f"slack {_secs(slack)} before the deadline{verdict}")
+        else:
+            out.append(
+                f"  deadline in {_secs(p['deadline_in'])}, ETA in {_secs(p['eta_in'])}, slack {_secs(slack)}{verdict}"
+                f"  (critical path {_secs(p['critical_path'])}, work left {_secs(p['remaining_work'])})"
+            )
         out.append(f"  jobs: {states}" + (f"  FAILED: {p['failed']}" if p.get("failed") else ""))
     else:
         out.append("proof: none in progress")

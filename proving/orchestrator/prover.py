@@ -122,6 +122,7 @@ class EpochProver:
         self.results_applied = 0
         self.already_proven = 0
         self._in_flight = 0
+        self.finished_at: float | None = None  # when the root proof arrived (trio clock)
         self._jobs: dict[str, _JobTiming] = {}  # plan key -> timing (one per emitted job: bounded by the plan)
 
     # ------------------------------------------------------------------ lifecycle
@@ -284,6 +285,7 @@ class EpochProver:
             out.append(row)
         proj = project_finish(out, now, agents)
         stats = plan.statistics()
+        eta = self.finished_at if plan.done and self.finished_at is not None else proj.eta
         return {
             "epoch": plan.start.epoch_number,
             "blocks": plan.start.total_blocks,
@@ -293,7 +295,7 @@ class EpochProver:
             "states": counts,
             "failed": self._failure,
             "done": plan.done,
-            "eta": proj.eta,
+            "eta": eta,  # when done: when the root proof arrived
             "remaining_work": round(proj.remaining_work, 3),
             "critical_path": round(proj.critical_path, 3),
             "estimates": {k: round(v, 3) for k, v in proj.estimates.items()},
@@ -361,6 +363,7 @@ class EpochProver:
         plan.on_result(action.key, output)
         self.results_applied += 1
         if isinstance(output, RootOutput):
+            self.finished_at = trio.current_time()
             self._result_uri = status.value
             self._done.set()
         self._flush()
