@@ -280,8 +280,9 @@ class Sequencer:
             return None
         seen = self.quotes.get_epoch_proof_quotes(epoch)
         unexpired = drop_expired(seen, slot)
+        kept = {id(q) for q in unexpired}
         verdicts: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot} < {slot})"
-                                    for q in seen if q not in unexpired}
+                                    for q in seen if id(q) not in kept}
         valid = []
         for q in unexpired:
             try:
