@@ -66,6 +66,8 @@ class LiveView:
     prover_address: Callable[[], bytes | None] = lambda: None
     roles: list[str] = field(default_factory=list)
     clock: Callable[[], float] = trio.current_time
+    cache_seconds: float = 0.5  # one snapshot serves every poll within this (many open pages cost one)
+    _cache: dict[tuple[int, bool], tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ the view (no I/O)
 
@@ -123,6 +125,18 @@ class LiveView:
         }
 
     def epoch_view(self, *, limit: int = 2000, with_nodes: bool = True) -> dict[str, Any]:
+        """The page's JSON; recomputed at most every `cache_seconds` (O(jobs), ~50 ms for 4,191 jobs)."""
+        now = self.clock()
+        hit = self._cache.get((limit, with_nodes))
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        view = self._epoch_view(limit, with_nodes)
+        if len(self._cache) >= 4:
+            self._cache.clear()
+        self._cache[(limit, with_nodes)] = (now, view)
+        return view
+
+    def _epoch_view(self, limit: int, with_nodes: bool) -> dict[str, Any]:
         agents = self._agents()
         n_agents = agents["busy"] + agents["idle"] or agents.get("local", {}).get("concurrency", 0)
         node = self.prover_node()
@@ -148,7 +162,7 @@ class LiveView:
     async def prover_status(self) -> dict[str, Any]:
         """`node_getProverStatus`: the view without the tree, plus L1's word on the chain and escrow.
         An L1 failure is reported in `l1_error`, never raised."""
-        out = self.epoch_view(with_nodes=False)
+        out = dict(self.epoch_view(with_nodes=False))  # the cached view stays as it is
         l1 = self.l1()
         me = self.prover_address()
         out["l1"] = None

@@ -10,6 +10,7 @@ import json
 import httpx
 import trio
 
+from node.live_view import LiveView
 from proving.orchestrator import EpochProvingPlan
 from proving.orchestrator.view import plan_nodes, project_finish
 from proving.synthetic import make_epoch
@@ -53,6 +54,7 @@ def test_projection_is_the_longer_of_critical_path_and_work_over_agents() -> Non
 
 async def test_snapshot_mid_epoch_and_at_the_end() -> None:
     async with simulated_epoch(blocks=2, txs=4, agents=2, seconds_per_million_gates=0.05) as sim:
+        sim.view.cache_seconds = 0.0
         seen: set[str] = set()
         mid = None
         while not sim.done.is_set():
@@ -80,3 +82,23 @@ async def test_snapshot_mid_epoch_and_at_the_end() -> None:
             api = await http.get(sim.url + "/api/epoch")
             assert json.loads(api.text)["proof"]["epoch"] == p["epoch"]
             assert (await http.get(sim.url + "/")).text == page.text
+
+
+def test_one_snapshot_serves_the_polls_within_cache_seconds() -> None:
+    t = [0.0]
+    calls = [0]
+
+    class Job:
+        current = None
+
+    def job() -> Job:
+        calls[0] += 1
+        return Job()
+
+    view = LiveView(prover_job=job, clock=lambda: t[0], cache_seconds=0.5)
+    first = view.epoch_view()
+    t[0] = 0.4
+    assert view.epoch_view() is first and calls[0] == 2  # _proof and _epoch_view each ask once
+    t[0] = 0.6
+    assert view.epoch_view() is not first and calls[0] == 4
+    assert view.epoch_view(with_nodes=False) is not first
