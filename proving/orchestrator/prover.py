@@ -254,12 +254,13 @@ class EpochProver:
     ) -> dict[str, Any]:
         """The epoch's proof tree with each job's state, agent and duration, and the projected finish
         (proving/orchestrator/view.py). `broker` (the in-process broker's lookup) adds agents and
-        dispatch times; without it a job is "queued" from enqueue to settle. Cost: O(jobs), bounded
-        by `limit` nodes."""
+        dispatch times; without it a job is "queued" from enqueue to settle. Cost: O(jobs of the
+        epoch); the tree returned is cut at `limit` nodes (its top first)."""
         plan = self.plan
         if plan is None:
             return {"epoch": None, "nodes": [], "truncated": 0}
-        nodes, truncated = plan_nodes(plan, limit)
+        # every node counts for the states and the projection; only the first `limit` are returned
+        nodes, _ = plan_nodes(plan, limit=1 << 62)
         out: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         for n in nodes:
@@ -290,7 +291,7 @@ class EpochProver:
             "epoch": plan.start.epoch_number,
             "blocks": plan.start.total_blocks,
             "blocks_started": stats.blocks_started,
-            "jobs_total": len(out) + truncated,
+            "jobs_total": len(out),
             "jobs_done": counts.get("done", 0) + counts.get("cached", 0),
             "states": counts,
             "failed": self._failure,
@@ -299,8 +300,8 @@ class EpochProver:
             "remaining_work": round(proj.remaining_work, 3),
             "critical_path": round(proj.critical_path, 3),
             "estimates": {k: round(v, 3) for k, v in proj.estimates.items()},
-            "nodes": out,
-            "truncated": truncated,
+            "nodes": out[:limit],
+            "truncated": max(0, len(out) - limit),
         }
 
     # ------------------------------------------------------------------ jobs

@@ -75,6 +75,9 @@ async def test_snapshot_mid_epoch_and_at_the_end() -> None:
         assert p["done"] and p["states"] == {"done": p["jobs_total"]} and p["jobs_done"] == p["jobs_total"]
         assert all(x["duration"] is not None and x["duration"] >= 0 for x in p["nodes"])
         assert end["epochs"][0]["result"] == "proven"
+        cut = sim.prover.snapshot(trio.current_time(), limit=5)  # the tree is cut, the counts are not
+        assert len(cut["nodes"]) == 5 and cut["truncated"] == p["jobs_total"] - 5
+        assert cut["jobs_total"] == p["jobs_total"] and cut["states"] == p["states"]
         async with httpx.AsyncClient() as http:
             page = await http.get(sim.url + "/epoch")
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
