@@ -97,7 +97,7 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     report = seq.quote_reports[-1]
     assert report.slot == 4 and report.chosen == cheap
     why = {q.payload.basis_point_fee: w for q, w in report.not_chosen}
-    assert why[900] == "fee 900 bps > 100 bps" and why[1].startswith("expired (valid until slot 1)")
+    assert why[900] == "fee 900 bps > 100 bps" and why[1].startswith("expired (valid until slot 1 <")
     assert why[2].startswith("rejected by L1"), why
     assert "4 quotes for epoch 0, chose 0x" in str(report) and "(fee 100 bps, bond 5000)" in str(report)
     verdicts = {v: seq.metrics.registry.get_sample_value("aztec_sequencer_quote_verdicts_total", {"verdict": v})

@@ -1,5 +1,6 @@
 """`python -m node [--p2p] [--p2p-bootstrap] [--prover-node] [--archiver] [--prover] [--prover-broker]
 [--sequencer] [--devnet]`: flags pick the components (like `aztec start`), env vars configure them.
+`python -m node status` and `python -m node escrow ...` are operator commands (node/ops.py).
 The installed console script `aztec-py-node` is the same entry point (`main`)."""
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=_prog(),
         description="Python peer node for the Aztec v0.63.1 Sequencer & Prover protocol. "
-        "Flags select components; environment variables configure them (see --help-env).",
+        "Flags select components; environment variables configure them (see --help-env). "
+        "Operator commands: `status` (what a running node is proving), `escrow balance|withdraw` (the bond).",
     )
     p.add_argument("--p2p", action="store_true", help="join the p2p network (discv5 + gossipsub, quote and tx pools)")
     p.add_argument("--p2p-bootstrap", action="store_true", help="run a discv5 boot node")
@@ -65,12 +67,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
+OPS_COMMANDS = ("status", "escrow")  # node/ops.py: operator commands against a running node / L1
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plan"]:  # capacity planner (issue 14)
         from node.deadline.planner import main as plan_main
 
         return plan_main(argv[1:])
+    if argv and argv[0] in OPS_COMMANDS:
+        from node.ops import main as ops_main
+
+        return ops_main(argv, _prog(), environ)
     args = build_parser().parse_args(argv)
     if args.help_env:
         print(config_table_markdown())

@@ -285,7 +285,8 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
         host, port = "127.0.0.1", devnet_http_port(config.devnet_base_port)
     # the HTTP server starts first, so /health and /ready answer while the rest starts
     token = config.prover_broker_auth_token if "prover_broker" in roles else None
-    http = node_http_server(host, port, ctx.rpc, ctx.registry, ctx.health.report, token=token)
+    view = _live_view(ctx)
+    http = node_http_server(host, port, ctx.rpc, ctx.registry, ctx.health.report, token=token, pages=view.pages())
     components: list[Named] = [Named("http", StartupGuard(http, port_in_use("AZTEC_PORT", host, port)))]
     for role in ROLE_ORDER:
         if role in roles:
@@ -308,6 +309,31 @@ def _install_metrics(ctx: Context) -> None:
     ctx.registry.register(L1Collector(lambda: ctx.shared.get("l1")))
     if "prover" in ctx.roles:
         ctx.registry.register(AgentCollector(lambda: ctx.shared.get("agents")))
+
+
+# --- the live epoch view and `status` (live-view)
+def _live_view(ctx: Context) -> Any:
+    """GET /, /epoch, /api/epoch and the open, read-only node_getEpochView / node_getProverStatus."""
+    from node.live_view import LiveView
+
+    sh = ctx.shared
+    view = LiveView(
+        prover_node=lambda: sh.get("prover_node"),
+        prover_job=lambda: sh.get("prover_job"),
+        broker=lambda: sh.get("broker"),
+        agents=lambda: sh.get("agents"),
+        sequencer=lambda: sh.get("sequencer"),
+        l1=lambda: sh.get("l1"),
+        prover_address=lambda: getattr(sh.get("prover_node"), "address", None),
+        roles=sorted(ctx.roles),
+    )
+
+    async def epoch_view() -> dict[str, Any]:
+        return view.epoch_view()
+
+    ctx.rpc.register("node_getEpochView", epoch_view)
+    ctx.rpc.register("node_getProverStatus", view.prover_status)
+    return view
 
 
 def _install_last_error_handler(health: HealthRegistry) -> None:
@@ -523,6 +549,7 @@ def _sequencer(ctx: Context) -> list[Named]:
                                    seq.last_error)
 
         ctx.health.add("sequencer", probe)
+        ctx.shared["sequencer"] = seq  # the live view's quote history
         return seq
 
     return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
@@ -832,6 +859,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             metrics=ctx.shared["metrics"],
         )
         ctx.shared["prover_node"] = node
+        ctx.shared["prover_job"] = job  # the live view's proof tree
 
         async def get_prover_node_stats() -> dict[str, Any]:
             return {**node.statistics(), "lastEpoch": job.last}

@@ -15,6 +15,8 @@ command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # Prometheus (Debian's package, bookworm's version) scrapes a devnet in interop/test_prometheus_scrape.py.
 PROMETHEUS_DEB=2.42.0+ds-5+deb12u1
 command -v prometheus >/dev/null 2>&1 || need_apt+=("prometheus=$PROMETHEUS_DEB")
+# headless Chromium drives the live epoch view's browser test (tests/node/test_live_view_chromium.py)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -3,7 +3,7 @@
 Routes: `POST /` JSON-RPC 2.0 (200 with the answer, 204 when there is nothing to answer),
 `GET /health` (and `/status`, or the paths given) the JSON of `health()` or `health_route(path)`,
 `GET /metrics` Prometheus text (when a
-registry is given); anything else 404, other methods on `/` 405.
+registry is given), the GET `pages` given; anything else 404, other methods on `/` 405.
 
 Access (README "Access"): methods registered `protected=True` (the broker's) need, when a token is
 configured, `Authorization: Bearer <token>`; without a token only loopback callers may call them.
@@ -17,7 +17,7 @@ import functools
 import hmac
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,15 +88,18 @@ class JsonRpcApp:
         access: AccessPolicy | None = None,
         health_route: Callable[[str], tuple[int, Any]] | None = None,
         health_paths: tuple[str, ...] = ("/health", "/status"),
+        pages: Mapping[str, Callable[[], Response]] | None = None,
     ) -> None:
         """`health()`: the JSON of the health paths (always 200); or `health_route(path)`: (status,
-        JSON) for each of `health_paths` (e.g. 503 while not ready)."""
+        JSON) for each of `health_paths` (e.g. 503 while not ready). `pages`: more GET paths (open,
+        read-only: e.g. the node's live epoch view), each answered by its function."""
         self.dispatcher = dispatcher
         self.registry = registry
         self.health = health or (lambda: {"status": "ok"})
         self.health_route = health_route
         self.health_paths = tuple(p.encode() for p in health_paths)
         self.access = access or AccessPolicy()
+        self.pages = {k.encode(): v for k, v in (pages or {}).items()}
 
     async def __call__(self, req: Request) -> Response:
         if req.method == b"POST":
@@ -112,5 +115,8 @@ class JsonRpcApp:
                 return Response(200, json.dumps(self.health()).encode())
             if req.path == b"/metrics" and self.registry is not None:
                 return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST.encode())
+            page = self.pages.get(req.path)
+            if page is not None:
+                return page()
             return _NOT_FOUND
         return _NOT_ALLOWED if req.path in (b"/", b"") else _NOT_FOUND

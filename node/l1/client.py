@@ -443,6 +443,18 @@ class L1Client:
         )
         return int(out[0])
 
+    async def escrow_withdrawal(self, prover: str | bytes) -> tuple[int, int]:
+        """ProofCommitmentEscrow.withdrawRequests(prover): (amount, executableAt timestamp); (0, 0) if none."""
+        out = await self._view(
+            art.PROOF_COMMITMENT_ESCROW, self.addresses.proof_commitment_escrow, "withdrawRequests",
+            normalize_address(prover),
+        )
+        return int(out[0]), int(out[1])
+
+    async def escrow_withdraw_delay(self) -> int:
+        out = await self._view(art.PROOF_COMMITMENT_ESCROW, self.addresses.proof_commitment_escrow, "WITHDRAW_DELAY")
+        return int(out[0])
+
     async def escrow_deposit(self, amount: int) -> Receipt:
         data = encode_call(self._abi[art.PROOF_COMMITMENT_ESCROW], "deposit", [amount])
         return await self.send_transaction(self.addresses.proof_commitment_escrow, data, context="Escrow.deposit")

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httpx
 import trio
@@ -43,6 +44,7 @@ from proving.orchestrator.prover import EpochProofResult, EpochProver
 from proving.proof_store import ProofStore
 
 log = logging.getLogger("node.prover_node.epoch_job")
+EPOCH_HISTORY: Final = 32  # epoch results kept for the live view and `status`
 
 
 class EpochJobError(EpochProvingAborted):
@@ -193,6 +195,14 @@ class EpochProvingJob:
         self.metrics = metrics if metrics is not None else NodeMetrics()
         self.progress_interval = progress_interval
         self.progress: Progress | None = None  # of the epoch being proven (None between epochs)
+        # the live view (node/live_view.py): the epoch being proven, its deadline on trio's clock, the
+        # last EPOCH_HISTORY results
+        self.current: EpochProver | None = None
+        self.current_epoch: int | None = None
+        self.current_claim: ProofClaim | None = None
+        self.started_at: float | None = None
+        self.deadline_at: float | None = None
+        self.history: deque[dict[str, Any]] = deque(maxlen=EPOCH_HISTORY)
 
     async def _seconds_to_deadline(self, epoch: int) -> float:
         timing = await self.l1.timing()
@@ -253,12 +263,19 @@ class EpochProvingJob:
             )
         started = time.monotonic()
         deadline_at = trio.current_time() + remaining
+        self.current_epoch, self.current_claim = epoch, claim
+        self.started_at = trio.current_time()
+        self.deadline_at = deadline_at
         with trio.move_on_after(remaining) as scope:
             try:
                 await self._prove_and_publish(epoch, started, deadline_at)
+            except Exception as e:
+                self.history.append({"epoch": epoch, "result": "failed", "error": str(e)[:200]})
+                raise
             finally:
                 self.progress = None
             return
+        self.history.append({"epoch": epoch, "result": "missed deadline"})
         if scope.cancelled_caught:
             raise DeadlinePassedError(
                 f"epoch {epoch}: not proven before the deadline (end of epoch {epoch + 1}, {remaining:.0f}s), giving up"
@@ -292,6 +309,7 @@ class EpochProvingJob:
             vk_tree_root=vk_tree_root,
             protocol_contract_tree_root=pct_root,
         )
+        self.current = prover
         log.info(
             "proving epoch",
             extra={"epoch": epoch, "blocks": f"{inputs.from_block}-{inputs.to_block}",
@@ -339,6 +357,8 @@ class EpochProvingJob:
             "gas": receipt.gas_used,
             "deadline_slack_s": round(slack, 1),
         }
+        self.history.append({**self.last, "result": "proven",
+                             "slack_seconds": round((self.deadline_at or 0.0) - trio.current_time(), 1)})
         log.info("submitted epoch proof", extra=self.last)
         if self.on_published is not None:
             await self.on_published(epoch, self.last)

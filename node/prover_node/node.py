@@ -14,9 +14,11 @@ from the broker's stored results).
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import trio
 
@@ -31,6 +33,7 @@ log = logging.getLogger("node.prover_node")
 
 MAX_QUOTE_ATTEMPTS_PER_EPOCH = 3
 MAX_PROVING_ATTEMPTS_PER_EPOCH = 3
+QUOTE_HISTORY: Final = 64  # quotes we sent, kept for the live view
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class ProverNode:
         self._prove_failures: dict[int, int] = {}
         self.metrics = metrics if metrics is not None else NodeMetrics()
         self._open_quotes: dict[int, int] = {}  # epoch -> valid_until_slot of quotes not yet decided
+        self.last_view: ChainView | None = None  # the last L1 poll (the live view and `status` read it)
+        self.quotes: deque[dict[str, Any]] = deque(maxlen=QUOTE_HISTORY)  # quotes we sent, and their fate
 
     def statistics(self) -> dict[str, int]:
         return {**self.stats.__dict__, "quoted_epochs": len(self.state.quoted), "proving": len(self.state.proving)}
@@ -141,6 +146,8 @@ class ProverNode:
 
     async def tick(self, nursery: trio.Nursery) -> None:
         view = await self.chain.chain_view()
+        self.last_view = view
+        self._note_claim(view)
         if view.epoch_to_prove is not None:
             self.state.forget_before(view.epoch_to_prove)
         self._settle_quotes(view)
@@ -166,6 +173,18 @@ class ProverNode:
                      extra={"epoch": epoch} | ({"claimed_by": "0x" + claim.bond_provider.hex(),
                                                 "fee_bps": claim.basis_point_fee}
                                                if claim is not None and claim.epoch_to_prove == epoch else {}))
+
+    def _note_claim(self, view: ChainView) -> None:
+        """Mark our quote for the claimed epoch as claimed (ours) or lost (someone else's bond)."""
+        claim = view.claim
+        if claim is None:
+            return
+        for q in self.quotes:
+            if q["epoch"] == claim.epoch_to_prove and q["outcome"] == "sent":
+                ours = claim.bond_provider == self.address
+                q["outcome"] = "claimed" if ours else "lost"
+                if not ours:
+                    q["claimed_by"] = "0x" + claim.bond_provider.hex()
 
     async def _quote(self, action: SendQuote) -> None:
         epoch = action.epoch
@@ -200,6 +219,9 @@ class ProverNode:
         self.stats.quotes_sent += 1
         self.metrics.quotes_sent.inc()
         self._open_quotes[epoch] = valid_until
+        self.quotes.append({"epoch": epoch, "fee_bps": params.basis_point_fee, "bond": params.bond_amount,
+                            "valid_until_slot": valid_until, "at": time.time(), "outcome": "sent",
+                            "blocks": f"{request.from_block}-{request.to_block}", "txs": request.tx_count})
         log.info(
             "sent quote",
             extra={

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -50,6 +50,7 @@ from p2p.wire.tx import Tx
 log = logging.getLogger("node.sequencer")
 
 RESULTS_KEPT: Final = 256
+QUOTE_HISTORY: Final = 128  # quotes (and why they were or were not chosen) kept for the live view
 
 EMPTY_SIGNATURE: Final = Signature(0, 0, 0)
 
@@ -280,6 +281,7 @@ class Sequencer:
         self.clock = clock
         self.me = bytes.fromhex(l1.address.removeprefix("0x"))
         self._last_slot = -1
+        self.quote_history: OrderedDict[tuple[int, bytes, int, int, int], dict[str, Any]] = OrderedDict()
         self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0,
                                        "parent_sync_waits": 0}
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
@@ -313,14 +315,14 @@ class Sequencer:
         quotes = self.quotes.get_epoch_proof_quotes(epoch)
         unexpired = drop_expired(quotes, slot)
         kept = {id(q) for q in unexpired}
-        why_not: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot})"
+        why_not: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot} < {slot})"
                                    for q in quotes if id(q) not in kept}
         valid = []
         for q in unexpired:
             try:
                 await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
             except L1RevertError as e:
-                why_not[id(q)] = f"rejected by L1 ({str(e)[:120]})"
+                why_not[id(q)] = f"rejected by L1: {str(e)[:160]}"
                 continue
             valid.append(q)
         best = select_best_quote(valid, slot)
@@ -329,6 +331,9 @@ class Sequencer:
                 why_not[id(q)] = (f"fee {q.payload.basis_point_fee} bps > {best.payload.basis_point_fee} bps"
                                   if best is not None else "not chosen")
         self._report_quotes(slot, epoch, quotes, best, why_not)
+        for q in quotes:
+            why = "chosen (lowest fee)" if q is best else why_not.get(id(q), "not considered")
+            self._note_quote(slot, q, why, q is best)
         return best
 
     def _report_quotes(self, slot: int, epoch: int, quotes: Sequence[EpochProofQuote], best: EpochProofQuote | None,
@@ -351,6 +356,19 @@ class Sequencer:
         report = QuoteReport(slot, epoch, best, tuple((q, why_not[id(q)]) for q in quotes if q is not best))
         self.quote_reports.append(report)
         log.info(str(report), extra={"slot": slot, "epoch": epoch, "quotes": len(quotes)})
+
+    def _note_quote(self, slot: int, q: EpochProofQuote, why: str, chosen: bool) -> None:
+        """The quote history of the live view: one entry per quote (its latest verdict and slot); the
+        QUOTE_HISTORY most recently judged are kept, the oldest dropped."""
+        p = q.payload
+        key = (p.epoch_to_prove, p.prover, p.basis_point_fee, p.bond_amount, p.valid_until_slot)
+        self.quote_history[key] = {
+            "slot": slot, "epoch": p.epoch_to_prove, "prover": "0x" + p.prover.hex(), "fee_bps": p.basis_point_fee,
+            "bond": p.bond_amount, "valid_until_slot": p.valid_until_slot, "chosen": chosen, "why": why,
+        }
+        self.quote_history.move_to_end(key)
+        while len(self.quote_history) > QUOTE_HISTORY:
+            self.quote_history.popitem(last=False)
 
     def _build(self, parent: ChainState, slot: int, ts: int, chain_id: int, inbox_root: bytes,
                txs: list[Tx]) -> tuple[L2Block, list[bytes]]:

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import trio
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -469,6 +469,24 @@ class ProvingBroker:
         return rec.job()
 
     # ------------------------------------------------------------------ introspection
+
+    def job_view(self, job_id: str) -> tuple[str, str | None, float] | None:
+        """(state name, agent, dispatched_at) of a job, None if unknown: the live epoch view's lookup."""
+        rec = self.machine.record(job_id)
+        return None if rec is None else (rec.state.name, rec.agent, rec.dispatched_at)
+
+    def agents_view(self, limit: int = 256) -> dict[str, Any]:
+        """Agents seen right now: busy (holding a job: which, since when) and idle (long-polling).
+        At most `limit` of each are listed; the counts are exact."""
+        busy = self.machine.records_in_progress()
+        idle = [w.agent for w in self._waiters if not w.event.is_set()]
+        return {
+            "busy": len(busy),
+            "idle": len(idle),
+            "jobs": [{"agent": r.agent, "job": r.id, "type": r.type.name, "since": r.dispatched_at}
+                     for r in busy[:limit]],
+            "idle_agents": idle[:limit],
+        }
 
     def statistics(self) -> BrokerStatistics:
         return BrokerStatistics(

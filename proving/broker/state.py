@@ -627,6 +627,9 @@ class JobStateMachine:
     def records(self) -> Iterable[JobRecord]:
         return self._jobs.values()
 
+    def records_in_progress(self) -> list[JobRecord]:
+        return list(self._in_progress.values())
+
     def queue_depths(self) -> dict[ProvingRequestType, int]:
         return dict(self._queued)
 

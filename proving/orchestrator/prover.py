@@ -26,7 +26,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import trio
 
@@ -44,6 +44,7 @@ from proving.orchestrator.plan import (
     PriorityMode,
     TxInput,
 )
+from proving.orchestrator.view import DEFAULT_NODE_LIMIT, plan_nodes, project_finish
 from proving.proof_store import ProofStore, ProofStoreError
 from proving.types import ProvingJob, ProvingRequestType, make_job_id
 
@@ -63,6 +64,18 @@ class EpochProofResult:
     public_inputs: RootRollupPublicInputs
     proof: FakeProof
     output_uri: str
+
+
+@dataclass(slots=True)
+class _JobTiming:
+    job_id: str
+    enqueued_at: float
+    settled_at: float | None = None
+    outcome: str | None = None  # fulfilled / rejected / ...
+    cached: bool = False  # the broker had the result already (restart)
+
+
+BrokerLookup = Callable[[str], tuple[str, str | None, float] | None]  # job id -> (state, agent, dispatched_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,8 @@ class EpochProver:
         self.results_applied = 0
         self.already_proven = 0
         self._in_flight = 0
+        self.finished_at: float | None = None  # when the root proof arrived (trio clock)
+        self._jobs: dict[str, _JobTiming] = {}  # plan key -> timing (one per emitted job: bounded by the plan)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -247,6 +262,61 @@ class EpochProver:
             failed=self._failure,
         )
 
+    def snapshot(
+        self, now: float, *, broker: BrokerLookup | None = None, agents: int = 1, limit: int = DEFAULT_NODE_LIMIT
+    ) -> dict[str, Any]:
+        """The epoch's proof tree with each job's state, agent and duration, and the projected finish
+        (proving/orchestrator/view.py). `broker` (the in-process broker's lookup) adds agents and
+        dispatch times; without it a job is "queued" from enqueue to settle. Cost: O(jobs of the
+        epoch); the tree returned is cut at `limit` nodes (its top first)."""
+        plan = self.plan
+        if plan is None:
+            return {"epoch": None, "nodes": [], "truncated": 0}
+        # every node counts for the states and the projection; only the first `limit` are returned
+        nodes, _ = plan_nodes(plan, limit=1 << 62)
+        out: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for n in nodes:
+            t = self._jobs.get(n.key)
+            row: dict[str, Any] = {"key": n.key, "type": n.type, "parent": n.parent, "block": n.block,
+                                   "state": "waiting", "agent": None, "duration": None, "started": None}
+            if t is not None:
+                info = broker(t.job_id) if broker is not None else None
+                started = info[2] if info is not None and info[2] > 0 else None
+                row["agent"] = info[1] if info is not None else None
+                row["started"] = started
+                if t.cached:
+                    row["state"] = "cached"
+                elif t.settled_at is not None:
+                    row["state"] = "done" if t.outcome == "fulfilled" else "failed"
+                    row["duration"] = round(t.settled_at - (started if started is not None else t.enqueued_at), 3)
+                elif info is not None and info[0] == "IN_PROGRESS":
+                    row["state"] = "proving"
+                    row["duration"] = round(now - (started if started is not None else t.enqueued_at), 3)
+                else:
+                    row["state"] = "queued"
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+            out.append(row)
+        proj = project_finish(out, now, agents)
+        stats = plan.statistics()
+        eta = self.finished_at if plan.done and self.finished_at is not None else proj.eta
+        return {
+            "epoch": plan.start.epoch_number,
+            "blocks": plan.start.total_blocks,
+            "blocks_started": stats.blocks_started,
+            "jobs_total": len(out),
+            "jobs_done": counts.get("done", 0) + counts.get("cached", 0),
+            "states": counts,
+            "failed": self._failure,
+            "done": plan.done,
+            "eta": eta,  # when done: when the root proof arrived
+            "remaining_work": round(proj.remaining_work, 3),
+            "critical_path": round(proj.critical_path, 3),
+            "estimates": {k: round(v, 3) for k, v in proj.estimates.items()},
+            "nodes": out[:limit],
+            "truncated": max(0, len(out) - limit),
+        }
+
     # ------------------------------------------------------------------ jobs
 
     async def _fail(self, reason: str) -> None:
@@ -289,6 +359,7 @@ class EpochProver:
     async def _run_job_unbounded(self, action: EnqueueJob) -> None:
         job_id = make_job_id(action.type, action.inputs)
         self._ids[job_id].append(action.key)
+        timing = self._jobs[action.key] = _JobTiming(job_id, trio.current_time())
         async with self._enqueue_slots:
             uri = self.store.save(action.inputs)
             priority = action.priority if self.priority_of is None else self.priority_of(action)
@@ -296,6 +367,7 @@ class EpochProver:
             status = await self.producer.enqueue_proving_job(job)
         if status.settled:
             self.already_proven += 1
+            timing.cached = True
         for _ in range(3):
             if not status.settled:
                 status = await self.producer.wait_for_job_to_settle(job_id)
@@ -304,6 +376,7 @@ class EpochProver:
             # lost (cleaned up, or a broker without a durable store restarted): ask again
             status = await self.producer.enqueue_proving_job(job)
         self._settled_ids.add(job_id)
+        timing.settled_at, timing.outcome = trio.current_time(), status.status
         if status.status == "rejected":
             raise EpochProvingError(f"{action.type.name} job {job_id} failed: {status.reason}")
         if status.status != "fulfilled" or status.value is None:
@@ -315,6 +388,7 @@ class EpochProver:
         plan.on_result(action.key, output)
         self.results_applied += 1
         if isinstance(output, RootOutput):
+            self.finished_at = trio.current_time()
             self._result_uri = status.value
             self._done.set()
         self._flush()

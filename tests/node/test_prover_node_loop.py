@@ -100,6 +100,10 @@ async def test_three_epochs_quoted_claimed_proven(autojump_clock: trio.testing.M
     assert reg.get_sample_value("aztec_prover_epochs_started_total") == 3
     assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "proven"}) == 3
     assert reg.get_sample_value("aztec_prover_quotes_lost_total", {"reason": "other_prover"}) == 0
+    # the live view's quote history: every quote we sent, and that it was claimed (ours)
+    assert [(q["epoch"], q["fee_bps"], q["bond"], q["outcome"]) for q in node.quotes] == [
+        (0, 150, 2000, "claimed"), (1, 150, 2000, "claimed"), (2, 150, 2000, "claimed")]
+    assert node.last_view is not None and node.last_view.proven_block > 0
 
 
 async def test_quote_lost_to_another_prover_and_missed_deadline(autojump_clock: trio.testing.MockClock) -> None:
@@ -136,6 +140,15 @@ async def test_quote_lost_to_another_prover_and_missed_deadline(autojump_clock: 
     assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "missed"}) == 1  # not retried: too late
     assert prover.calls == [1]
     assert reg.get_sample_value("aztec_prover_epochs_total", {"result": "proven"}) == 0
+
+
+def test_a_quote_claimed_by_someone_else_is_lost() -> None:
+    node, _ = make(Chain(), Prover(Chain()), FakeEscrowChain(balance=0))
+    node.quotes.append({"epoch": 4, "fee_bps": 150, "bond": 2000, "outcome": "sent"})
+    other = bytes.fromhex("99" * 20)
+    view = ChainView(21, 4, 2, 20, 16, 4, ProofClaim(4, 90, 3000, other, other))
+    node._note_claim(view)
+    assert node.quotes[-1]["outcome"] == "lost" and node.quotes[-1]["claimed_by"] == "0x" + "99" * 20
 
 
 async def test_failed_proving_is_retried(autojump_clock: trio.testing.MockClock) -> None:
