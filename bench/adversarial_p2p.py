@@ -28,6 +28,7 @@ import json
 import os
 import queue
 import random
+import re
 import shutil
 import signal
 import socket
@@ -200,13 +201,7 @@ class NodeProcess:
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=10) as r:
             text = r.read().decode()
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("aztec_p2p_") and " " in line:
-                name, _, value = line.rpartition(" ")
-                with contextlib.suppress(ValueError):
-                    out[name] = float(value)
-        return out
+        return _p2p_metrics(text)
 
     def m(self, name: str) -> float:
         return self.metrics().get(name, 0.0)
@@ -588,6 +583,39 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenarios", default="malformed,flood,relay,grief", help="comma-separated subset, in order")
     Bench(ap.parse_args(argv)).run()
 
+
+
+_LABELLED = re.compile(r'^(aztec_p2p_[a-z_]+)\{([^}]*)\} (\S+)$')
+_TOPIC_KEYS = {"tx": "_aztec_tx_0_1_0_", "epoch_proof_quote": "_aztec_epoch_proof_quote_0_1_0_",
+               "block_proposal": "_aztec_block_proposal_0_1_0_", "block_attestation": "_aztec_block_attestation_0_1_0_"}
+_VERDICT_KEYS = {"duplicate": "duplicates"}
+
+
+def _p2p_metrics(text: str) -> dict[str, float]:
+    """The node's p2p numbers under flat names: `aztec_p2p_stats_<path>` gauges as `aztec_p2p_<path>`,
+    `aztec_p2p_gossip_messages_total{topic,verdict}` as `aztec_p2p_gossip_topics_<topic>_<verdict>` (plus
+    `..._received`, the sum over verdicts) and `aztec_p2p_peers{direction}` summed as `aztec_p2p_peers`."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("aztec_p2p_") or " " not in line:
+            continue
+        m = _LABELLED.match(line)
+        if m is None:
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name.replace("aztec_p2p_stats_", "aztec_p2p_", 1)] = float(value)
+            continue
+        family, labels, value = m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), m.group(3)
+        with contextlib.suppress(ValueError):
+            v = float(value)
+            if family == "aztec_p2p_gossip_messages_total":
+                topic = "aztec_p2p_gossip_topics_" + _TOPIC_KEYS.get(labels.get("topic", ""), labels.get("topic", ""))
+                verdict = _VERDICT_KEYS.get(labels.get("verdict", ""), labels.get("verdict", ""))
+                out[topic + verdict] = v
+                out[topic + "received"] = out.get(topic + "received", 0.0) + v
+            elif family == "aztec_p2p_peers":
+                out["aztec_p2p_peers"] = out.get("aztec_p2p_peers", 0.0) + v
+    return out
 
 if __name__ == "__main__":
     main()
