@@ -44,6 +44,9 @@ MAX_LONG_POLL: Final = 60.0
 DEFAULT_POLL_INTERVAL: Final = 0.5  # PROVER_JOB_POLL_INTERVAL_MS: how often leases are checked
 DEFAULT_MAX_WAITING_AGENTS: Final = 100_000
 DEFAULT_SETTLE_LOG: Final = 1_000_000
+# settled jobs a restart loads into memory (the newest by seq); older ones are read from the journal
+# on demand, so restart time and memory do not grow with settled history
+DEFAULT_RESTORE_SETTLED: Final = 50_000
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -149,6 +152,7 @@ class ProvingBroker:
         max_epochs_to_keep: int | None = None,
         max_waiting_agents: int = DEFAULT_MAX_WAITING_AGENTS,
         settle_log_size: int = DEFAULT_SETTLE_LOG,
+        restore_settled: int = DEFAULT_RESTORE_SETTLED,
         registry: CollectorRegistry | None = None,
     ) -> None:
         if poll_interval <= 0:
@@ -167,6 +171,8 @@ class ProvingBroker:
         )
         self.uri_policy = UriPolicy() if uri_policy is None else uri_policy
         self.store = store
+        self.restore_settled = restore_settled
+        self.history_reads = 0  # settled jobs read back from the journal on demand
         self.journal = Journal(store)
         self.max_epochs_to_keep = max_epochs_to_keep
         self.max_waiting_agents = max_waiting_agents
@@ -186,7 +192,7 @@ class ProvingBroker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.store is not None:
             store = self.store
-            records = await trio.to_thread.run_sync(store.load)
+            records = await trio.to_thread.run_sync(store.load_live, self.restore_settled)
             now = trio.current_time()
             for rec in records:
                 rec.enqueued_at = now
@@ -265,6 +271,22 @@ class ProvingBroker:
                 break
         self._waiters = kept
 
+    def _known(self, job_id: str) -> None:
+        """Bring a settled job that a restart left on disk back into memory (a point read)."""
+        store = self.store
+        if store is None or not store.history_on_disk or self.machine.record(job_id) is not None:
+            return
+        if self.journal.is_pending(job_id):  # being written or deleted: memory is the truth
+            return
+        try:
+            rec = store.lookup(job_id)
+        except Exception as exc:  # a read error degrades to "not found", it does not fail the call
+            log.warning("journal read of %s failed: %s", job_id, exc)
+            return
+        if rec is not None:
+            self.history_reads += 1
+            self.machine.restore([rec])
+
     async def _durable(self, job_id: str) -> None:
         if self.journal.is_pending(job_id):
             await self.journal.wait_durable()
@@ -276,6 +298,7 @@ class ProvingBroker:
         BrokerFullError when a bound is reached."""
         self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
+        self._known(job.id)
         status = self.machine.enqueue(job, trio.current_time())
         eff = self.machine.take_effects()
         if job.id in eff.persist and status.status == "in-queue":
@@ -296,6 +319,8 @@ class ProvingBroker:
         for job in jobs:
             self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
+        for job in jobs:
+            self._known(job.id)
         now = trio.current_time()
         try:
             for job in jobs:
@@ -305,10 +330,12 @@ class ProvingBroker:
         return [self.machine.status(j.id) for j in jobs]
 
     async def get_proving_job_status(self, job_id: str) -> JobStatus:
+        self._known(job_id)
         await self._durable(job_id)
         return self.machine.status(job_id)
 
     async def remove_and_cancel_proving_job(self, job_id: str) -> JobStatus:
+        self._known(job_id)
         status = self.machine.cancel(job_id, trio.current_time())
         await self._commit(self.machine.take_effects())
         return status
@@ -316,6 +343,7 @@ class ProvingBroker:
     async def wait_for_job_to_settle(self, job_id: str, max_wait: float | None = None) -> JobStatus:
         """Wait until the job is settled (or unknown); with ``max_wait``, return the current status
         when it runs out."""
+        self._known(job_id)
         with trio.move_on_after(MAX_LONG_POLL * 60 if max_wait is None else max_wait):
             while True:
                 await self._durable(job_id)
