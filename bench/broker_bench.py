@@ -107,10 +107,10 @@ async def start_broker(data: Path, profile: Path | None = None) -> tuple[trio.Pr
            "--address-file", str(addr), "--sync", "full", "--proof-store-dir", PROOF_DIR]
     if profile is not None:
         spy = shutil.which("py-spy") or "/tmp/pyspy/py_spy-0.4.3.data/scripts/py-spy"
-        cmd = [spy, "record", "-r", "250", "-f", "raw", "-o", str(profile), "--", *cmd]
+        cmd = [spy, "record", "--gil", "-r", "250", "-f", "raw", "-o", str(profile), "--", *cmd]
     t0 = time.perf_counter()
     proc = await trio.lowlevel.open_process(cmd, cwd=str(REPO))
-    while not addr.exists():  # noqa: ASYNC110 - the broker process writes it when listening
+    while not addr.exists():  # the broker process writes it when listening
         if proc.poll() is not None:
             raise RuntimeError(f"broker exited with {proc.returncode}")
         await trio.sleep(0.005)
@@ -120,10 +120,13 @@ async def start_broker(data: Path, profile: Path | None = None) -> tuple[trio.Pr
 def broker_pid(proc: trio.Process, profiled: bool) -> int:
     if not profiled:
         return proc.pid
-    import psutil
-
-    kids = psutil.Process(proc.pid).children()
-    return kids[0].pid if kids else proc.pid
+    for _ in range(200):  # py-spy starts the broker as its child
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            kids = f.read().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    return proc.pid
 
 
 async def ours_w(jobs: int, agents: int, profile: Path | None = None) -> Run:
@@ -285,14 +288,15 @@ async def ours_memory_restart(queued: int, stored: int) -> dict[str, float]:
             proc, url, dt = await start_broker(big)
             times.append(dt)
             probe = BrokerClient(url)
-            t, old = job_id(5, "stored-")  # a settled job from the oldest epoch is still answered
+            _t, old = job_id(5, "stored-")  # a settled job from the oldest epoch is still answered
             st_old = await probe.get_proving_job_status(old)
             st = await probe.statistics()
             await probe.aclose()
             out["restart_rss_mb"] = proc_status_mb(proc.pid, "VmRSS")
             proc.kill()
             await proc.wait()
-        out["restart_s_min"], out["restart_s_med"], out["restart_s_max"] = min(times), statistics.median(times), max(times)
+        out["restart_s_min"], out["restart_s_max"] = min(times), max(times)
+        out["restart_s_med"] = statistics.median(times)
         out["restart_queued"] = float(sum(st["machine"]["queued"].values()))
         out["old_status_ok"] = float(st_old.status == "fulfilled")
     return out
@@ -409,7 +413,8 @@ async def main() -> None:
     if args.no_extras:
         return
     p50, p99 = await ours_dispatch()
-    line = f"\ndispatch to an idle agent (10 long-polling; enqueue sent -> agent holds job): ours p50 {p50:.2f} / p99 {p99:.2f} ms"
+    line = (f"\ndispatch to an idle agent (10 long-polling; enqueue sent -> agent holds job):"
+            f" ours p50 {p50:.2f} / p99 {p99:.2f} ms")
     if adir is not None:
         d = aztec_cmd(adir, "dispatch", "--store", "lmdb", "--k", "10", "--n", "100")
         line += f"; Aztec p50 {float(d['p50']):.0f} / p99 {float(d['p99']):.0f} ms (1 s polling)"  # type: ignore[arg-type]
@@ -427,8 +432,8 @@ async def main() -> None:
     if adir is not None:
         n = 20_000 if args.quick else 100_000
         a = aztec_cmd(adir, "mem", "--n", str(n), timeout=1800)
-        print(f"Aztec mem ({n:,} queued, LMDB): {float(a['per_job_b']):.0f} B/job, restart {float(a['restart_s']):.2f} s"  # type: ignore[arg-type]
-              f" over {n:,} stored")
+        per_job, restart = float(a["per_job_b"]), float(a["restart_s"])  # type: ignore[arg-type]
+        print(f"Aztec mem ({n:,} queued, LMDB): {per_job:.0f} B/job, restart {restart:.2f} s over {n:,} stored")
 
 
 if __name__ == "__main__":

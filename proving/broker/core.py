@@ -97,13 +97,23 @@ class BrokerMetrics:
         reg.register(_QueueCollector(broker))
         self._wait_children = {t: self.wait.labels(t.name) for t in ProvingRequestType}
         self._proving_children = {t: self.proving.labels(t.name) for t in ProvingRequestType}
+        # label children resolved once: no per-job label look-up on the hot path
+        self._enqueued_children = {t: self.enqueued.labels(t.name) for t in ProvingRequestType}
+        self._settled_children = {
+            (t, st): self.settled.labels(t.name, "fulfilled" if st == JobState.FULFILLED else "rejected")
+            for t in ProvingRequestType
+            for st in (JobState.FULFILLED, JobState.REJECTED)
+        }
+
+    def enqueued_job(self, ptype: ProvingRequestType) -> None:
+        self._enqueued_children[ptype].inc()
 
     def dispatched(self, rec: JobRecord, now: float) -> None:
         self._wait_children[rec.type].observe(max(0.0, now - rec.enqueued_at))
 
     def settled_job(self, rec: JobRecord, now: float) -> None:
-        status = "fulfilled" if rec.state == JobState.FULFILLED else "rejected"
-        self.settled.labels(rec.type.name, status).inc()
+        state = JobState.FULFILLED if rec.state == JobState.FULFILLED else JobState.REJECTED
+        self._settled_children[(rec.type, state)].inc()
         if rec.dispatched_at:
             self._proving_children[rec.type].observe(max(0.0, now - rec.dispatched_at))
 
@@ -302,7 +312,7 @@ class ProvingBroker:
         status = self.machine.enqueue(job, trio.current_time())
         eff = self.machine.take_effects()
         if job.id in eff.persist and status.status == "in-queue":
-            self.metrics.enqueued.labels(job.type.name).inc()
+            self.metrics.enqueued_job(job.type)
         if job.epoch_number > self._newest_epoch:
             self._newest_epoch = job.epoch_number
             if self.max_epochs_to_keep is not None:
