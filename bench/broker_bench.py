@@ -109,7 +109,7 @@ async def start_broker(data: Path, profile: Path | None = None) -> tuple[trio.Pr
         spy = shutil.which("py-spy") or "/tmp/pyspy/py_spy-0.4.3.data/scripts/py-spy"
         cmd = [spy, "record", "--gil", "-r", "250", "-f", "raw", "-o", str(profile), "--", *cmd]
     t0 = time.perf_counter()
-    proc = await trio.lowlevel.open_process(cmd, cwd=str(REPO))
+    proc = await trio.lowlevel.open_process(cmd, cwd=str(REPO), stdout=subprocess.DEVNULL)
     while not addr.exists():  # the broker process writes it when listening
         if proc.poll() is not None:
             raise RuntimeError(f"broker exited with {proc.returncode}")

@@ -46,9 +46,19 @@ DEFAULT_MAX_WAITING_AGENTS: Final = 100_000
 DEFAULT_SETTLE_LOG: Final = 1_000_000
 # settled jobs a restart loads into memory (the newest by seq); older ones are read from the journal
 # on demand, so restart time and memory do not grow with settled history
-DEFAULT_RESTORE_SETTLED: Final = 50_000
+DEFAULT_RESTORE_SETTLED: Final = 10_000
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def _trim_heap() -> None:
+    """Give the allocator's free pages back to the OS after the restore's temporaries (glibc only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class BrokerBusyError(RuntimeError):
@@ -209,6 +219,8 @@ class ProvingBroker:
             self.machine.restore(records)
             self._newest_epoch = max((r.epoch for r in records), default=-1)
             log.info("broker restored %d jobs from %s", len(records), store.path)
+            del records
+            _trim_heap()
         self.machine.take_effects()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.journal.run, self._on_journaled)

@@ -143,14 +143,15 @@ class SqliteJobStore:
         with self._lock:
             top = self._db.execute("SELECT max(seq) FROM jobs").fetchone()[0]
             cutoff = -1 if top is None else int(top) - retain_settled
-            rows = self._db.execute(
+            cur = self._db.execute(
                 _SELECT + f" WHERE state NOT IN ({int(JobState.FULFILLED)},{int(JobState.REJECTED)}) OR seq > ?"
                 " ORDER BY seq",
                 (cutoff,),
-            ).fetchall()
+            )
+            records = [row_record(r) for r in cur]  # streamed: no list of raw rows beside the records
             older = self._db.execute("SELECT 1 FROM jobs WHERE seq <= ? LIMIT 1", (cutoff,)).fetchone()
         self.history_on_disk = older is not None
-        return [row_record(r) for r in rows]
+        return records
 
     def lookup(self, job_id: str) -> JobRecord | None:
         """One job's journaled record (a primary-key read on a separate read connection: WAL lets
