@@ -335,7 +335,8 @@ def aztec_w(adir: Path, jobs: int, agents: int, max_drain_s: float) -> Run:
         p50=float(r["agentCallP50ms"]),  # type: ignore[arg-type]
         p99=float(r["agentCallP99ms"]),  # type: ignore[arg-type]
         rss_mb=float(r["serverPeakRssMB"]),  # type: ignore[arg-type]
-        cpu_ms_per_job=float(r["serverCpuS"]) * 1000 / max(completed, 1),  # type: ignore[arg-type]
+        # a capped run enqueued all N but completed fewer: its CPU per job is not comparable
+        cpu_ms_per_job=float("nan") if capped else float(r["serverCpuS"]) * 1000 / max(completed, 1),  # type: ignore[arg-type]
         completed=completed,
         capped=capped,
     )
@@ -345,6 +346,7 @@ def aztec_w(adir: Path, jobs: int, agents: int, max_drain_s: float) -> Run:
 
 
 def mmm(values: Sequence[float], digits: int = 0) -> str:
+    values = [v for v in values if v == v]  # NaN: not measured
     if not values:
         return "-"
     if len(values) == 1:
@@ -367,7 +369,7 @@ def table(k: int, jobs: int, ours: list[Run], az: list[Run]) -> str:
     for name, attr, d, higher in rows:
         a = [float(getattr(r, attr)) for r in ours]
         b = [float(getattr(r, attr)) for r in az]
-        ratios = [x / y if higher else y / x for x, y in zip(a, b, strict=False) if x and y]
+        ratios = [x / y if higher else y / x for x, y in zip(a, b, strict=False) if x and y and x == x and y == y]
         rtxt = mmm(ratios, 1) + ("x" if higher else "x less") if ratios else "-"
         out.append(f"| {name} | {mmm(a, d)} | {mmm(b, d)} | {rtxt} |")
     e2e_ratios = [x.e2e / y.e2e for x, y in zip(ours, az, strict=False)]
