@@ -50,6 +50,7 @@ PRODUCERS = 100
 REPO = Path(__file__).resolve().parent.parent
 PROOF_DIR = "/var/lib/aztec/proofs"  # the broker accepts file:// URIs only inside its proof store
 TYPES = list(ProvingRequestType)
+AGENT_PROCS = [2]  # --agent-procs
 
 
 @dataclass
@@ -157,31 +158,14 @@ async def ours_w(jobs: int, agents: int, profile: Path | None = None) -> Run:
 
             latencies: list[float] = []
             done = 0
-            clients = [BrokerClient(url) for _ in range(agents)]
-            flt = JobFilter()
-
-            async def agent(client: BrokerClient, idx: int) -> None:
-                nonlocal done
-                s = time.perf_counter()
-                job = await client.get_proving_job(flt, agent_id=f"a{idx}")
-                latencies.append(time.perf_counter() - s)
-                while job is not None:
-                    s = time.perf_counter()
-                    res = await client.report_proving_job_success(
-                        job.id, uri("r" + job.id), agent_id=f"a{idx}", next_filter=flt
-                    )
-                    latencies.append(time.perf_counter() - s)
-                    done += 1
-                    job = res.next_job
-
+            workers = await spawn_agents(url, agents, AGENT_PROCS[0]) if AGENT_PROCS[0] > 1 else []
             t1 = time.perf_counter()
-            async with trio.open_nursery() as n:
-                for idx, c in enumerate(clients):
-                    n.start_soon(agent, c, idx)
+            if not workers:
+                done = await run_agents(url, agents, 0, latencies)
+            else:
+                done = await agents_go(workers, latencies)
             t_agents = time.perf_counter() - t1
             cpu = proc_cpu_s(pid) - cpu0
-            for c in clients:
-                await c.aclose()
             return Run(
                 e2e=done / (t_enq + t_agents),
                 enqueue=jobs / t_enq,
@@ -198,6 +182,79 @@ async def ours_w(jobs: int, agents: int, profile: Path | None = None) -> Run:
                     await proc.wait()
             proc.kill()
             await proc.wait()
+
+
+async def run_agents(url: str, agents: int, first: int, latencies: list[float]) -> int:
+    """`agents` agents, each with its own connection: take a job, report success at once (the
+    report returns the next job). Returns the jobs completed."""
+    done = 0
+    clients = [BrokerClient(url) for _ in range(agents)]
+    flt = JobFilter()
+
+    async def agent(client: BrokerClient, idx: int) -> None:
+        nonlocal done
+        s = time.perf_counter()
+        job = await client.get_proving_job(flt, agent_id=f"a{idx}")
+        latencies.append(time.perf_counter() - s)
+        while job is not None:
+            s = time.perf_counter()
+            res = await client.report_proving_job_success(
+                job.id, uri("r" + job.id), agent_id=f"a{idx}", next_filter=flt
+            )
+            latencies.append(time.perf_counter() - s)
+            done += 1
+            job = res.next_job
+
+    async with trio.open_nursery() as n:
+        for idx, c in enumerate(clients):
+            n.start_soon(agent, c, first + idx)
+    for c in clients:
+        await c.aclose()
+    return done
+
+
+async def spawn_agents(url: str, agents: int, procs: int) -> list[subprocess.Popen[str]]:
+    """The agents split over `procs` processes (as separate agent processes would be), so the
+    Python client side is not one process's single core. Each imports, then waits for "go"."""
+    procs = max(1, min(procs, agents))
+    shares = [agents // procs + (1 if i < agents % procs else 0) for i in range(procs)]
+    workers = []
+    first = 0
+    for share in shares:
+        workers.append(subprocess.Popen(  # noqa: ASYNC220 - spawned before the timed phase
+            [sys.executable, __file__, "agent-worker", url, str(share), str(first)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO)))
+        first += share
+    for w in workers:
+        assert w.stdout is not None
+        await trio.to_thread.run_sync(w.stdout.readline)
+    return workers
+
+
+async def agents_go(workers: list[subprocess.Popen[str]], latencies: list[float]) -> int:
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    done = 0
+    for w in workers:
+        assert w.stdout is not None
+        out = json.loads(await trio.to_thread.run_sync(w.stdout.readline))
+        done += int(out["done"])
+        latencies.extend(out["lat"])
+        await trio.to_thread.run_sync(w.wait)
+    return done
+
+
+def agent_worker(url: str, agents: int, first: int) -> None:
+    async def amain() -> None:
+        print("ready", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.readline)
+        lat: list[float] = []
+        done = await run_agents(url, agents, first, lat)
+        print(json.dumps({"done": done, "lat": lat}), flush=True)
+
+    trio.run(amain)
 
 
 async def ours_dispatch(samples: int = 300, idle_agents: int = 10) -> tuple[float, float]:
@@ -393,7 +450,9 @@ async def main() -> None:
     ap.add_argument("--no-aztec", action="store_true")
     ap.add_argument("--no-extras", action="store_true")
     ap.add_argument("--profile", type=Path, default=None, help="py-spy the broker into DIR/K.txt")
+    ap.add_argument("--agent-procs", type=int, default=2, help="processes the K agents are spread over")
     args = ap.parse_args()
+    AGENT_PROCS[0] = args.agent_procs
     jobs = args.jobs or (2_000 if args.quick else 20_000)
     runs = args.runs or (1 if args.quick else 3)
     stored = args.stored or (50_000 if args.quick else 500_000)
@@ -439,4 +498,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    if len(sys.argv) > 1 and sys.argv[1] == "agent-worker":
+        agent_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        trio.run(main)
