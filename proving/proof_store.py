@@ -67,9 +67,41 @@ def file_uri_path(uri: str, root: Path | None) -> Path:
 class UriPolicy:
     """What the broker accepts as a job's inputs URI (and an agent's result URI)."""
 
+    _MAX_DIRS: Final = 4096  # resolved parent directories remembered (the store has 256)
+
     def __init__(self, file_root: Path | None = None, max_inline: int = DEFAULT_MAX_INLINE) -> None:
         self.file_root = None if file_root is None else file_root.resolve()
         self.max_inline = max_inline
+        self._prefix = None if self.file_root is None else f"file://{self.file_root}/"
+        self._dirs: set[str] = set()  # directories inside file_root, resolved once
+
+    def _fast_file_ok(self, uri: str) -> bool:
+        """A plain URI under the store (no escapes, dots, query) whose directory was resolved
+        before: only the leaf is checked (one lstat: not a symlink), not the whole path again."""
+        prefix = self._prefix
+        if prefix is None or not uri.startswith(prefix):
+            return False
+        rest = uri[len(prefix) :]
+        if not rest or "%" in rest or "?" in rest or "#" in rest or "\x00" in rest or "//" in rest:
+            return False
+        if rest.startswith(".") or "/." in rest:
+            return False
+        path = uri[7:]
+        parent, _, leaf = path.rpartition("/")
+        if not leaf:
+            return False
+        if parent not in self._dirs:
+            try:
+                file_uri_path(uri, self.file_root)  # the full check once per directory
+            except ProofUriError:
+                return False
+            if not Path(parent).resolve().is_relative_to(self.file_root):  # type: ignore[arg-type]
+                return False
+            if len(self._dirs) >= self._MAX_DIRS:
+                self._dirs.clear()
+            self._dirs.add(parent)
+            return True
+        return not os.path.islink(path)
 
     def check(self, uri: str, what: str = "inputsUri") -> None:
         if uri.startswith("data:"):
@@ -80,6 +112,8 @@ class UriPolicy:
                 )
             return
         if uri.startswith("file:"):
+            if self._fast_file_ok(uri):
+                return
             try:
                 file_uri_path(uri, self.file_root)
             except ProofUriError as exc:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
 
+import trio
+
 log = logging.getLogger("core.jsonrpc")
 
 PARSE_ERROR: Final = -32700
@@ -186,7 +188,20 @@ class Dispatcher:
                 msg = f"batch of {len(obj)} requests is over the limit of {self.max_batch}"
                 err = JsonRpcError(INVALID_REQUEST, msg)
                 return _dump(error_response(None, err))
-            out = [r for r in [await self.handle_one(o, authorized=authorized) for o in obj] if r is not None]
+            answers: list[dict[str, Any] | None] = [None] * len(obj)
+            if len(obj) == 1:
+                answers[0] = await self.handle_one(obj[0], authorized=authorized)
+            else:
+                # the members run concurrently (JSON-RPC lets a server answer a batch in any order),
+                # so calls that wait on something (a durable commit) share the wait
+
+                async def one(i: int, o: Any) -> None:
+                    answers[i] = await self.handle_one(o, authorized=authorized)
+
+                async with trio.open_nursery() as nursery:
+                    for i, o in enumerate(obj):
+                        nursery.start_soon(one, i, o)
+            out = [r for r in answers if r is not None]
             return self._dump_batch(out) if out else b""
         resp = await self.handle_one(obj, authorized=authorized)
         return b"" if resp is None else self._dump_one(resp)
@@ -259,6 +274,52 @@ class Dispatcher:
 
 def encode_request(req_id: int, method: str, params: list[Any]) -> bytes:
     return _dump({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+
+
+def encode_batch(calls: list[tuple[int, str, list[Any]]]) -> bytes:
+    return _dump([{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, m, p in calls])
+
+
+def decode_batch_response(body: bytes, req_ids: list[int]) -> dict[int, Any]:
+    """Each request id -> its result, or the JsonRpcError its response carries (as a value)."""
+    if too_deep(body, RESPONSE_MAX_DEPTH + 1):
+        raise JsonRpcError(PARSE_ERROR, f"response nests deeper than {RESPONSE_MAX_DEPTH + 1}")
+    try:
+        arr = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise JsonRpcError(PARSE_ERROR, f"bad response body: {exc}"[:200]) from None
+    if not isinstance(arr, list):
+        # a whole-batch error (one object) applies to every call
+        obj = arr if isinstance(arr, dict) else {}
+        whole = _response_error(obj) or JsonRpcError(INVALID_REQUEST, "batch response is not an array")
+        return dict.fromkeys(req_ids, whole)
+    wanted = set(req_ids)
+    out: dict[int, Any] = {}
+    for obj in arr:
+        if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0" or obj.get("id") not in wanted:
+            continue
+        rid = obj["id"]
+        err = _response_error(obj)
+        out[rid] = err if err is not None else obj.get("result")
+    for rid in req_ids:
+        if rid not in out:
+            out[rid] = JsonRpcError(INVALID_REQUEST, f"no response for request id {rid} in the batch")
+    return out
+
+
+def _response_error(obj: dict[str, Any]) -> JsonRpcError | None:
+    if "error" not in obj:
+        return None
+    err = obj["error"]
+    if not isinstance(err, dict):
+        return JsonRpcError(INTERNAL_ERROR, "malformed error object")
+    code = err.get("code")
+    message = err.get("message")
+    return JsonRpcError(
+        code if isinstance(code, int) else INTERNAL_ERROR,
+        message if isinstance(message, str) else "unknown error",
+        err.get("data"),
+    )
 
 
 def decode_response(body: bytes, req_id: int) -> Any:

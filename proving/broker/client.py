@@ -5,6 +5,11 @@
   idempotent for this purpose: enqueue by content-addressed id, a repeated success report is
   acknowledged but not applied twice.
 - ``connections`` keep-alive connections are pooled (agents use 1 each; a producer a few).
+- Short calls made concurrently on one client are coalesced into one JSON-RPC batch (up to
+  ``MAX_BATCH``; the broker runs a batch's members concurrently, so they share one durable commit):
+  the first caller leads, sends whatever accumulated while it waited for a connection, and hands
+  leadership to the next waiting caller when its own call is answered (or it is cancelled).
+  Long-polls (``getProvingJob`` with a wait, ``getSettledJobs``) are never batched.
 - ``wait_for_job_to_settle``: while :meth:`run` is running, one follower task reads the broker's
   settle log (``getSettledJobs`` long-poll) and wakes every local waiter, so thousands of pending
   jobs cost one open request, not one each. After a broker restart (new instance) the follower
@@ -23,7 +28,13 @@ from urllib.parse import urlparse
 import trio
 
 from core.http.client import HttpConnection, TransportError
-from core.http.jsonrpc import JsonRpcError, decode_response, encode_request
+from core.http.jsonrpc import (
+    JsonRpcError,
+    decode_batch_response,
+    decode_response,
+    encode_batch,
+    encode_request,
+)
 from proving.interfaces import ReportResult
 from proving.types import JobFilter, JobStatus, ProvingJob
 
@@ -31,6 +42,26 @@ log = logging.getLogger(__name__)
 
 LONG_POLL_MS: Final = 20_000
 SEEN_CACHE: Final = 200_000
+MAX_BATCH: Final = 100
+
+
+class _Slot:
+    """One batched call: its request, its outcome, and the event that wakes its caller (answered,
+    or the leadership is free)."""
+
+    __slots__ = ("done", "error", "method", "params", "result", "wake")
+
+    def __init__(self, method: str, params: list[Any]) -> None:
+        self.method = method
+        self.params = params
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.wake = trio.Event()
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True
+        self.wake.set()
 
 
 class BrokerUnavailableError(ConnectionError):
@@ -75,6 +106,9 @@ class BrokerClient:
         self._following = False
         self.calls = 0
         self.retries = 0
+        self.batches = 0  # HTTP requests that carried more than one call
+        self._queue: list[_Slot] = []
+        self._leader: _Slot | None = None
 
     async def aclose(self) -> None:
         for c in [*self._pool, self._follow_conn]:
@@ -110,13 +144,103 @@ class BrokerClient:
                 raise JsonRpcError(-32000, f"HTTP {status} from broker: {resp[:200]!r}")
             return decode_response(resp, req_id)
 
+    async def call_batched(self, method: str, *params: Any) -> Any:
+        """Like :meth:`call`, coalesced with concurrent calls on this client into one batch."""
+        slot = _Slot(method, list(params))
+        self._queue.append(slot)
+        try:
+            while not slot.done:
+                if self._leader is None:
+                    await self._lead(slot)
+                else:
+                    await slot.wake.wait()
+                    if not slot.done:
+                        slot.wake = trio.Event()
+        finally:
+            if not slot.done and slot in self._queue:
+                self._queue.remove(slot)
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    async def _lead(self, me: _Slot) -> None:
+        self._leader = me
+        batch: list[_Slot] = []
+        try:
+            while not me.done:
+                c = await self._free_recv.receive()
+                try:
+                    batch = self._queue[:MAX_BATCH]
+                    del self._queue[:MAX_BATCH]
+                    if batch:
+                        await self._send(c, batch)
+                    batch = []
+                finally:
+                    self._free_send.send_nowait(c)
+        finally:
+            # cancelled with calls in flight: they go back to the front of the queue (every broker
+            # method is idempotent), and the next waiting caller leads
+            pending = [s for s in batch if not s.done and s is not me]
+            self._queue[:0] = pending
+            if not me.done and me in self._queue:
+                self._queue.remove(me)  # the leader itself was cancelled
+            self._leader = None
+            if self._queue:
+                self._queue[0].wake.set()
+
+    async def _send(self, conn: HttpConnection, batch: list[_Slot]) -> None:
+        if len(batch) == 1:
+            s = batch[0]
+            try:
+                s.finish(await self.call(s.method, *s.params, conn=conn))
+            except (JsonRpcError, BrokerUnavailableError) as exc:
+                s.finish(error=exc)
+            return
+        deadline = None if self.retry_for is None else trio.current_time() + self.retry_for
+        backoff = 0.01
+        while True:
+            ids = [next(self._ids) for _ in batch]
+            body = encode_batch([(i, s.method, s.params) for i, s in zip(ids, batch, strict=True)])
+            try:
+                status, resp = await conn.post(body)
+                self.calls += 1
+                self.batches += 1
+            except TransportError as exc:
+                if deadline is not None and trio.current_time() >= deadline:
+                    err = BrokerUnavailableError(f"broker at {self.url} unreachable: {exc}")
+                    for s in batch:
+                        s.finish(error=err)
+                    return
+                self.retries += 1
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if status != 200:
+                http_err = JsonRpcError(-32000, f"HTTP {status} from broker: {resp[:200]!r}")
+                for s in batch:
+                    s.finish(error=http_err)
+                return
+            try:
+                answers = decode_batch_response(resp, ids)
+            except JsonRpcError as exc:
+                for s in batch:
+                    s.finish(error=exc)
+                return
+            for i, s in zip(ids, batch, strict=True):
+                a = answers[i]
+                if isinstance(a, JsonRpcError):
+                    s.finish(error=a)
+                else:
+                    s.finish(a)
+            return
+
     # ------------------------------------------------------------------ producer
 
     async def enqueue_proving_job(self, job: ProvingJob) -> JobStatus:
-        return JobStatus.from_wire(await self.call("enqueueProvingJob", job.to_wire()))
+        return JobStatus.from_wire(await self.call_batched("enqueueProvingJob", job.to_wire()))
 
     async def get_proving_job_status(self, job_id: str) -> JobStatus:
-        return JobStatus.from_wire(await self.call("getProvingJobStatus", job_id))
+        return JobStatus.from_wire(await self.call_batched("getProvingJobStatus", job_id))
 
     async def remove_and_cancel_proving_job(self, job_id: str) -> JobStatus:
         return JobStatus.from_wire(await self.call("removeAndCancelProvingJob", job_id))
@@ -194,13 +318,14 @@ class BrokerClient:
     async def get_proving_job(
         self, flt: JobFilter, *, agent_id: str | None = None, max_wait: float = 0.0
     ) -> ProvingJob | None:
-        res = await self.call("getProvingJob", flt.to_wire(), agent_id, int(max_wait * 1000))
+        call = self.call if max_wait > 0 else self.call_batched
+        res = await call("getProvingJob", flt.to_wire(), agent_id, int(max_wait * 1000))
         return None if res is None else ProvingJob.from_wire(res["job"])
 
     async def report_proving_job_progress(
         self, job_id: str, *, agent_id: str | None = None
     ) -> Literal["continue", "abort"]:
-        res = await self.call("reportProvingJobProgress", job_id, agent_id)
+        res = await self.call_batched("reportProvingJobProgress", job_id, agent_id)
         return "abort" if res.get("status") == "abort" else "continue"
 
     async def report_proving_job_success(
@@ -212,7 +337,7 @@ class BrokerClient:
         next_filter: JobFilter | None = None,
     ) -> ReportResult:
         flt = None if next_filter is None else next_filter.to_wire()
-        res = await self.call("reportProvingJobSuccess", job_id, result_uri, agent_id, flt)
+        res = await self.call_batched("reportProvingJobSuccess", job_id, result_uri, agent_id, flt)
         nxt = res.get("next")
         return ReportResult(bool(res.get("applied")), None if nxt is None else ProvingJob.from_wire(nxt["job"]))
 
@@ -226,6 +351,6 @@ class BrokerClient:
         next_filter: JobFilter | None = None,
     ) -> ReportResult:
         flt = None if next_filter is None else next_filter.to_wire()
-        res = await self.call("reportProvingJobError", job_id, reason, retry, agent_id, flt)
+        res = await self.call_batched("reportProvingJobError", job_id, reason, retry, agent_id, flt)
         nxt = res.get("next")
         return ReportResult(bool(res.get("applied")), None if nxt is None else ProvingJob.from_wire(nxt["job"]))

@@ -44,8 +44,21 @@ MAX_LONG_POLL: Final = 60.0
 DEFAULT_POLL_INTERVAL: Final = 0.5  # PROVER_JOB_POLL_INTERVAL_MS: how often leases are checked
 DEFAULT_MAX_WAITING_AGENTS: Final = 100_000
 DEFAULT_SETTLE_LOG: Final = 1_000_000
+# settled jobs a restart loads into memory (the newest by seq); older ones are read from the journal
+# on demand, so restart time and memory do not grow with settled history
+DEFAULT_RESTORE_SETTLED: Final = 10_000
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def _trim_heap() -> None:
+    """Give the allocator's free pages back to the OS after the restore's temporaries (glibc only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class BrokerBusyError(RuntimeError):
@@ -103,13 +116,23 @@ class BrokerMetrics:
         reg.register(_QueueCollector(broker))
         self._wait_children = {t: self.wait.labels(t.name) for t in ProvingRequestType}
         self._proving_children = {t: self.proving.labels(t.name) for t in ProvingRequestType}
+        # label children resolved once: no per-job label look-up on the hot path
+        self._enqueued_children = {t: self.enqueued.labels(t.name) for t in ProvingRequestType}
+        self._settled_children = {
+            (t, st): self.settled.labels(t.name, "fulfilled" if st == JobState.FULFILLED else "rejected")
+            for t in ProvingRequestType
+            for st in (JobState.FULFILLED, JobState.REJECTED)
+        }
+
+    def enqueued_job(self, ptype: ProvingRequestType) -> None:
+        self._enqueued_children[ptype].inc()
 
     def dispatched(self, rec: JobRecord, now: float) -> None:
         self._wait_children[rec.type].observe(max(0.0, now - rec.enqueued_at))
 
     def settled_job(self, rec: JobRecord, now: float) -> None:
-        status = "fulfilled" if rec.state == JobState.FULFILLED else "rejected"
-        self.settled.labels(rec.type.name, status).inc()
+        state = JobState.FULFILLED if rec.state == JobState.FULFILLED else JobState.REJECTED
+        self._settled_children[(rec.type, state)].inc()
         if rec.dispatched_at:
             self._proving_children[rec.type].observe(max(0.0, now - rec.dispatched_at))
 
@@ -158,6 +181,7 @@ class ProvingBroker:
         max_epochs_to_keep: int | None = None,
         max_waiting_agents: int = DEFAULT_MAX_WAITING_AGENTS,
         settle_log_size: int = DEFAULT_SETTLE_LOG,
+        restore_settled: int = DEFAULT_RESTORE_SETTLED,
         registry: CollectorRegistry | None = None,
     ) -> None:
         if poll_interval <= 0:
@@ -176,6 +200,8 @@ class ProvingBroker:
         )
         self.uri_policy = UriPolicy() if uri_policy is None else uri_policy
         self.store = store
+        self.restore_settled = restore_settled
+        self.history_reads = 0  # settled jobs read back from the journal on demand
         self.journal = Journal(store)
         self.max_epochs_to_keep = max_epochs_to_keep
         self.max_waiting_agents = max_waiting_agents
@@ -195,13 +221,15 @@ class ProvingBroker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.store is not None:
             store = self.store
-            records = await trio.to_thread.run_sync(store.load)
+            records = await trio.to_thread.run_sync(store.load_live, self.restore_settled)
             now = trio.current_time()
             for rec in records:
                 rec.enqueued_at = now
             self.machine.restore(records)
             self._newest_epoch = max((r.epoch for r in records), default=-1)
             log.info("broker restored %d jobs from %s", len(records), store.path)
+            del records
+            _trim_heap()
         self.machine.take_effects()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.journal.run, self._on_journaled)
@@ -274,6 +302,22 @@ class ProvingBroker:
                 break
         self._waiters = kept
 
+    def _known(self, job_id: str) -> None:
+        """Bring a settled job that a restart left on disk back into memory (a point read)."""
+        store = self.store
+        if store is None or not store.history_on_disk or self.machine.record(job_id) is not None:
+            return
+        if self.journal.is_pending(job_id):  # being written or deleted: memory is the truth
+            return
+        try:
+            rec = store.lookup(job_id)
+        except Exception as exc:  # a read error degrades to "not found", it does not fail the call
+            log.warning("journal read of %s failed: %s", job_id, exc)
+            return
+        if rec is not None:
+            self.history_reads += 1
+            self.machine.restore([rec])
+
     async def _durable(self, job_id: str) -> None:
         if self.journal.is_pending(job_id):
             await self.journal.wait_durable()
@@ -285,10 +329,11 @@ class ProvingBroker:
         BrokerFullError when a bound is reached."""
         self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
+        self._known(job.id)
         status = self.machine.enqueue(job, trio.current_time())
         eff = self.machine.take_effects()
         if job.id in eff.persist and status.status == "in-queue":
-            self.metrics.enqueued.labels(job.type.name).inc()
+            self.metrics.enqueued_job(job.type)
         if job.epoch_number > self._newest_epoch:
             self._newest_epoch = job.epoch_number
             if self.max_epochs_to_keep is not None:
@@ -305,6 +350,8 @@ class ProvingBroker:
         for job in jobs:
             self.uri_policy.check(job.inputs_uri, "inputsUri")
         await self._ready.wait()
+        for job in jobs:
+            self._known(job.id)
         now = trio.current_time()
         try:
             for job in jobs:
@@ -314,10 +361,12 @@ class ProvingBroker:
         return [self.machine.status(j.id) for j in jobs]
 
     async def get_proving_job_status(self, job_id: str) -> JobStatus:
+        self._known(job_id)
         await self._durable(job_id)
         return self.machine.status(job_id)
 
     async def remove_and_cancel_proving_job(self, job_id: str) -> JobStatus:
+        self._known(job_id)
         status = self.machine.cancel(job_id, trio.current_time())
         await self._commit(self.machine.take_effects())
         return status
@@ -325,6 +374,7 @@ class ProvingBroker:
     async def wait_for_job_to_settle(self, job_id: str, max_wait: float | None = None) -> JobStatus:
         """Wait until the job is settled (or unknown); with ``max_wait``, return the current status
         when it runs out."""
+        self._known(job_id)
         with trio.move_on_after(MAX_LONG_POLL * 60 if max_wait is None else max_wait):
             while True:
                 await self._durable(job_id)

@@ -55,6 +55,10 @@ _UPSERT = (
     " result, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+_SELECT = (
+    "SELECT id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts, result, reason FROM jobs"
+)
+
 Row = tuple[str, int, int, str, int, float | None, int, int, int, str | None, str | None]
 
 
@@ -110,6 +114,8 @@ class SqliteJobStore:
         self.commits = 0
         self.fsyncs = 0  # commits whose WAL append was fsynced (sync=full)
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self.history_on_disk = False  # load_live left settled jobs on disk (lookup finds them)
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
@@ -126,11 +132,34 @@ class SqliteJobStore:
 
     def load(self) -> list[JobRecord]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts, result,"
-                " reason FROM jobs ORDER BY seq"
-            ).fetchall()
+            rows = self._db.execute(_SELECT + " ORDER BY seq").fetchall()
         return [row_record(r) for r in rows]
+
+    def load_live(self, retain_settled: int) -> list[JobRecord]:
+        """What a restarted broker needs in memory: every unsettled job, plus the settled jobs among
+        the newest ``retain_settled`` (by seq) that clients are likely to ask about. Older settled
+        jobs stay on disk and are read on demand (:meth:`lookup`), so a restart does not grow with
+        settled history. Sets ``history_on_disk`` when some settled job was left on disk."""
+        with self._lock:
+            top = self._db.execute("SELECT max(seq) FROM jobs").fetchone()[0]
+            cutoff = -1 if top is None else int(top) - retain_settled
+            cur = self._db.execute(
+                _SELECT + f" WHERE state NOT IN ({int(JobState.FULFILLED)},{int(JobState.REJECTED)}) OR seq > ?"
+                " ORDER BY seq",
+                (cutoff,),
+            )
+            records = [row_record(r) for r in cur]  # streamed: no list of raw rows beside the records
+            older = self._db.execute("SELECT 1 FROM jobs WHERE seq <= ? LIMIT 1", (cutoff,)).fetchone()
+        self.history_on_disk = older is not None
+        return records
+
+    def lookup(self, job_id: str) -> JobRecord | None:
+        """One job's journaled record (a primary-key read on a separate read connection: WAL lets
+        it run beside a commit, so it is cheap enough to call inline on the event loop)."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        row = self._reader.execute(_SELECT + " WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else row_record(row)
 
     def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
         with self._lock:
@@ -153,6 +182,9 @@ class SqliteJobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +202,9 @@ class Journal:
     """Group-commit front of a :class:`SqliteJobStore` (or of nothing: ``store=None`` keeps the
     broker in memory only, for tests and the virtual-clock benches)."""
 
-    def __init__(self, store: SqliteJobStore | None, *, max_pending: int = 200_000) -> None:
+    def __init__(self, store: SqliteJobStore | None, *, max_pending: int = 200_000, inline_rows: int = 1) -> None:
         self.store = store
+        self.inline_rows = inline_rows  # batches this small commit on the event loop, larger ones in a thread
         self.max_pending = max_pending
         self._upserts: dict[str, Row] = {}
         self._deletes: set[str] = set()
@@ -242,7 +275,13 @@ class Journal:
             self.generation += 1
             if self.store is not None:
                 store = self.store
-                await trio.to_thread.run_sync(store.commit, upserts, deletes, abandon_on_cancel=False)
+                if len(upserts) + len(deletes) <= self.inline_rows:
+                    # a lone write (one agent, idle producer): committing on the event loop costs
+                    # one fsync of blocking but saves two thread handoffs and their wake-ups
+                    store.commit(upserts, deletes)
+                    await trio.lowlevel.checkpoint()
+                else:
+                    await trio.to_thread.run_sync(store.commit, upserts, deletes, abandon_on_cancel=False)
             self.commits += 1
             self.rows_committed += len(upserts) + len(deletes)
             self.max_batch = max(self.max_batch, len(upserts) + len(deletes))

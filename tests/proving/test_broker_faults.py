@@ -78,8 +78,10 @@ async def test_duplicate_waiters_all_wake_when_the_settle_log_is_late(tmp_path: 
 
         with trio.fail_after(5):
             await synced.wait()  # the follower synced with the broker and long-polls its settle log
+            calls = client.calls
             n.start_soon(waiter, "A")
-            while job.id not in client._waiting:  # noqa: ASYNC110 - A checked the status and is parked
+            # A registered, and its own status check was answered ("in-queue"): it is parked
+            while job.id not in client._waiting or client.calls == calls:  # noqa: ASYNC110
                 await trio.sleep(0.001)
             got = await broker.get_proving_job(JobFilter(), agent_id="x")
             assert got is not None
