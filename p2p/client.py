@@ -12,21 +12,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import trio
 
-from p2p.gossip import (
-    BLOCK_ATTESTATION_TOPIC,
-    BLOCK_PROPOSAL_TOPIC,
-    EPOCH_PROOF_QUOTE_TOPIC,
-    TX_TOPIC,
-    BlockProposalHandler,
-)
+from p2p.gossip import BlockProposalHandler
 from p2p.peer_manager import DiscoveredPeer, DiscoverySource
 from p2p.pools.quote_admission import Admission, AdmissionResult
 from p2p.pools.tx_pool import TxStatus
 from p2p.service import ChainState, P2PConfig, P2PService
+from p2p.topics import BLOCK_ATTESTATION, BLOCK_PROPOSAL, EPOCH_PROOF_QUOTE, TX, TopicSpec
 from p2p.wire.block_attestation import BlockAttestation
 from p2p.wire.block_proposal import BlockProposal
 from p2p.wire.quote import EpochProofQuote
@@ -72,6 +67,25 @@ class P2PClient:
     def statistics(self) -> dict[str, object]:
         return self.service.statistics()
 
+    # ---- any registered gossip topic -----------------------------------------------------
+    async def publish(self, topic: TopicSpec | str, value: Any) -> None:
+        """Gossip `value` (encoded by the topic's codec) on a topic of the service's registry,
+        given as its `TopicSpec`, its name (`"tx"`) or its topic string."""
+        self._require_ready()
+        spec = self._spec(topic)
+        await self.service.publish(spec.topic, spec.encode(value))
+
+    def _spec(self, topic: TopicSpec | str) -> TopicSpec:
+        key = topic.topic if isinstance(topic, TopicSpec) else topic
+        reg = self.service.topics
+        spec = reg.get(key)
+        if spec is None:
+            try:
+                spec = reg.by_name(key)
+            except KeyError:
+                raise P2PClientError(f"topic {key!r} is not registered") from None
+        return spec
+
     # ---- epoch proof quotes --------------------------------------------------------------
     async def add_epoch_proof_quote(self, quote: EpochProofQuote) -> AdmissionResult:
         """Admit into the local pool (same admission as gossip: signature for our rollup and chain,
@@ -85,7 +99,7 @@ class P2PClient:
 
     async def broadcast_epoch_proof_quote(self, quote: EpochProofQuote) -> None:
         self._require_ready()
-        await self.service.publish(EPOCH_PROOF_QUOTE_TOPIC, quote.to_bytes())
+        await self.publish(EPOCH_PROOF_QUOTE, quote)
 
     def get_epoch_proof_quotes(self, epoch: int) -> list[EpochProofQuote]:
         return self.service.quote_pool.get_quotes(epoch)
@@ -106,7 +120,7 @@ class P2PClient:
         self._require_ready()
         raw = tx.to_bytes()
         self.service.tx_pool.add_tx(tx, raw)
-        await self.service.publish(TX_TOPIC, raw)
+        await self.service.publish(TX.topic, raw)
 
     def get_tx_by_hash_from_pool(self, tx_hash: bytes) -> Tx | None:
         return self.service.tx_pool.get_tx_by_hash(tx_hash)
@@ -148,11 +162,11 @@ class P2PClient:
     # ---- consensus -----------------------------------------------------------------------
     async def broadcast_proposal(self, proposal: BlockProposal) -> None:
         self._require_ready()
-        await self.service.publish(BLOCK_PROPOSAL_TOPIC, proposal.to_bytes())
+        await self.publish(BLOCK_PROPOSAL, proposal)
 
     async def broadcast_attestation(self, attestation: BlockAttestation) -> None:
         self._require_ready()
-        await self.service.publish(BLOCK_ATTESTATION_TOPIC, attestation.to_bytes())
+        await self.publish(BLOCK_ATTESTATION, attestation)
 
     def register_block_proposal_handler(self, handler: BlockProposalHandler) -> None:
         """`handler(proposal, sender) -> attestation | None`; a returned attestation is gossiped."""

@@ -434,6 +434,10 @@ class Libp2pHost:
     def topic_peers(self, topic: str) -> list[str]:
         return [str(p) for p in self._pubsub.peer_topics.get(topic, ())]
 
+    def subscribed_topics(self) -> list[str]:
+        """The topics this host is subscribed to right now (after `run` started)."""
+        return [str(t) for t in self._pubsub.topic_ids]
+
     # ---- connections ---------------------------------------------------------------------
     async def dial(self, multiaddr_with_p2p: str) -> str:
         """Dial `/ip4/.../tcp/.../p2p/<id>`; returns the remote peer id."""

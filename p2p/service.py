@@ -6,6 +6,7 @@
 `chain_state` tells quote/tx validation the current L2 slot, the proven epoch and the next block
 number (the node wires its archiver/L1 view in; `ManualChainState` is a settable default).
 `discovery` is any `p2p.peer_manager.DiscoverySource` (the discv5 service).
+`topics` is the gossip topic registry (`p2p.topics.TOPICS`, the four v0.63.1 topics, by default).
 Cancellation of the surrounding scope is the shutdown path.
 """
 
@@ -18,7 +19,7 @@ from typing import Protocol
 import trio
 
 from p2p.containment import ContainmentConfig, PeerGuard
-from p2p.gossip import ALL_TOPICS, GossipIntake, IntakeConfig
+from p2p.gossip import GossipIntake, IntakeConfig
 from p2p.keys import generate_private_key
 from p2p.libp2p_host import GossipsubParams, HostConfig, Libp2pHost
 from p2p.peer_manager import DiscoverySource, PeerManager
@@ -28,6 +29,7 @@ from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.pools.tx_pool import TxPool, TxStore
 from p2p.reqresp import ReqResp
 from p2p.scoring import PeerScoring, ScoringConfig
+from p2p.topics import TOPICS, TopicRegistry
 from p2p.validation import AZTEC_EPOCH_DURATION, QuoteValidationContext, TxValidationContext
 
 
@@ -99,8 +101,10 @@ class P2PService:
         clock: Callable[[], float] = trio.current_time,
         escrow: EscrowView | None = None,
         tx_store: TxStore | None = None,
+        topics: TopicRegistry = TOPICS,
     ) -> None:
         self.config = config
+        self.topics = topics  # every registered topic is subscribed, validated and delivered
         self.chain_state: ChainState = chain_state or ManualChainState()
         self.discovery = discovery
         self.private_key = config.private_key or generate_private_key()
@@ -136,6 +140,7 @@ class P2PService:
             now=clock,
             config=config.intake,
             quote_admission=self.quote_admission,
+            topics=topics,
         )
         self.host = Libp2pHost(
             HostConfig(
@@ -144,7 +149,7 @@ class P2PService:
                 announce_addrs=tuple(config.announce_addrs),
                 gossipsub=config.gossipsub,
             ),
-            topics=ALL_TOPICS,
+            topics=topics.topics,
             validator=self.intake.validate,
             app_score=self.scoring.score,
             guard=self.guard,
