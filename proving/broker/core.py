@@ -33,7 +33,7 @@ from proving.broker.state import (
     JobStateMachine,
     MachineStatistics,
 )
-from proving.broker.store import Journal, JournalStatistics, SqliteJobStore
+from proving.broker.store import JobStore, Journal, JournalStatistics
 from proving.interfaces import ReportResult
 from proving.proof_store import UriPolicy
 from proving.types import JobFilter, JobStatus, ProvingJob, ProvingRequestType
@@ -135,7 +135,7 @@ class ProvingBroker:
 
     def __init__(
         self,
-        store: SqliteJobStore | None = None,
+        store: JobStore | None = None,
         *,
         job_timeout: float = DEFAULT_JOB_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -186,13 +186,13 @@ class ProvingBroker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.store is not None:
             store = self.store
-            records = await trio.to_thread.run_sync(store.load)
+            records = await trio.to_thread.run_sync(store.load) if store.blocking else store.load()
             now = trio.current_time()
             for rec in records:
                 rec.enqueued_at = now
             self.machine.restore(records)
             self._newest_epoch = max((r.epoch for r in records), default=-1)
-            log.info("broker restored %d jobs from %s", len(records), store.path)
+            log.info("broker restored %d jobs from %s", len(records), store.describe())
         self.machine.take_effects()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.journal.run, self._on_journaled)
