@@ -19,6 +19,7 @@ from node.l1.client import L1Client
 from node.l1.deploy import RollupConfig
 from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer, SlotOutcome
 from node.txbot import make_tx
+from p2p.pools.quote_pool import AddResult
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
 pytestmark = pytest.mark.interop
@@ -87,12 +88,21 @@ async def test_sequencer_open_blocks_claim_restart_prune(
                                   chain_id, l1.addresses.rollup)
     too_big = EpochProofQuote.new(EpochProofQuotePayload(0, 1000, 10**9, address_of(prover_key), 2), prover_key,
                                   chain_id, l1.addresses.rollup)
-    for q in (dear, expired, too_big, cheap):  # straight into the pool: the sequencer's L1 check is under test
-        src.quote_pool.add_quote(q)
+    # signed by another key than the prover it names (another bucket of the pool than the four above)
+    forged = EpochProofQuote(EpochProofQuotePayload(0, 1000, 5000, address_of(_key(7)), 0),
+                             EpochProofQuote.new(EpochProofQuotePayload(0, 1000, 5000, address_of(_key(6)), 0), _key(6),
+                                                 chain_id, l1.addresses.rollup).signature)
+    for q in (dear, expired, too_big, forged, cheap):  # straight into the pool: the sequencer's checks are under test
+        assert src.quote_pool.add_quote(q) is AddResult.ADDED
     ts = genesis + 4 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
     assert res.outcome is SlotOutcome.PROPOSED and res.quote == cheap
+    # the claim rules refused the unbonded and the forged quote before any eth_call; L1 agreed on the rest
+    assert {w.error for _, w in seq.last_quote_rejections} == {"Rollup__InsufficientFundsInEscrow",
+                                                               "SignatureLib__InvalidSignature"}
+    assert seq.statistics()["quotes_rejected_by_rules"] == 2
+    assert seq.statistics()["quotes_rejected_by_l1"] == 0
     claim = await l1.proof_claim()
     assert claim.exists and claim.epoch_to_prove == 0 and claim.basis_point_fee == 100
     gas_claim = res.receipt.gas_used if res.receipt else 0

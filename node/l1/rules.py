@@ -11,18 +11,51 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from node.constants import (
     AZTEC_EPOCH_DURATION,
     AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS,
     AZTEC_SLOT_DURATION,
-    MAX_BASIS_POINT_FEE,
     PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST,
 )
-from p2p.wire.quote import EpochProofQuote, QuoteError
+from p2p.pools.quote_admission import (
+    ZERO_ADDRESS,
+    basis_point_fee_ok,
+    bond_covered_by_escrow,
+    bond_meets_minimum,
+    quote_signer,
+)
+from p2p.wire.quote import EpochProofQuote
 
-ZERO_ADDRESS: Final = b"\0" * 20
+__all__ = [  # the time-independent checks are p2p's (quote admission uses them too), re-exported here
+    "ZERO_ADDRESS",
+    "basis_point_fee_ok",
+    "bond_covered_by_escrow",
+    "bond_meets_minimum",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProofClaim:
+    """Rollup.proofClaim (DataStructures.EpochProofClaim)."""
+
+    epoch_to_prove: int
+    basis_point_fee: int
+    bond_amount: int
+    bond_provider: bytes
+    proposer_claimant: bytes
+
+    @property
+    def exists(self) -> bool:
+        return self.proposer_claimant != ZERO_ADDRESS
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTips:
+    """Rollup.tips(): the pending and proven L2 block numbers."""
+
+    pending_block_number: int
+    proven_block_number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +182,6 @@ def quote_not_expired(valid_until_slot: int, current_slot: int) -> bool:
     return valid_until_slot >= current_slot
 
 
-def basis_point_fee_ok(fee: int) -> bool:
-    return 0 <= fee <= MAX_BASIS_POINT_FEE
-
-
 def proposer_ok(proposer: bytes, sender: bytes) -> bool:
     return proposer in (ZERO_ADDRESS, sender)
 
@@ -165,23 +194,11 @@ def in_claim_phase(slot: int, epoch_duration: int, claim_duration: int) -> bool:
     return slot % epoch_duration < claim_duration
 
 
-def bond_meets_minimum(bond: int, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> bool:
-    return bond >= min_bond
-
-
-def bond_covered_by_escrow(bond: int, deposit: int) -> bool:
-    return bond <= deposit
-
-
 def check_signature(quote: EpochProofQuote, chain_id: int, rollup: bytes | str) -> ClaimRejection | None:
     """SignatureLib.verify: not empty, v in {27, 28}, ecrecover(digest) == prover (high-s accepted)."""
-    sig = quote.signature
-    if sig.is_empty:
+    recovered = quote_signer(quote, chain_id, rollup)
+    if recovered is None:
         return ClaimRejection("SignatureLib__CannotVerifyEmpty")
-    try:
-        recovered = quote.recover_signer(chain_id, rollup)
-    except QuoteError:
-        recovered = ZERO_ADDRESS  # ecrecover returns 0x0 for bad v / unrecoverable points
     if recovered != quote.payload.prover:
         return ClaimRejection("SignatureLib__InvalidSignature", (quote.payload.prover, recovered))
     return None
@@ -234,8 +251,17 @@ def select_best_quote(quotes: Sequence[EpochProofQuote], slot: int) -> EpochProo
     return best
 
 
-def escrow_top_up(deposit: int, bond: int, *, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> int:
-    """Tokens a prover must deposit so that `bond` (raised to the minimum) is covered."""
+def escrow_top_up(
+    deposit: int, bond: int = 0, *, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST, target: int = 0
+) -> int:
+    """Tokens a prover must deposit into the ProofCommitmentEscrow (the BondManager's rule).
+
+    The floor is max(min_bond, bond): `bond` is the bondAmount of the quote about to be sent (0 on
+    start-up and after a claim). Nothing while deposit >= floor; otherwise top up to max(target,
+    floor), so a prover refills to its target rather than to the bare floor each time."""
     if deposit < 0 or bond < 0:
         raise ValueError("deposit and bond must be >= 0")
-    return max(0, max(bond, min_bond) - deposit)
+    floor = max(bond, min_bond)
+    if deposit >= floor:
+        return 0
+    return max(target, floor) - deposit

@@ -29,8 +29,9 @@ from typing import Any, Protocol
 import httpx
 import trio
 
-from node.l1.client import L1Client, ProofClaim
+from node.l1.client import L1Client
 from node.l1.propose import EpochProofArgs
+from node.l1.rules import ProofClaim
 from node.l2.block import L2Block
 from node.l2.tx_effect import _LOG_KINDS, TxEffect, section_hash
 from node.l2.world_state import ChainState, block_hash, genesis_header

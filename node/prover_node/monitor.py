@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import trio
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.prover_node.bond import BondManager
 from node.prover_node.monitor import ChainView, MonitorState, SendQuote, StartProving, decide
 from node.prover_node.quote_provider import QuoteProvider, QuoteRequest

@@ -11,14 +11,17 @@ Per slot (`work_at(ts)`, ts = the timestamp the next L1 block will carry):
 4. committee (getCurrentEpochCommittee at ts) non-empty: gossip a BlockProposal and collect
    attestations; signatures go in committee order, missing ones as empty entries; need 2n/3+1.
 5. claim: getClaimableEpoch(); quotes for it from the quote source, drop validUntilSlot < slot,
-   eth_call validateEpochProofRightClaimAtTime(ts, quote) from our publisher, lowest fee wins
-   (stable) -> proposeAndClaim, else propose. With fewer than `min_txs_per_block` txs we do not
+   `node.l1.rules.check_claim` against the L1 state at ts (signature, fee, bond, escrow deposit,
+   claim phase, proposer: the rules interop/test_l1_claim.py checks against the Rollup), then
+   eth_call validateEpochProofRightClaimAtTime(ts, quote) from our publisher for the survivors,
+   lowest fee wins (stable) -> proposeAndClaim, else propose. With fewer than `min_txs_per_block` txs we do not
    propose but still claim with claimEpochProofRight, so claims do not depend on traffic.
 6. mark the included txs mined in the tx source.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
@@ -33,7 +36,7 @@ from node.l1 import artifacts as art
 from node.l1.client import L1Client
 from node.l1.errors import L1RevertError
 from node.l1.rpc import Receipt, encode_call
-from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
+from node.l1.rules import ZERO_ADDRESS, ClaimRejection, check_claim, drop_expired, select_best_quote
 from node.l2.block import BlockGlobals, L2Block, build_block
 from node.l2.from_tx import tx_to_effect
 from node.l2.messages import in_hash
@@ -253,7 +256,9 @@ class Sequencer:
         self.me = bytes.fromhex(l1.address.removeprefix("0x"))
         self._last_slot = -1
         self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0,
-                                       "parent_sync_waits": 0}
+                                       "parent_sync_waits": 0, "quotes_rejected_by_rules": 0,
+                                       "quotes_rejected_by_l1": 0}
+        self.last_quote_rejections: list[tuple[EpochProofQuote, ClaimRejection]] = []  # of the last choice
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
         self.last_error: str | None = None
         self._result_event = trio.Event()  # set (and replaced) on every recorded result
@@ -276,14 +281,34 @@ class Sequencer:
         epoch = await self.l1.claimable_epoch()
         if epoch is None:
             return None
+        candidates = drop_expired(self.quotes.get_epoch_proof_quotes(epoch), slot)
+        if not candidates:
+            return None
+        base = await self.l1.claim_context(None, timestamp=ts)
+        chain_id, rollup = await self.l1.chain_id(), self.l1.addresses.rollup
+        deposits: dict[bytes, int] = {}
+        rejected: list[tuple[EpochProofQuote, ClaimRejection]] = []
         valid = []
-        for q in drop_expired(self.quotes.get_epoch_proof_quotes(epoch), slot):
-            try:
+        for q in candidates:
+            prover = q.payload.prover
+            if prover not in deposits:
+                deposits[prover] = await self.l1.escrow_deposits(prover)
+            why = check_claim(q, dataclasses.replace(base, escrow_deposit=deposits[prover]), chain_id=chain_id,
+                              rollup=rollup)
+            if why is not None:  # the rules L1 applies: no eth_call spent on a quote they refuse
+                self._stats["quotes_rejected_by_rules"] += 1
+                rejected.append((q, why))
+                continue
+            try:  # what the rules cannot see (a contract upgrade, state between our reads)
                 await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
             except L1RevertError as e:
+                self._stats["quotes_rejected_by_l1"] += 1
                 log.debug("quote rejected by L1: %s", e)
                 continue
             valid.append(q)
+        self.last_quote_rejections = rejected
+        if rejected:
+            log.debug("quotes refused by the claim rules: %s", "; ".join(str(w) for _, w in rejected[:5]))
         return select_best_quote(valid, slot)
 
     def _build(self, parent: ChainState, slot: int, ts: int, chain_id: int, inbox_root: bytes,
