@@ -1,7 +1,8 @@
 """Turns (config, selected roles) into the ordered component list the supervisor runs.
 
-Every role has one builder. Builders share a `Context` (metrics registry, JSON-RPC dispatcher, and
-the components other roles expose, e.g. the P2P client the prover node sends quotes through).
+Every role has one builder. Builders share a `Context`: the metrics registry, JSON-RPC dispatcher,
+health registry, and, as typed fields, the components other roles use (the L1 client, the archiver,
+the P2P client the prover node sends quotes through, the in-process broker, ...).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -23,7 +24,21 @@ from node.http import HttpServer, JsonRpcDispatcher, JsonRpcError
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named, leaf_exceptions
 
+if TYPE_CHECKING:
+    from node.archiver import Archiver
+    from node.broker_watch import BrokerWatch
+    from node.l1.client import L1Client
+    from node.prover_node.node import ProverNode
+    from node.sequencer.sequencer import MemorySources, Sequencer
+    from node.txbot import TxBot
+    from p2p.client import P2PClient
+    from p2p.pools.quote_admission import AdmissionResult, QuoteAdmission
+    from proving.agent import AgentPool
+    from proving.broker.client import BrokerClient
+    from proving.broker.core import ProvingBroker
+
 log = logging.getLogger("node.components")
+T = TypeVar("T")
 
 # Start order: infrastructure first, then the roles that others depend on.
 ROLE_ORDER = (
@@ -41,24 +56,52 @@ ROLE_ORDER = (
 
 @dataclass
 class Context:
+    """What the builders share. The components other roles use are typed fields, each set by the one
+    component that makes it, once that component runs; components start in order (ROLE_ORDER), so a
+    later component's `make` finds them (`need(ctx.l1, ...)` names what is missing otherwise)."""
+
     config: NodeConfig
     roles: set[str]
     registry: CollectorRegistry = field(default_factory=new_registry)
     rpc: JsonRpcDispatcher = field(default_factory=JsonRpcDispatcher)
-    shared: dict[str, Any] = field(default_factory=dict)
     health: HealthRegistry = field(default_factory=HealthRegistry)
+    l1: L1Client | None = None  # L1Connection, once connected (retries forever from then on)
+    archiver: Archiver | None = None  # the archiver component, when made
+    p2p: P2PClient | None = None  # P2PNode, once its service runs
+    broker: ProvingBroker | None = None  # the in-process broker (made with the component list)
+    broker_watch: BrokerWatch | None = None  # for an external PROVER_BROKER_HOST
+    agents: AgentPool | None = None  # --prover's agent pool, when made
+    prover_node: ProverNode | None = None
+    sequencer: Sequencer | None = None
+    # once-per-node components already in the list (several roles need them)
+    l1_added: bool = False
+    archiver_added: bool = False
+
+
+def need(value: T | None, what: str) -> T:
+    """A component made by an earlier one: missing means the start order is wrong (a bug, not input)."""
+    if value is None:
+        raise RuntimeError(f"{what} is not running: it must start before the components that use it")
+    return value
 
 
 Builder = Callable[[Context], list[Named]]
 
 
-class Deferred:
-    """A component constructed when its turn to start comes, i.e. after the components before it
-    are ready (so it can use what they put in `Context.shared`, like the L1 client)."""
+class Component(Protocol):
+    async def run(self, *, task_status: trio.TaskStatus[Any] = ...) -> None: ...
 
-    def __init__(self, make: Callable[[], Awaitable[Any]]) -> None:
+
+C = TypeVar("C", bound=Component)
+
+
+class Deferred(Generic[C]):
+    """A component constructed when its turn to start comes, i.e. after the components before it
+    are ready (so its `make` can use what they set on the `Context`, like the L1 client)."""
+
+    def __init__(self, make: Callable[[], Awaitable[C]]) -> None:
         self._make = make
-        self.component: Any = None
+        self.component: C | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         self.component = await self._make()
@@ -74,7 +117,7 @@ class StartupGuard:
     line names the cause (`explain(exc)`; None: not an expected failure, re-raised as is). Failures
     after start-up are left alone (outages are states, handled inside the components)."""
 
-    def __init__(self, inner: Any, explain: Callable[[BaseException], str | None]) -> None:
+    def __init__(self, inner: Component, explain: Callable[[BaseException], str | None]) -> None:
         self.inner = inner
         self.explain = explain
 
@@ -164,7 +207,7 @@ class L1Connection:
         if startup.cancelled_caught:
             raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: no answer within {L1_STARTUP_TIMEOUT:.0f}s")
         client.retry = RetryPolicy.forever()  # from now on an outage is waited out, never raised
-        self.ctx.shared["l1"] = client
+        self.ctx.l1 = client
         addresses = client.addresses.to_json()
 
         async def get_l1_contract_addresses() -> dict[str, Any]:
@@ -222,27 +265,27 @@ async def _fetch_rollup_address(url: str) -> bytes:
 
 def _ensure_l1(ctx: Context) -> list[Named]:
     """The L1 connection, once per node, before the first component that needs it."""
-    if "l1_component" in ctx.shared:
+    if ctx.l1_added:
         return []
-    ctx.shared["l1_component"] = True
-    ctx.health.add("l1", l1_probe(lambda: ctx.shared.get("l1")))
+    ctx.l1_added = True
+    ctx.health.add("l1", l1_probe(lambda: ctx.l1))
     return [Named("l1", L1Connection(ctx))]
 
 
 def _ensure_archiver(ctx: Context) -> list[Named]:
-    if "archiver_component" in ctx.shared:
+    if ctx.archiver_added:
         return []
-    ctx.shared["archiver_component"] = True
+    ctx.archiver_added = True
 
-    async def make() -> Any:
+    async def make() -> Archiver:
         from node.archiver import Archiver
 
         archiver = Archiver(
-            ctx.shared["l1"],
+            need(ctx.l1, "the L1 client"),
             data_directory=ctx.config.data_directory,
             polling_interval=max(0.2, ctx.config.prover_node_polling_interval_ms / 1000),
         )
-        ctx.shared["archiver"] = archiver
+        ctx.archiver = archiver
         ctx.health.add("archiver", lambda: ComponentHealth(True, {"tip": archiver.block_number(),
                                                                    **_numbers(archiver.statistics())}))
         return archiver
@@ -387,12 +430,12 @@ def _p2p(ctx: Context) -> list[Named]:
     from p2p.wire.serialization import DecodeError
     from p2p.wire.tx import Tx
 
-    node = P2PNode(ctx.config, ctx.shared, ctx.registry)
+    node = P2PNode(ctx.config, ctx, ctx.registry)
 
-    def client() -> Any:
-        if node.client is None:
+    def client() -> P2PClient:
+        if ctx.p2p is None:
             raise JsonRpcError("p2p is not running yet", code=-32000)
-        return node.client
+        return ctx.p2p
 
     async def add_quote(quote: Any) -> None:
         try:
@@ -405,7 +448,7 @@ def _p2p(ctx: Context) -> list[Named]:
         return [q.to_json() for q in client().get_epoch_proof_quotes(int(epoch))]
 
     async def get_enr() -> str | None:
-        return client().get_enr()  # type: ignore[no-any-return]
+        return client().get_enr()
 
     async def send_tx(tx_hex: str) -> None:
         try:
@@ -418,11 +461,11 @@ def _p2p(ctx: Context) -> list[Named]:
     ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
     ctx.rpc.register("node_getEncodedEnr", get_enr)
     ctx.rpc.register("node_sendTx", send_tx)
-    ctx.health.add("p2p", p2p_probe(lambda: node.client))
+    ctx.health.add("p2p", p2p_probe(lambda: ctx.p2p))
     return [*_l1_if_configured(ctx), Named("p2p", node)]
 
 
-def _raise_unless_admitted(res: Any) -> None:
+def _raise_unless_admitted(res: AdmissionResult) -> None:
     """node_addEpochProofQuote answers an error for a quote the pool refused (a duplicate is fine)."""
     from p2p.pools.quote_admission import Admission
 
@@ -437,27 +480,27 @@ def _sequencer(ctx: Context) -> list[Named]:
         raise ConfigError("--sequencer needs SEQ_PUBLISHER_PRIVATE_KEY")
     if c.seq_index is not None and c.seq_index >= c.seq_count:
         raise ConfigError(f"SEQ_INDEX {c.seq_index} must be below SEQ_COUNT {c.seq_count}")
-    memory_sources: Any = None
+    memory_sources: MemorySources | None = None
     if "p2p" not in ctx.roles:
         # quotes arrive over JSON-RPC (PROVER_COORDINATION_NODE_URL of provers); no tx gossip
         from node.sequencer.sequencer import MemorySources
         from p2p.wire.quote import EpochProofQuote, QuoteError
 
-        memory_sources = MemorySources()
-        admissions: list[Any] = []
+        memory_sources = sink = MemorySources()
+        admissions: list[QuoteAdmission] = []
 
-        async def admission() -> Any:
+        async def admission() -> QuoteAdmission:
             """The sink's QuoteAdmission (the same rule and pool type as gossip), once L1 is up."""
             if not admissions:
                 from node.l1.escrow_view import L1EscrowView
                 from p2p.pools.quote_admission import QuoteAdmission
 
-                l1 = ctx.shared.get("l1")
+                l1 = ctx.l1
                 if l1 is None:
                     raise JsonRpcError("L1 is not connected yet", code=-32000)
                 view = L1EscrowView(l1)
                 await view.refresh_min_bond()
-                admissions.append(QuoteAdmission(memory_sources.quote_pool, chain_id=c.l1_chain_id,
+                admissions.append(QuoteAdmission(sink.quote_pool, chain_id=c.l1_chain_id,
                                                  rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
                                                  escrow=view))
             return admissions[0]
@@ -468,30 +511,30 @@ def _sequencer(ctx: Context) -> list[Named]:
             except QuoteError as e:
                 raise JsonRpcError(f"invalid quote: {e}") from e
             adm = await admission()
-            timing = await ctx.shared["l1"].timing()
+            timing = await need(ctx.l1, "the L1 client").timing()
             now = int(time.time())
             slot = timing.slot_at(now) if now >= timing.genesis_time else None
             _raise_unless_admitted(await adm.admit(q, current_slot=slot))
 
         async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
-            return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(int(epoch))]
+            return [q.to_json() for q in sink.get_epoch_proof_quotes(int(epoch))]
 
         ctx.rpc.register("node_addEpochProofQuote", add_quote)
         ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
 
-    async def make() -> Any:
+    async def make() -> Sequencer:
         from node.sequencer.sequencer import P2PAttestations, P2PSources, Sequencer
 
         publisher_key = c.seq_publisher_private_key
         assert publisher_key is not None
-        l1 = ctx.shared["l1"].with_signer(publisher_key)
-        p2p = ctx.shared.get("p2p")
-        sources = P2PSources(p2p) if p2p is not None else memory_sources
+        l1 = need(ctx.l1, "the L1 client").with_signer(publisher_key)
+        p2p = ctx.p2p
+        sources: P2PSources | MemorySources = P2PSources(p2p) if p2p is not None else need(memory_sources, "p2p")
         validator_keys = [c.validator_private_key or publisher_key]
         attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
         seq = Sequencer(
             l1,
-            ctx.shared["archiver"],
+            need(ctx.archiver, "the archiver"),
             txs=sources,
             quotes=sources,
             attestations=attestations,
@@ -505,6 +548,7 @@ def _sequencer(ctx: Context) -> list[Named]:
                                    seq.last_error)
 
         ctx.health.add("sequencer", probe)
+        ctx.sequencer = seq
         return seq
 
     return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
@@ -515,14 +559,14 @@ def _tx_bot(ctx: Context) -> list[Named]:
     if "p2p" not in ctx.roles:
         raise ConfigError("--tx-bot gossips transactions: add --p2p")
 
-    async def make() -> Any:
+    async def make() -> TxBot:
         from node.txbot import TxBot
 
         slot = 1.0
-        if "l1" in ctx.shared:
-            slot = float((await ctx.shared["l1"].timing()).slot_duration)
+        if ctx.l1 is not None:
+            slot = float((await ctx.l1.timing()).slot_duration)
         rate = max(ctx.config.txbot_tx_per_slot, 1) / slot
-        return TxBot(ctx.shared["p2p"], chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
+        return TxBot(need(ctx.p2p, "the P2P client"), chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
 
     return [Named("tx-bot", Deferred(make))]
 
@@ -530,7 +574,7 @@ def _tx_bot(ctx: Context) -> list[Named]:
 class _BrokerComponent:
     """The in-process ProvingBroker (durable under DATA_DIRECTORY/broker when set)."""
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: ProvingBroker) -> None:
         self.broker = broker
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
@@ -544,9 +588,8 @@ class _BrokerComponent:
 def _ensure_broker(ctx: Context) -> list[Named]:
     """One in-process broker per node: for --prover-broker, and for --prover / --prover-node when no
     PROVER_BROKER_HOST is given."""
-    if "broker_component" in ctx.shared:
+    if ctx.broker is not None:
         return []
-    ctx.shared["broker_component"] = True
     from proving.broker.core import ProvingBroker
     from proving.broker.store import SqliteJobStore, SyncMode
     from proving.proof_store import UriPolicy
@@ -566,7 +609,7 @@ def _ensure_broker(ctx: Context) -> list[Named]:
         uri_policy=UriPolicy(_proof_dir(c), c.prover_broker_max_inline_bytes),
         registry=ctx.registry,
     )
-    ctx.shared["broker"] = broker
+    ctx.broker = broker
 
     def probe() -> ComponentHealth:
         return ComponentHealth(True, {"broker": {"inProcess": True, **_numbers(broker.statistics())}})
@@ -594,7 +637,7 @@ def _uses_local_broker(ctx: Context) -> bool:
     return "prover_broker" in ctx.roles or ctx.config.prover_broker_host is None
 
 
-def mount_broker_rpc(rpc: JsonRpcDispatcher, broker: Any) -> None:
+def mount_broker_rpc(rpc: JsonRpcDispatcher, broker: ProvingBroker) -> None:
     """Serve the broker's JSON-RPC methods (enqueueProvingJob, getProvingJob, ...) on the node's
     dispatcher, i.e. on AZTEC_PORT like Aztec's `--prover-broker`."""
     from proving.broker.rpc import build_dispatcher
@@ -621,7 +664,7 @@ def mount_broker_rpc(rpc: JsonRpcDispatcher, broker: Any) -> None:
 @builder("prover_broker")
 def _prover_broker(ctx: Context) -> list[Named]:
     out = _ensure_broker(ctx)
-    mount_broker_rpc(ctx.rpc, ctx.shared["broker"])
+    mount_broker_rpc(ctx.rpc, need(ctx.broker, "the in-process broker"))
     return out
 
 
@@ -647,10 +690,10 @@ def _prover(ctx: Context) -> list[Named]:
         )
     pre = _ensure_broker(ctx) if local else []
 
-    async def make() -> Any:
+    async def make() -> AgentPool:
         from proving.agent import AgentPool
 
-        broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
+        broker: ProvingBroker | str = need(ctx.broker, "the in-process broker") if local else str(c.prover_broker_host)
         pool = AgentPool(
             broker,
             c.prover_agent_concurrency,
@@ -658,12 +701,12 @@ def _prover(ctx: Context) -> list[Named]:
             heartbeat_interval=c.prover_agent_poll_interval_ms / 1000,
             file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
         )
-        ctx.shared["agents"] = pool
+        ctx.agents = pool
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
         return pool
 
-    ctx.health.add("agents", agents_probe(lambda: ctx.shared.get("agents")))
+    ctx.health.add("agents", agents_probe(lambda: ctx.agents))
     watch = [] if local else _ensure_broker_watch(ctx)
     return [*pre, *watch, Named("prover", Deferred(make))]
 
@@ -671,12 +714,12 @@ def _prover(ctx: Context) -> list[Named]:
 def _ensure_broker_watch(ctx: Context) -> list[Named]:
     """For an external PROVER_BROKER_HOST: say within seconds when it does not answer, keep going,
     report it in /health (see node/broker_watch.py for why this is not a start-up exit)."""
-    if "broker_watch" in ctx.shared or ctx.config.prover_broker_host is None:
+    if ctx.broker_watch is not None or ctx.config.prover_broker_host is None:
         return []
     from node.broker_watch import BrokerWatch
 
     watch = BrokerWatch(ctx.config.prover_broker_host)
-    ctx.shared["broker_watch"] = watch
+    ctx.broker_watch = watch
     ctx.health.add("broker", watch.probe())
     return [Named("broker-watch", watch)]
 
@@ -684,7 +727,7 @@ def _ensure_broker_watch(ctx: Context) -> list[Named]:
 class _ProverNodeService:
     """The ProverNode plus, with an external broker, the BrokerClient's settle follower."""
 
-    def __init__(self, node: Any, client: Any | None) -> None:
+    def __init__(self, node: ProverNode, client: BrokerClient | None) -> None:
         self.node = node
         self.client = client
 
@@ -713,7 +756,7 @@ def _prover_node(ctx: Context) -> list[Named]:
     local = _uses_local_broker(ctx)
     pre = _ensure_broker(ctx) if local else _ensure_broker_watch(ctx)
 
-    async def make() -> Any:
+    async def make() -> _ProverNodeService:
         from node.prover_node.bond import BondManager
         from node.prover_node.epoch_job import ArchiverBlockSource, EpochProvingJob, HttpQuoteSink, P2PQuoteSink
         from node.prover_node.l1_adapter import ProverL1
@@ -723,31 +766,29 @@ def _prover_node(ctx: Context) -> list[Named]:
         from proving.proof_store import FileProofStore, InlineProofStore, ProofStore
 
         assert key is not None
-        l1 = ctx.shared["l1"].with_signer(key)
+        l1 = need(ctx.l1, "the L1 client").with_signer(key)
         chain = ProverL1(l1)
-        archiver = ctx.shared["archiver"]
-        client: Any = None
+        archiver = need(ctx.archiver, "the archiver")
+        client: BrokerClient | None = None
         store: ProofStore
         if local:
-            broker = ctx.shared["broker"]
+            broker = need(ctx.broker, "the in-process broker")
             producer: Callable[[], Any] = lambda: broker  # noqa: E731
             proof_dir = _proof_dir(c)
             store = FileProofStore(proof_dir) if proof_dir is not None else InlineProofStore()
         else:
             assert c.prover_broker_host is not None
-            client = BrokerClient(c.prover_broker_host, connections=4)
-            producer = lambda: client  # noqa: E731
+            remote = client = BrokerClient(c.prover_broker_host, connections=4)
+            producer = lambda: remote  # noqa: E731
             store = InlineProofStore()  # agents may run on other hosts
         provider: QuoteProvider = (
             HttpQuoteProvider(c.quote_provider_url)
             if c.quote_provider_url
             else SimpleQuoteProvider(c.quote_provider_basis_point_fee, c.quote_provider_bond_amount)
         )
-        sink: Any
-        if "p2p" in ctx.shared:
-            sink = P2PQuoteSink(ctx.shared["p2p"])
-        else:
-            sink = HttpQuoteSink(str(c.prover_coordination_node_url))
+        sink: P2PQuoteSink | HttpQuoteSink = (
+            P2PQuoteSink(ctx.p2p) if ctx.p2p is not None else HttpQuoteSink(str(c.prover_coordination_node_url))
+        )
         job = EpochProvingJob(
             l1=l1,
             archiver=archiver,
@@ -775,7 +816,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
             polling_interval=c.prover_node_polling_interval_ms / 1000,
         )
-        ctx.shared["prover_node"] = node
+        ctx.prover_node = node
 
         async def get_prover_node_stats() -> dict[str, Any]:
             return {**node.statistics(), "lastEpoch": job.last}

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import trio
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -36,7 +36,7 @@ from proving.broker.state import (
 from proving.broker.store import JobStore, Journal, JournalStatistics
 from proving.interfaces import ReportResult
 from proving.proof_store import UriPolicy
-from proving.types import JobFilter, JobStatus, ProvingJob, ProvingRequestType
+from proving.types import JobFilter, JobStatus, ProgressVerdict, ProvingJob, ProvingRequestType
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ class ProvingBroker:
 
     async def report_proving_job_progress(
         self, job_id: str, *, agent_id: str | None = None
-    ) -> Literal["continue", "abort"]:
+    ) -> ProgressVerdict:
         return self.machine.report_progress(job_id, agent_id, trio.current_time())
 
     async def report_proving_job_success(

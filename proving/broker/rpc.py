@@ -109,7 +109,7 @@ def build_dispatcher(broker: ProvingBroker) -> Dispatcher:
         verdict = await broker.report_proving_job_progress(
             param_str(job_id, "id", MAX_JOB_ID_LENGTH), agent_id=param_opt_str(agent, "agentId", 128)
         )
-        return {"status": verdict}
+        return {"status": verdict.value}
 
     async def success(params: list[Any] | dict[str, Any]) -> Any:
         job_id, value, agent, flt = positional(params, ("id", "value", "agentId", "filter"), 2)
