@@ -52,3 +52,16 @@ async def test_deferred_makes_its_component_when_started_and_hands_over_its_star
         assert await n.start(d.run) == 7
         assert d.component is not None and d.component.value == 7
         n.cancel_scope.cancel()
+
+
+def test_health_status_is_an_enum_and_serialises_as_its_text() -> None:
+    import json
+
+    from node.health import HealthRegistry, NodeStatus
+
+    reg = HealthRegistry()
+    assert reg.report()["status"] is NodeStatus.STARTING
+    reg.mark_ready()
+    rep = reg.report()
+    assert rep["status"] is NodeStatus.OK
+    assert json.loads(json.dumps(rep))["status"] == "ok"
