@@ -107,7 +107,7 @@ class L1Timing:
 
     def in_claim_phase(self, slot: int) -> bool:
         """Rollup: `positionInEpoch(currentSlot) < CLAIM_DURATION_IN_L2_SLOTS` (any epoch)."""
-        return self.position_in_epoch(slot) < self.claim_duration
+        return in_claim_phase(slot, self.epoch_duration, self.claim_duration)
 
     # --- deadlines (Rollup.canPruneAtTime) ---
     def prune_slot_unclaimed(self, epoch: int) -> int:
@@ -127,8 +127,16 @@ class L1Timing:
         """Slots in which a prover should let its quote for `epoch` be claimed: the claim phase of
         epoch N+1. (L1 also accepts claims in the claim phase of epoch N itself or of N+2 before
         anyone prunes; a claim in N+2 can be pruned at once and its bond is lost.)"""
-        start = self.first_slot_of_epoch(epoch + 1)
-        return range(start, start + self.claim_duration)
+        return claim_window(epoch, self.epoch_duration, self.claim_duration)
+
+
+def claim_window(epoch: int, epoch_duration: int, claim_duration: int) -> range:
+    """The slots of epoch N+1's claim phase, where a claim for `epoch` N should land (see
+    `L1Timing.claim_window_slots`); each passes `in_claim_phase`, the check L1 applies."""
+    if epoch < 0:
+        raise ValueError(f"negative epoch {epoch}")
+    start = (epoch + 1) * epoch_duration
+    return range(start, start + claim_duration)
 
 
 def can_prune_at_slot(
@@ -191,6 +199,7 @@ def epoch_matches(quote_epoch: int, epoch_to_prove: int) -> bool:
 
 
 def in_claim_phase(slot: int, epoch_duration: int, claim_duration: int) -> bool:
+    """Rollup__NotInClaimPhase unless positionInEpoch(slot) < CLAIM_DURATION_IN_L2_SLOTS."""
     return slot % epoch_duration < claim_duration
 
 

@@ -8,14 +8,13 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.l1.rules import ProofClaim, escrow_top_up
+from node.l1.rules import ProofClaim, claim_window, escrow_top_up, in_claim_phase
 from node.prover_node.bond import BondManager, InsufficientTokens
 from node.prover_node.monitor import (
     ChainView,
     MonitorState,
     SendQuote,
     StartProving,
-    claim_window_last_slot,
     decide,
 )
 from node.prover_node.quote_provider import (
@@ -74,8 +73,18 @@ def test_nothing_to_prove() -> None:
 
 @given(st.integers(0, 10_000), st.integers(1, 64), st.integers(1, 64))
 def test_window_last_slot_is_in_next_epoch_window(epoch: int, duration: int, window: int) -> None:
-    last = claim_window_last_slot(epoch, duration, min(window, duration))
+    """The monitor quotes until the last slot of the rules' claim window (the L1-checked phase)."""
+    slots = claim_window(epoch, duration, min(window, duration))
+    last = slots[-1]
     assert last // duration == epoch + 1 and last % duration == min(window, duration) - 1
+    assert all(in_claim_phase(x, duration, min(window, duration)) for x in slots)
+    if window < duration:  # else the next slot opens the following epoch's claim phase
+        assert not in_claim_phase(last + 1, duration, window)
+    me = b"\x07" * 20
+    view = ChainView(last, duration, min(window, duration), 10, 0, epoch, None)
+    assert decide(view, MonitorState(), me) == [SendQuote(epoch, last)]
+    after = ChainView(last + 1, duration, min(window, duration), 10, 0, epoch, None)
+    assert decide(after, MonitorState(), me) == []
 
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
