@@ -23,6 +23,7 @@ from p2p.pools.quote_admission import (
     basis_point_fee_ok,
     bond_covered_by_escrow,
     bond_meets_minimum,
+    quote_not_expired,
     quote_signer,
 )
 from p2p.wire.quote import EpochProofQuote
@@ -32,6 +33,7 @@ __all__ = [  # the time-independent checks are p2p's (quote admission uses them 
     "basis_point_fee_ok",
     "bond_covered_by_escrow",
     "bond_meets_minimum",
+    "quote_not_expired",
 ]
 
 
@@ -185,11 +187,6 @@ class ClaimContext:
 
 
 # Individual checks (each True when the rule is satisfied).
-def quote_not_expired(valid_until_slot: int, current_slot: int) -> bool:
-    """validUntilSlot >= currentSlot (inclusive)."""
-    return valid_until_slot >= current_slot
-
-
 def proposer_ok(proposer: bytes, sender: bytes) -> bool:
     return proposer in (ZERO_ADDRESS, sender)
 

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from p2p.pools.quote_pool import AddResult, EpochProofQuotePool
+from p2p.validation import ZERO_ADDRESS, quote_not_expired, quote_signature_problem, quote_signer
 from p2p.wire.quote import MAX_BASIS_POINT_FEE, EpochProofQuote
-from p2p.wire.serialization import DecodeError
 
 PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST: Final = 1000  # Rollup.sol 0.63.1 (read from L1 when known)
 MAX_COUNTED_ORIGINS: Final = 1024
+__all__ = ["ZERO_ADDRESS", "quote_not_expired", "quote_signer"]  # p2p.validation's, with the rules below
 
 
 class EscrowView(Protocol):
@@ -87,23 +88,8 @@ class AdmissionResult:
 
 
 # ---- the pure rule ------------------------------------------------------------------------------
-# The claim checks that need neither the clock nor L1 state, written once: node/l1/rules.check_claim
-# (the full claim in the Rollup's order) calls these same functions.
-ZERO_ADDRESS: Final = b"\0" * 20
-
-
-def quote_signer(quote: EpochProofQuote, chain_id: int, rollup_address: bytes | str) -> bytes | None:
-    """SignatureLib.verify's view of the signature: None when it is empty (CannotVerifyEmpty), else
-    the address ecrecover yields for the EIP-712 digest (0x0 where ecrecover fails: v not 27/28, no
-    point); the quote is signed when that is its prover."""
-    if quote.signature.is_empty:
-        return None
-    try:
-        return quote.recover_signer(chain_id, rollup_address)
-    except DecodeError:
-        return ZERO_ADDRESS
-
-
+# The claim checks that need neither the clock nor L1 state, written once (with the signature rule
+# in p2p/validation.py): node/l1/rules.check_claim (the full claim in the Rollup's order) calls them.
 def basis_point_fee_ok(fee: int) -> bool:
     """Rollup__InvalidBasisPointFee unless 0 <= basisPointFee <= 10000."""
     return 0 <= fee <= MAX_BASIS_POINT_FEE
@@ -127,13 +113,9 @@ def static_problem(
     (the gossip validator), so the ecrecover is not repeated."""
     p = quote.payload
     if not signature_verified:
-        signer = quote_signer(quote, chain_id, rollup_address)
-        if signer is None:
-            return AdmissionResult(Admission.BAD_SIGNATURE, "empty signature")
-        if signer != p.prover:
-            return AdmissionResult(
-                Admission.BAD_SIGNATURE, f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()}"
-            )
+        problem = quote_signature_problem(quote, chain_id, rollup_address)
+        if problem is not None:
+            return AdmissionResult(Admission.BAD_SIGNATURE, problem)
     if not basis_point_fee_ok(p.basis_point_fee):
         return AdmissionResult(Admission.FEE_OUT_OF_RANGE, f"basisPointFee {p.basis_point_fee}")
     if not bond_meets_minimum(p.bond_amount, min_bond):

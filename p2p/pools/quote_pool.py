@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from p2p.validation import quote_not_expired
 from p2p.wire.quote import SECP256K1_N, EpochProofQuote
 
 DEFAULT_MAX_PER_EPOCH: Final = 128
@@ -92,7 +93,7 @@ class EpochProofQuotePool:
         return quote_key(quote) in self._keys
 
     def is_claimable(self, quote: EpochProofQuote, current_slot: int | None) -> bool:
-        if current_slot is not None and quote.payload.valid_until_slot < current_slot:
+        if current_slot is not None and not quote_not_expired(quote.payload.valid_until_slot, current_slot):
             return False
         return self.claimable(quote, current_slot)
 
@@ -169,7 +170,7 @@ class EpochProofQuotePool:
         caller's `is_claimable`, e.g. the L1 eth_call); ties go to the one received first."""
         best: _Entry | None = None
         for e in self._epochs.get(epoch, ()):
-            if e.quote.payload.valid_until_slot < current_slot:
+            if not quote_not_expired(e.quote.payload.valid_until_slot, current_slot):
                 continue
             if best is not None and e.quote.payload.basis_point_fee >= best.quote.payload.basis_point_fee:
                 continue
@@ -191,7 +192,8 @@ class EpochProofQuotePool:
     def prune_expired(self, current_slot: int) -> int:
         n = 0
         for epoch in list(self._epochs):
-            for entry in [x for x in self._epochs[epoch] if x.quote.payload.valid_until_slot < current_slot]:
+            for entry in [x for x in self._epochs[epoch]
+                          if not quote_not_expired(x.quote.payload.valid_until_slot, current_slot)]:
                 self._remove(epoch, entry)
                 n += 1
         self._stats["expired"] += n

@@ -245,5 +245,9 @@ def test_time_independent_checks_have_one_home() -> None:
     import node.l1.rules as rules
     import p2p.pools.quote_admission as admission
 
-    for name in ("basis_point_fee_ok", "bond_meets_minimum", "bond_covered_by_escrow", "quote_signer"):
+    names = ("basis_point_fee_ok", "bond_meets_minimum", "bond_covered_by_escrow", "quote_signer", "quote_not_expired")
+    for name in names:
         assert getattr(rules, name) is getattr(admission, name), name
+    import p2p.validation as gossip
+
+    assert rules.quote_signer is gossip.quote_signer and rules.quote_not_expired is gossip.quote_not_expired
