@@ -529,7 +529,9 @@ def _sequencer(ctx: Context) -> list[Named]:
         assert publisher_key is not None
         l1 = need(ctx.l1, "the L1 client").with_signer(publisher_key)
         p2p = ctx.p2p
-        sources: P2PSources | MemorySources = P2PSources(p2p) if p2p is not None else need(memory_sources, "p2p")
+        sources: P2PSources | MemorySources = (
+            P2PSources(p2p) if p2p is not None else need(memory_sources, "the P2P client")
+        )
         validator_keys = [c.validator_private_key or publisher_key]
         attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
         seq = Sequencer(
