@@ -9,7 +9,6 @@ compared with a real revert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from node.constants import (
@@ -26,14 +25,18 @@ from p2p.pools.quote_admission import (
     quote_not_expired,
     quote_signer,
 )
+from p2p.pools.quote_pool import drop_expired, select_best_quote
 from p2p.wire.quote import EpochProofQuote
 
-__all__ = [  # the time-independent checks are p2p's (quote admission uses them too), re-exported here
+__all__ = [  # the time-independent checks and the best-quote choice are p2p's (gossip, admission and the
+    # pool use them too), re-exported here
     "ZERO_ADDRESS",
     "basis_point_fee_ok",
     "bond_covered_by_escrow",
     "bond_meets_minimum",
+    "drop_expired",
     "quote_not_expired",
+    "select_best_quote",
 ]
 
 
@@ -240,21 +243,6 @@ def check_claim(
     if not bond_covered_by_escrow(p.bond_amount, ctx.escrow_deposit):
         return ClaimRejection("Rollup__InsufficientFundsInEscrow", (p.bond_amount, ctx.escrow_deposit))
     return None
-
-
-def drop_expired(quotes: Iterable[EpochProofQuote], slot: int) -> list[EpochProofQuote]:
-    """Sequencer step 3: keep quotes with validUntilSlot >= slot, in their original order."""
-    return [q for q in quotes if quote_not_expired(q.payload.valid_until_slot, slot)]
-
-
-def select_best_quote(quotes: Sequence[EpochProofQuote], slot: int) -> EpochProofQuote | None:
-    """Sequencer step 5 (after L1 validation): lowest basisPointFee among unexpired quotes; ties go
-    to the quote seen first (Aztec uses a stable sort)."""
-    best: EpochProofQuote | None = None
-    for q in drop_expired(quotes, slot):
-        if best is None or q.payload.basis_point_fee < best.payload.basis_point_fee:
-            best = q
-    return best
 
 
 def escrow_top_up(

@@ -251,3 +251,20 @@ def test_time_independent_checks_have_one_home() -> None:
     import p2p.validation as gossip
 
     assert rules.quote_signer is gossip.quote_signer and rules.quote_not_expired is gossip.quote_not_expired
+
+
+def test_best_quote_has_one_home_and_asks_claimable_in_fee_order_until_yes() -> None:
+    import node.l1.rules as rules
+    import p2p.pools.quote_pool as pool
+
+    assert rules.select_best_quote is pool.select_best_quote and rules.drop_expired is pool.drop_expired
+    quotes = [unsigned(50, tag=0), unsigned(10, tag=1), unsigned(30, tag=2), unsigned(10, tag=3), unsigned(5, 1, tag=4)]
+    asked: list[int] = []
+
+    def claimable(q: EpochProofQuote) -> bool:
+        asked.append(q.payload.bond_amount - 1000)
+        return q.payload.basis_point_fee >= 30
+
+    best = select_best_quote(quotes, 4, claimable)
+    assert best is quotes[2]
+    assert asked == [1, 3, 2]  # expired tag 4 never asked; equal fees in arrival order; stops at the first yes
