@@ -4,6 +4,7 @@
 Used by bench/broker_bench.py, bench/chaos_bench.py and tests/proving/test_kill9.py:
 
     proc, url = await start_node_broker(data_dir, port, sync="full", job_timeout=3.0)
+    proc, url = start_node_broker_sync(data_dir, port)   # the same, for scripts without trio
 
 ``data_dir`` is DATA_DIRECTORY: the journal is ``data_dir/broker/broker.sqlite`` and file:// proof
 URIs are accepted only inside ``data_dir/proofs`` (`proof_dir`). Waits until ``GET /ready`` answers
@@ -14,7 +15,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -90,3 +95,28 @@ async def start_node_broker(
                 raise RuntimeError(f"broker node exited with {proc.returncode}")
             await trio.sleep(0.05)
     return proc, f"http://127.0.0.1:{port}"
+
+
+def start_node_broker_sync(
+    data_dir: Path, port: int, *, ready_within: float = 60.0, sync: str = "full", job_timeout: float | None = None,
+    poll_interval: float | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`start_node_broker` for synchronous scripts (output discarded)."""
+    port = port or free_port()
+    env = broker_env(data_dir, port, sync=sync, job_timeout=job_timeout, poll_interval=poll_interval)
+    proc = subprocess.Popen([sys.executable, "-m", "node", "--prover-broker"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker node exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"broker node not ready within {ready_within}s")
