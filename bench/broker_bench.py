@@ -1,6 +1,7 @@
 """Broker benchmark: Workload W of ../shared/notes/targets.md.
 
-- the broker runs as its own process (``python -m proving.broker``), durable (sqlite WAL journal);
+- the broker runs as its own process (``python -m node --prover-broker``, bench/node_broker.py),
+  durable (sqlite WAL journal under DATA_DIRECTORY/broker);
 - 20,000 jobs, proof types cycling through every type, inputs and results by ~90-character URI;
 - producer: 100 concurrent callers, each awaiting its enqueue acknowledgement over JSON-RPC/HTTP;
 - after all are acknowledged, K agents (K = 1, 10, 100, 1000), each with its own keep-alive
@@ -32,6 +33,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.node_broker import proof_dir, start_node_broker
 from proving.broker.client import BrokerClient
 from proving.types import JobFilter, ProvingJob, ProvingRequestType
 
@@ -44,7 +46,7 @@ AZTEC = {  # targets.md: Aztec ProvingBroker 4.1.2 (LMDB), same machine class
 TARGET_RATIO = {1: 10, 10: 10, 100: 2, 1000: 2}
 PRODUCERS = 100
 REPO = Path(__file__).resolve().parent.parent
-PROOF_DIR = "/var/lib/aztec/proofs"  # the broker accepts file:// URIs only inside its proof store
+PROOF_DIR = "/var/lib/aztec/proofs"  # file:// URIs only inside the proof store: start_broker sets it
 SYNC = ["full"]  # set from --sync
 
 
@@ -67,28 +69,9 @@ def uri(i: int) -> str:
 
 
 async def start_broker(data: Path) -> tuple[trio.Process, str]:
-    addr = data / "address"
-    proc = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "proving.broker",
-            "--data-dir",
-            str(data),
-            "--port",
-            "0",
-            "--address-file",
-            str(addr),
-            "--sync",
-            SYNC[0],
-            "--proof-store-dir",
-            PROOF_DIR,
-        ],
-        cwd=str(REPO),
-    )
-    while not addr.exists():  # noqa: ASYNC110 - the broker process writes it when listening
-        await trio.sleep(0.02)
-    return proc, addr.read_text().strip()
+    global PROOF_DIR
+    PROOF_DIR = str(proof_dir(data))  # DATA_DIRECTORY/proofs: where the broker node accepts file:// URIs
+    return await start_node_broker(data, 0, sync=SYNC[0])
 
 
 def peak_rss_mb(pid: int) -> float:
