@@ -1,7 +1,8 @@
 """Broker benchmark: Workload W of ../shared/notes/targets.md, ours and Aztec's ProvingBroker 4.1.2
 measured in the same run, interleaved A/B/A/B/A/B.
 
-- ours: the real broker process (``python -m proving.broker``), ``--sync full`` (every group commit
+- ours: the real broker process (``python -m node --prover-broker``, bench/node_broker.py),
+  PROVER_BROKER_DB_SYNC=full (every group commit
   fsyncs the sqlite WAL: an acknowledged enqueue or result survives power loss);
 - Aztec: ``@aztec/prover-client`` 4.1.2's ProvingBroker with its LMDB store (one fdatasync per 50 ms
   write batch), driven by ``../shared/anchor-broker/bench.mjs`` (set up by
@@ -40,6 +41,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.node_broker import broker_env, free_port, journal_path, proof_dir, ready
 from proving.broker.client import BrokerClient
 from proving.broker.state import JobRecord, JobState
 from proving.broker.store import SqliteJobStore, record_row
@@ -101,21 +103,23 @@ def pct(values: Sequence[float], q: float) -> float:
 
 
 async def start_broker(data: Path, profile: Path | None = None) -> tuple[trio.Process, str, float]:
-    """Spawn the real broker process; returns (process, url, seconds from spawn to listening)."""
-    addr = data / "address"
-    addr.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "proving.broker", "--data-dir", str(data), "--port", "0",
-           "--address-file", str(addr), "--sync", "full", "--proof-store-dir", PROOF_DIR]
+    """Spawn the real broker (the one entry point: ``python -m node --prover-broker``) over DATA_DIRECTORY
+    `data`; returns (process, url, seconds from spawn to ready: HTTP listening, journal restored)."""
+    global PROOF_DIR
+    PROOF_DIR = str(proof_dir(data))  # file:// URIs are accepted only inside DATA_DIRECTORY/proofs
+    port = free_port()
+    cmd = [sys.executable, "-m", "node", "--prover-broker"]
     if profile is not None:
         spy = shutil.which("py-spy") or "/tmp/pyspy/py_spy-0.4.3.data/scripts/py-spy"
         cmd = [spy, "record", "--gil", "-r", "250", "-f", "raw", "-o", str(profile), "--", *cmd]
     t0 = time.perf_counter()
-    proc = await trio.lowlevel.open_process(cmd, cwd=str(REPO), stdout=subprocess.DEVNULL)
-    while not addr.exists():  # the broker process writes it when listening
+    proc = await trio.lowlevel.open_process(cmd, cwd=str(REPO), env=broker_env(data, port, sync="full"),
+                                            stdout=subprocess.DEVNULL)
+    while not await ready(port):
         if proc.poll() is not None:
             raise RuntimeError(f"broker exited with {proc.returncode}")
         await trio.sleep(0.005)
-    return proc, addr.read_text().strip(), time.perf_counter() - t0
+    return proc, f"http://127.0.0.1:{port}", time.perf_counter() - t0
 
 
 def broker_pid(proc: trio.Process, profiled: bool) -> int:
@@ -222,7 +226,7 @@ async def spawn_agents(url: str, agents: int, procs: int) -> list[subprocess.Pop
     first = 0
     for share in shares:
         workers.append(subprocess.Popen(  # noqa: ASYNC220 - spawned before the timed phase
-            [sys.executable, __file__, "agent-worker", url, str(share), str(first)],
+            [sys.executable, __file__, "agent-worker", url, str(share), str(first), PROOF_DIR],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO)))
         first += share
     for w in workers:
@@ -325,7 +329,7 @@ async def ours_memory_restart(queued: int, stored: int) -> dict[str, float]:
         proc.kill()
         await proc.wait()
         mem = Path(tmp) / "mem"
-        populate(mem / "broker.sqlite", queued, 0)
+        populate(journal_path(mem), queued, 0)
         proc, url, _ = await start_broker(mem)
         await trio.sleep(0.3)
         rss1 = proc_status_mb(proc.pid, "VmRSS")
@@ -339,7 +343,7 @@ async def ours_memory_restart(queued: int, stored: int) -> dict[str, float]:
         out["bytes_per_job"] = (rss1 - rss0) * 2**20 / queued
         big = Path(tmp) / "big"
         unsettled = min(20_000, stored)
-        populate(big / "broker.sqlite", unsettled, stored - unsettled)
+        populate(journal_path(big), unsettled, stored - unsettled)
         times = []
         for _ in range(3):
             proc, url, dt = await start_broker(big)
@@ -499,6 +503,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "agent-worker":
+        PROOF_DIR = sys.argv[5]  # the broker's proof store: result URIs must lie inside it
         agent_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         trio.run(main)

@@ -3,8 +3,9 @@
 
 Real processes, real sockets, real disk:
 
-- broker: ``python -m proving.broker`` (sqlite journal, sync=full, leases of ``--lease`` seconds
-  checked every ``--poll`` seconds, file:// URIs only inside the shared proof store);
+- broker: ``python -m node --prover-broker`` (bench/node_broker.py; DATA_DIRECTORY = the run's
+  folder: sqlite journal in broker/, sync=full, leases of ``--lease`` seconds checked every
+  ``--poll`` seconds, file:// URIs only inside the shared proof store proofs/);
 - ``--agents`` agent processes (``chaos_bench.py agent``): an :class:`AgentPool` of ``--concurrency``
   workers heartbeating every ``--heartbeat`` seconds; each logs ``took`` / ``applied`` lines;
 - one driver process (``chaos_bench.py driver``): the real :class:`EpochProver` over a
@@ -44,6 +45,7 @@ import trio
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.node_broker import start_node_broker  # noqa: E402
 from proving.agent import AgentPool  # noqa: E402
 from proving.broker.client import BrokerClient  # noqa: E402
 from proving.circuits.timing import TimingModel  # noqa: E402
@@ -186,20 +188,14 @@ class Chaos:
 
     async def start_broker(self) -> None:
         a = self.args
-        addr = self.root / "broker.addr"
-        addr.unlink(missing_ok=True)
-        self.broker = await self._spawn(
-            ["-m", "proving.broker", "--data-dir", str(self.root / "broker"), "--port", str(self.port),
-             "--address-file", str(addr), "--job-timeout", str(a.lease), "--poll-interval", str(a.poll),
-             "--proof-store-dir", str(self.root / "proofs"), "--sync", "full"],
-            "broker",
-        )
-        with trio.fail_after(30):
-            while not addr.exists():  # written by the broker process when listening
-                if self.broker.poll() is not None:
-                    raise RuntimeError(f"broker exited with {self.broker.returncode}")
-                await trio.sleep(0.02)
-        self.url = addr.read_text().strip()
+        out = self._log("broker")
+        try:
+            self.broker, self.url = await start_node_broker(
+                self.root, self.port, output=out, ready_within=30, sync="full", job_timeout=a.lease,
+                poll_interval=a.poll,
+            )
+        finally:
+            out.close()
         self.port = int(self.url.rsplit(":", 1)[1])
 
     async def start_agent(self, i: int) -> None:

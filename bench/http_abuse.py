@@ -1,5 +1,6 @@
 """HTTP abuse against real processes: a node (`python -m node --p2p-bootstrap`, which serves
-AZTEC_PORT) and a standalone broker (`python -m proving.broker`), both on 127.0.0.1.
+AZTEC_PORT) and a broker node (`python -m node --prover-broker`, started by bench/node_broker.py),
+both on 127.0.0.1.
 
 Attacks, one after the other, against each process: deep JSON nesting, huge bodies (announced
 and streamed), conflicting framing (double Content-Length, chunked garbage, obs-fold, TLS bytes),
@@ -22,11 +23,15 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 import trio.lowlevel
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.node_broker import start_node_broker_sync  # noqa: E402
+
 HOST = "127.0.0.1"
 
 
@@ -58,16 +63,11 @@ def start_node(tmp: Path) -> tuple[subprocess.Popen[str], int]:
     raise RuntimeError("node did not start")
 
 
-def start_broker(tmp: Path) -> tuple[subprocess.Popen[str], int]:
-    addr = tmp / "broker.addr"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "proving.broker", "--host", HOST, "--port", "0",
-                             "--data-dir", str(tmp), "--address-file", str(addr)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not addr.exists():
-        time.sleep(0.05)
-    return proc, int(addr.read_text().strip().rsplit(":", 1)[1])
+def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The broker node as an operator starts it; PROVER_BROKER_AUTH_TOKEN is passed on if set (the
+    broker is on loopback, so it starts without one)."""
+    proc, url = start_node_broker_sync(tmp / "broker", 0, token=os.environ.get("PROVER_BROKER_AUTH_TOKEN"))
+    return proc, int(url.rsplit(":", 1)[1])
 
 
 def _drain(proc: subprocess.Popen[str]) -> None:
@@ -266,7 +266,8 @@ def main() -> None:
         return
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        procs = {"node": start_node(Path(tmp)), "broker": start_broker(Path(tmp))}
+        procs: dict[str, tuple[subprocess.Popen[Any], int]] = {"node": start_node(Path(tmp)),
+                                                               "broker": start_broker(Path(tmp))}
         try:
             for name, (proc, port) in procs.items():
                 attacks: list[tuple[str, Callable[[set[str]], Awaitable[None]]]] = [

@@ -69,7 +69,7 @@ async def test_two_consecutive_epochs_quoted_claimed_proven(tmp_path: Path) -> N
     proven: set[int] = set()
     async with trio.open_nursery() as nursery:
         info = await nursery.start(Devnet(cfg, out=lines.append).run)
-        reader = await trio.to_thread.run_sync(RollupReader, info["l1"], info["addresses"]["rollup"])
+        reader = await trio.to_thread.run_sync(RollupReader, info.l1_url, info.addresses.rollup)
         with trio.fail_after(420):
             while True:
                 st: L1Status = await trio.to_thread.run_sync(reader.status)
@@ -90,8 +90,8 @@ async def test_claimant_that_never_proves_loses_its_bond(tmp_path: Path) -> None
     lines: list[str] = []
     async with trio.open_nursery() as nursery:
         info = await nursery.start(Devnet(cfg, out=lines.append).run)
-        reader = await trio.to_thread.run_sync(RollupReader, info["l1"], info["addresses"]["rollup"])
-        client = await L1Client.connect(info["l1"], info["addresses"]["rollup"])
+        reader = await trio.to_thread.run_sync(RollupReader, info.l1_url, info.addresses.rollup)
+        client = await L1Client.connect(info.l1_url, info.addresses.rollup)
         claimed: L1Status | None = None
         with trio.fail_after(420):
             while claimed is None:

@@ -94,7 +94,7 @@ async def test_sequencer_http_sink_uses_the_same_admission(deploy_l1: Callable[.
                        "L1_CHAIN_ID": str(chain_id)})
     ctx = Context(cfg, {"sequencer"})
     BUILDERS["sequencer"](ctx)
-    ctx.shared["l1"] = client
+    ctx.l1 = client
 
     async def call(method: str, *params: Any) -> dict[str, Any]:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}

@@ -19,6 +19,7 @@ from node.l1.client import L1Client
 from node.l1.deploy import RollupConfig
 from node.sequencer.sequencer import LocalAttestors, MemorySources, Sequencer, SlotOutcome
 from node.txbot import make_tx
+from p2p.pools.quote_pool import AddResult
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
 
 pytestmark = pytest.mark.interop
@@ -87,8 +88,12 @@ async def test_sequencer_open_blocks_claim_restart_prune(
                                   chain_id, l1.addresses.rollup)
     too_big = EpochProofQuote.new(EpochProofQuotePayload(0, 1000, 10**9, address_of(prover_key), 2), prover_key,
                                   chain_id, l1.addresses.rollup)
-    for q in (dear, expired, too_big, cheap):  # straight into the pool: the sequencer's L1 check is under test
-        src.quote_pool.add_quote(q)
+    # signed by another key than the prover it names (another bucket of the pool than the four above)
+    forged = EpochProofQuote(EpochProofQuotePayload(0, 1000, 5000, address_of(_key(7)), 0),
+                             EpochProofQuote.new(EpochProofQuotePayload(0, 1000, 5000, address_of(_key(6)), 0), _key(6),
+                                                 chain_id, l1.addresses.rollup).signature)
+    for q in (dear, expired, too_big, forged, cheap):  # straight into the pool: the sequencer's checks are under test
+        assert src.quote_pool.add_quote(q) is AddResult.ADDED
     ts = genesis + 4 * CONFIG.slot_duration
     await _at(l1, ts)
     res = await seq.work_at(ts)
@@ -98,12 +103,18 @@ async def test_sequencer_open_blocks_claim_restart_prune(
     assert report.slot == 4 and report.chosen == cheap
     why = {q.payload.basis_point_fee: w for q, w in report.not_chosen}
     assert why[900] == "fee 900 bps > 100 bps" and why[1].startswith("expired (valid until slot 1 <")
-    assert why[2].startswith("rejected by L1"), why
-    assert "4 quotes for epoch 0, chose 0x" in str(report) and "(fee 100 bps, bond 5000)" in str(report)
+    # the claim rules refused the unbonded and the forged quote before any eth_call; L1 agreed on the rest
+    assert why[2].startswith("refused by the claim rules: Rollup__InsufficientFundsInEscrow"), why
+    assert why[0].startswith("refused by the claim rules: SignatureLib__InvalidSignature"), why
+    assert {w.error for _, w in seq.last_quote_rejections} == {"Rollup__InsufficientFundsInEscrow",
+                                                               "SignatureLib__InvalidSignature"}
+    assert seq.statistics()["quotes_rejected_by_rules"] == 2
+    assert seq.statistics()["quotes_rejected_by_l1"] == 0
+    assert "5 quotes for epoch 0, chose 0x" in str(report) and "(fee 100 bps, bond 5000)" in str(report)
     verdicts = {v: seq.metrics.registry.get_sample_value("aztec_sequencer_quote_verdicts_total", {"verdict": v})
-                for v in ("chosen", "higher_fee", "expired", "rejected_by_l1")}
-    assert verdicts == {"chosen": 1, "higher_fee": 1, "expired": 1, "rejected_by_l1": 1}
-    assert seq.metrics.registry.get_sample_value("aztec_sequencer_quotes_seen_total") == 4
+                for v in ("chosen", "higher_fee", "expired", "rejected_by_rules", "rejected_by_l1")}
+    assert verdicts == {"chosen": 1, "higher_fee": 1, "expired": 1, "rejected_by_rules": 2, "rejected_by_l1": 0}
+    assert seq.metrics.registry.get_sample_value("aztec_sequencer_quotes_seen_total") == 5
     assert seq.metrics.registry.get_sample_value("aztec_sequencer_claims_total") == 1
     claim = await l1.proof_claim()
     assert claim.exists and claim.epoch_to_prove == 0 and claim.basis_point_fee == 100

@@ -1,7 +1,8 @@
 """Turns (config, selected roles) into the ordered component list the supervisor runs.
 
-Every role has one builder. Builders share a `Context` (metrics registry, JSON-RPC dispatcher, and
-the components other roles expose, e.g. the P2P client the prover node sends quotes through).
+Every role has one builder. Builders share a `Context`: the metrics registry, JSON-RPC dispatcher,
+health registry, and, as typed fields, the components other roles use (the L1 client, the archiver,
+the P2P client the prover node sends quotes through, the in-process broker, ...).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -25,7 +26,23 @@ from node.http import node_http_server
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.supervisor import Named, leaf_exceptions
 
+if TYPE_CHECKING:
+    from node.archiver import Archiver
+    from node.broker_watch import BrokerWatch
+    from node.l1.client import L1Client
+    from node.metrics import NodeMetrics
+    from node.prover_node.epoch_job import EpochProvingJob
+    from node.prover_node.node import ProverNode
+    from node.sequencer.sequencer import MemorySources, Sequencer
+    from node.txbot import TxBot
+    from p2p.client import P2PClient
+    from p2p.pools.quote_admission import AdmissionResult, QuoteAdmission
+    from proving.agent import AgentPool
+    from proving.broker.client import BrokerClient
+    from proving.broker.core import ProvingBroker
+
 log = logging.getLogger("node.components")
+T = TypeVar("T")
 
 # Start order: infrastructure first, then the roles that others depend on.
 ROLE_ORDER = (
@@ -43,24 +60,54 @@ ROLE_ORDER = (
 
 @dataclass
 class Context:
+    """What the builders share. The components other roles use are typed fields, each set by the one
+    component that makes it, once that component runs; components start in order (ROLE_ORDER), so a
+    later component's `make` finds them (`need(ctx.l1, ...)` names what is missing otherwise)."""
+
     config: NodeConfig
     roles: set[str]
     registry: CollectorRegistry = field(default_factory=new_registry)
     rpc: Dispatcher = field(default_factory=Dispatcher)
-    shared: dict[str, Any] = field(default_factory=dict)
     health: HealthRegistry = field(default_factory=HealthRegistry)
+    l1: L1Client | None = None  # L1Connection, once connected (retries forever from then on)
+    archiver: Archiver | None = None  # the archiver component, when made
+    p2p: P2PClient | None = None  # P2PNode, once its service runs
+    broker: ProvingBroker | None = None  # the in-process broker (made with the component list)
+    broker_watch: BrokerWatch | None = None  # for an external PROVER_BROKER_HOST
+    agents: AgentPool | None = None  # --prover's agent pool, when made
+    prover_node: ProverNode | None = None
+    sequencer: Sequencer | None = None
+    prover_job: EpochProvingJob | None = None  # the prover node's job (the live view's proof tree)
+    metrics: NodeMetrics | None = None  # the roles' event metrics (set before the builders run)
+    # once-per-node components already in the list (several roles need them)
+    l1_added: bool = False
+    archiver_added: bool = False
+
+
+def need(value: T | None, what: str) -> T:
+    """A component made by an earlier one: missing means the start order is wrong (a bug, not input)."""
+    if value is None:
+        raise RuntimeError(f"{what} is not running: it must start before the components that use it")
+    return value
 
 
 Builder = Callable[[Context], list[Named]]
 
 
-class Deferred:
-    """A component constructed when its turn to start comes, i.e. after the components before it
-    are ready (so it can use what they put in `Context.shared`, like the L1 client)."""
+class Component(Protocol):
+    async def run(self, *, task_status: trio.TaskStatus[Any] = ...) -> None: ...
 
-    def __init__(self, make: Callable[[], Awaitable[Any]]) -> None:
+
+C = TypeVar("C", bound=Component)
+
+
+class Deferred(Generic[C]):
+    """A component constructed when its turn to start comes, i.e. after the components before it
+    are ready (so its `make` can use what they set on the `Context`, like the L1 client)."""
+
+    def __init__(self, make: Callable[[], Awaitable[C]]) -> None:
         self._make = make
-        self.component: Any = None
+        self.component: C | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         self.component = await self._make()
@@ -76,7 +123,7 @@ class StartupGuard:
     line names the cause (`explain(exc)`; None: not an expected failure, re-raised as is). Failures
     after start-up are left alone (outages are states, handled inside the components)."""
 
-    def __init__(self, inner: Any, explain: Callable[[BaseException], str | None]) -> None:
+    def __init__(self, inner: Component, explain: Callable[[BaseException], str | None]) -> None:
         self.inner = inner
         self.explain = explain
 
@@ -166,7 +213,7 @@ class L1Connection:
         if startup.cancelled_caught:
             raise StartupError(f"ETHEREUM_HOST {c.ethereum_host}: no answer within {L1_STARTUP_TIMEOUT:.0f}s")
         client.retry = RetryPolicy.forever()  # from now on an outage is waited out, never raised
-        self.ctx.shared["l1"] = client
+        self.ctx.l1 = client
         addresses = client.addresses.to_json()
 
         async def get_l1_contract_addresses() -> dict[str, Any]:
@@ -224,27 +271,27 @@ async def _fetch_rollup_address(url: str) -> bytes:
 
 def _ensure_l1(ctx: Context) -> list[Named]:
     """The L1 connection, once per node, before the first component that needs it."""
-    if "l1_component" in ctx.shared:
+    if ctx.l1_added:
         return []
-    ctx.shared["l1_component"] = True
-    ctx.health.add("l1", l1_probe(lambda: ctx.shared.get("l1")))
+    ctx.l1_added = True
+    ctx.health.add("l1", l1_probe(lambda: ctx.l1))
     return [Named("l1", L1Connection(ctx))]
 
 
 def _ensure_archiver(ctx: Context) -> list[Named]:
-    if "archiver_component" in ctx.shared:
+    if ctx.archiver_added:
         return []
-    ctx.shared["archiver_component"] = True
+    ctx.archiver_added = True
 
-    async def make() -> Any:
+    async def make() -> Archiver:
         from node.archiver import Archiver
 
         archiver = Archiver(
-            ctx.shared["l1"],
+            need(ctx.l1, "the L1 client"),
             data_directory=ctx.config.data_directory,
             polling_interval=max(0.2, ctx.config.prover_node_polling_interval_ms / 1000),
         )
-        ctx.shared["archiver"] = archiver
+        ctx.archiver = archiver
         ctx.health.add("archiver", lambda: ComponentHealth(True, {"tip": archiver.block_number(),
                                                                    **_numbers(archiver.statistics())}))
         return archiver
@@ -305,10 +352,10 @@ def _install_metrics(ctx: Context) -> None:
 
     sources = {"prover node": "prover_node", "sequencer": "sequencer", "agents": "prover"}
     run = {k for k, role in sources.items() if role in ctx.roles}
-    ctx.shared["metrics"] = NodeMetrics(ctx.registry, run)
-    ctx.registry.register(L1Collector(lambda: ctx.shared.get("l1")))
+    ctx.metrics = NodeMetrics(ctx.registry, run)
+    ctx.registry.register(L1Collector(lambda: ctx.l1))
     if "prover" in ctx.roles:
-        ctx.registry.register(AgentCollector(lambda: ctx.shared.get("agents")))
+        ctx.registry.register(AgentCollector(lambda: ctx.agents))
 
 
 # --- the live epoch view and `status` (live-view)
@@ -316,15 +363,14 @@ def _live_view(ctx: Context) -> Any:
     """GET /, /epoch, /api/epoch and the open, read-only node_getEpochView / node_getProverStatus."""
     from node.live_view import LiveView
 
-    sh = ctx.shared
     view = LiveView(
-        prover_node=lambda: sh.get("prover_node"),
-        prover_job=lambda: sh.get("prover_job"),
-        broker=lambda: sh.get("broker"),
-        agents=lambda: sh.get("agents"),
-        sequencer=lambda: sh.get("sequencer"),
-        l1=lambda: sh.get("l1"),
-        prover_address=lambda: getattr(sh.get("prover_node"), "address", None),
+        prover_node=lambda: ctx.prover_node,
+        prover_job=lambda: ctx.prover_job,
+        broker=lambda: ctx.broker,
+        agents=lambda: ctx.agents,
+        sequencer=lambda: ctx.sequencer,
+        l1=lambda: ctx.l1,
+        prover_address=lambda: getattr(ctx.prover_node, "address", None),
         roles=sorted(ctx.roles),
     )
 
@@ -430,12 +476,12 @@ def _p2p(ctx: Context) -> list[Named]:
     from p2p.wire.quote import EpochProofQuote, QuoteError
     from p2p.wire.tx import Tx
 
-    node = P2PNode(ctx.config, ctx.shared, ctx.registry)
+    node = P2PNode(ctx.config, ctx, ctx.registry)
 
-    def client() -> Any:
-        if node.client is None:
+    def client() -> P2PClient:
+        if ctx.p2p is None:
             raise JsonRpcError(SERVER_ERROR, "p2p is not running yet")
-        return node.client
+        return ctx.p2p
 
     async def add_quote(quote: Any) -> None:
         try:
@@ -448,7 +494,7 @@ def _p2p(ctx: Context) -> list[Named]:
         return [q.to_json() for q in client().get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
 
     async def get_enr() -> str | None:
-        return client().get_enr()  # type: ignore[no-any-return]
+        return client().get_enr()
 
     async def send_tx(tx_hex: str) -> None:
         try:
@@ -461,11 +507,11 @@ def _p2p(ctx: Context) -> list[Named]:
     ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
     ctx.rpc.register("node_getEncodedEnr", get_enr)
     ctx.rpc.register("node_sendTx", send_tx)
-    ctx.health.add("p2p", p2p_probe(lambda: node.client))
+    ctx.health.add("p2p", p2p_probe(lambda: ctx.p2p))
     return [*_l1_if_configured(ctx), Named("p2p", node)]
 
 
-def _raise_unless_admitted(res: Any) -> None:
+def _raise_unless_admitted(res: AdmissionResult) -> None:
     """node_addEpochProofQuote answers an error for a quote the pool refused (a duplicate is fine)."""
     from p2p.pools.quote_admission import Admission
 
@@ -480,27 +526,27 @@ def _sequencer(ctx: Context) -> list[Named]:
         raise ConfigError("--sequencer needs SEQ_PUBLISHER_PRIVATE_KEY")
     if c.seq_index is not None and c.seq_index >= c.seq_count:
         raise ConfigError(f"SEQ_INDEX {c.seq_index} must be below SEQ_COUNT {c.seq_count}")
-    memory_sources: Any = None
+    memory_sources: MemorySources | None = None
     if "p2p" not in ctx.roles:
         # quotes arrive over JSON-RPC (PROVER_COORDINATION_NODE_URL of provers); no tx gossip
         from node.sequencer.sequencer import MemorySources
         from p2p.wire.quote import EpochProofQuote, QuoteError
 
-        memory_sources = MemorySources()
-        admissions: list[Any] = []
+        memory_sources = sink = MemorySources()
+        admissions: list[QuoteAdmission] = []
 
-        async def admission() -> Any:
+        async def admission() -> QuoteAdmission:
             """The sink's QuoteAdmission (the same rule and pool type as gossip), once L1 is up."""
             if not admissions:
                 from node.l1.escrow_view import L1EscrowView
                 from p2p.pools.quote_admission import QuoteAdmission
 
-                l1 = ctx.shared.get("l1")
+                l1 = ctx.l1
                 if l1 is None:
                     raise JsonRpcError(SERVER_ERROR, "L1 is not connected yet")
                 view = L1EscrowView(l1)
                 await view.refresh_min_bond()
-                admissions.append(QuoteAdmission(memory_sources.quote_pool, chain_id=c.l1_chain_id,
+                admissions.append(QuoteAdmission(sink.quote_pool, chain_id=c.l1_chain_id,
                                                  rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
                                                  escrow=view))
             return admissions[0]
@@ -511,36 +557,38 @@ def _sequencer(ctx: Context) -> list[Named]:
             except QuoteError as e:
                 raise InvalidParams(f"invalid quote: {e}") from e
             adm = await admission()
-            timing = await ctx.shared["l1"].timing()
+            timing = await need(ctx.l1, "the L1 client").timing()
             now = int(time.time())
             slot = timing.slot_at(now) if now >= timing.genesis_time else None
             _raise_unless_admitted(await adm.admit(q, current_slot=slot))
 
         async def get_quotes(epoch: Any) -> list[dict[str, Any]]:
-            return [q.to_json() for q in memory_sources.get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
+            return [q.to_json() for q in sink.get_epoch_proof_quotes(param_int(epoch, "epoch", 0, 2**64))]
 
         ctx.rpc.register("node_addEpochProofQuote", add_quote)
         ctx.rpc.register("node_getEpochProofQuotes", get_quotes)
 
-    async def make() -> Any:
+    async def make() -> Sequencer:
         from node.sequencer.sequencer import P2PAttestations, P2PSources, Sequencer
 
         publisher_key = c.seq_publisher_private_key
         assert publisher_key is not None
-        l1 = ctx.shared["l1"].with_signer(publisher_key)
-        p2p = ctx.shared.get("p2p")
-        sources = P2PSources(p2p) if p2p is not None else memory_sources
+        l1 = need(ctx.l1, "the L1 client").with_signer(publisher_key)
+        p2p = ctx.p2p
+        sources: P2PSources | MemorySources = (
+            P2PSources(p2p) if p2p is not None else need(memory_sources, "the P2P client")
+        )
         validator_keys = [c.validator_private_key or publisher_key]
         attestations = P2PAttestations(p2p, validator_keys) if p2p is not None else None
         seq = Sequencer(
             l1,
-            ctx.shared["archiver"],
+            need(ctx.archiver, "the archiver"),
             txs=sources,
             quotes=sources,
             attestations=attestations,
             sequencer_index=c.seq_index or 0,
             sequencer_count=c.seq_count if c.seq_index is not None else 1,
-            metrics=ctx.shared["metrics"],
+            metrics=need(ctx.metrics, "the node metrics"),
         )
 
         def probe() -> ComponentHealth:
@@ -549,7 +597,7 @@ def _sequencer(ctx: Context) -> list[Named]:
                                    seq.last_error)
 
         ctx.health.add("sequencer", probe)
-        ctx.shared["sequencer"] = seq  # the live view's quote history
+        ctx.sequencer = seq  # also the live view's quote history
         return seq
 
     return [*_ensure_archiver(ctx), Named("sequencer", Deferred(make))]
@@ -560,14 +608,14 @@ def _tx_bot(ctx: Context) -> list[Named]:
     if "p2p" not in ctx.roles:
         raise ConfigError("--tx-bot gossips transactions: add --p2p")
 
-    async def make() -> Any:
+    async def make() -> TxBot:
         from node.txbot import TxBot
 
         slot = 1.0
-        if "l1" in ctx.shared:
-            slot = float((await ctx.shared["l1"].timing()).slot_duration)
+        if ctx.l1 is not None:
+            slot = float((await ctx.l1.timing()).slot_duration)
         rate = max(ctx.config.txbot_tx_per_slot, 1) / slot
-        return TxBot(ctx.shared["p2p"], chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
+        return TxBot(need(ctx.p2p, "the P2P client"), chain_id=ctx.config.l1_chain_id, rate_per_second=rate)
 
     return [Named("tx-bot", Deferred(make))]
 
@@ -575,7 +623,7 @@ def _tx_bot(ctx: Context) -> list[Named]:
 class _BrokerComponent:
     """The in-process ProvingBroker (durable under DATA_DIRECTORY/broker when set)."""
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: ProvingBroker) -> None:
         self.broker = broker
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
@@ -589,9 +637,8 @@ class _BrokerComponent:
 def _ensure_broker(ctx: Context) -> list[Named]:
     """One in-process broker per node: for --prover-broker, and for --prover / --prover-node when no
     PROVER_BROKER_HOST is given."""
-    if "broker_component" in ctx.shared:
+    if ctx.broker is not None:
         return []
-    ctx.shared["broker_component"] = True
     from proving.broker.core import ProvingBroker
     from proving.broker.store import SqliteJobStore, SyncMode
     from proving.proof_store import UriPolicy
@@ -611,7 +658,7 @@ def _ensure_broker(ctx: Context) -> list[Named]:
         uri_policy=UriPolicy(_proof_dir(c), c.prover_broker_max_inline_bytes),
         registry=ctx.registry,
     )
-    ctx.shared["broker"] = broker
+    ctx.broker = broker
 
     def probe() -> ComponentHealth:
         return ComponentHealth(True, {"broker": {"inProcess": True, **_numbers(broker.statistics())}})
@@ -639,7 +686,7 @@ def _uses_local_broker(ctx: Context) -> bool:
     return "prover_broker" in ctx.roles or ctx.config.prover_broker_host is None
 
 
-def mount_broker_rpc(rpc: Dispatcher, broker: Any) -> None:
+def mount_broker_rpc(rpc: Dispatcher, broker: ProvingBroker) -> None:
     """Serve the broker's JSON-RPC methods (enqueueProvingJob, getProvingJob, ...) on the node's
     dispatcher, i.e. on AZTEC_PORT like Aztec's `--prover-broker` (protected methods)."""
     from proving.broker.rpc import register_broker_methods
@@ -656,7 +703,7 @@ def _prover_broker(ctx: Context) -> list[Named]:
     except ExposureError as e:
         raise ConfigError(str(e)) from None
     out = _ensure_broker(ctx)
-    mount_broker_rpc(ctx.rpc, ctx.shared["broker"])
+    mount_broker_rpc(ctx.rpc, need(ctx.broker, "the in-process broker"))
     return out
 
 
@@ -682,12 +729,12 @@ def _prover(ctx: Context) -> list[Named]:
         )
     pre = _ensure_broker(ctx) if local else []
 
-    async def make() -> Any:
+    async def make() -> AgentPool:
         from node.metrics import AgentJobTimer
         from proving.agent import AgentPool
 
-        broker: Any = ctx.shared["broker"] if local else c.prover_broker_host
-        timer = AgentJobTimer(ctx.shared["metrics"])
+        broker: ProvingBroker | str = need(ctx.broker, "the in-process broker") if local else str(c.prover_broker_host)
+        timer = AgentJobTimer(need(ctx.metrics, "the node metrics"))
         pool = AgentPool(
             broker,
             c.prover_agent_concurrency,
@@ -696,13 +743,13 @@ def _prover(ctx: Context) -> list[Named]:
             file_root=_proof_dir(c),  # file:// inputs only inside DATA_DIRECTORY/proofs
             token=c.prover_broker_auth_token,
         )
-        ctx.shared["agents"] = pool
+        ctx.agents = pool
         pool.on_taken, pool.on_finished = timer.taken, timer.finished  # aztec_prover_agent_job* metrics
         log.info("prover agents", extra={"concurrency": c.prover_agent_concurrency,
                                          "broker": "in-process" if local else c.prover_broker_host})
         return pool
 
-    ctx.health.add("agents", agents_probe(lambda: ctx.shared.get("agents")))
+    ctx.health.add("agents", agents_probe(lambda: ctx.agents))
     watch = [] if local else _ensure_broker_watch(ctx)
     return [*pre, *watch, Named("prover", Deferred(make))]
 
@@ -710,12 +757,12 @@ def _prover(ctx: Context) -> list[Named]:
 def _ensure_broker_watch(ctx: Context) -> list[Named]:
     """For an external PROVER_BROKER_HOST: say within seconds when it does not answer, keep going,
     report it in /health (see node/broker_watch.py for why this is not a start-up exit)."""
-    if "broker_watch" in ctx.shared or ctx.config.prover_broker_host is None:
+    if ctx.broker_watch is not None or ctx.config.prover_broker_host is None:
         return []
     from node.broker_watch import BrokerWatch
 
     watch = BrokerWatch(ctx.config.prover_broker_host)
-    ctx.shared["broker_watch"] = watch
+    ctx.broker_watch = watch
     ctx.health.add("broker", watch.probe())
     return [Named("broker-watch", watch)]
 
@@ -723,7 +770,7 @@ def _ensure_broker_watch(ctx: Context) -> list[Named]:
 class _ProverNodeService:
     """The ProverNode plus, with an external broker, the BrokerClient's settle follower."""
 
-    def __init__(self, node: Any, client: Any | None, extra: Sequence[Any] = ()) -> None:
+    def __init__(self, node: ProverNode, client: BrokerClient | None, extra: Sequence[Any] = ()) -> None:
         self.node = node
         self.client = client
         self.extra = tuple(extra)  # services next to the node (speculative proving)
@@ -759,7 +806,7 @@ def _prover_node(ctx: Context) -> list[Named]:
     local = _uses_local_broker(ctx)
     pre = _ensure_broker(ctx) if local else _ensure_broker_watch(ctx)
 
-    async def make() -> Any:
+    async def make() -> _ProverNodeService:
         from node.prover_node.bond import BondManager
         from node.prover_node.epoch_job import ArchiverBlockSource, EpochProvingJob, HttpQuoteSink, P2PQuoteSink
         from node.prover_node.l1_adapter import ProverL1
@@ -769,20 +816,20 @@ def _prover_node(ctx: Context) -> list[Named]:
         from proving.proof_store import FileProofStore, InlineProofStore, ProofStore
 
         assert key is not None
-        l1 = ctx.shared["l1"].with_signer(key)
+        l1 = need(ctx.l1, "the L1 client").with_signer(key)
         chain = ProverL1(l1)
-        archiver = ctx.shared["archiver"]
-        client: Any = None
+        archiver = need(ctx.archiver, "the archiver")
+        client: BrokerClient | None = None
         store: ProofStore
         if local:
-            broker = ctx.shared["broker"]
+            broker = need(ctx.broker, "the in-process broker")
             producer: Callable[[], Any] = lambda: broker  # noqa: E731
             proof_dir = _proof_dir(c)
             store = FileProofStore(proof_dir) if proof_dir is not None else InlineProofStore()
         else:
             assert c.prover_broker_host is not None
-            client = BrokerClient(c.prover_broker_host, connections=4, token=c.prover_broker_auth_token)
-            producer = lambda: client  # noqa: E731
+            remote = client = BrokerClient(c.prover_broker_host, connections=4, token=c.prover_broker_auth_token)
+            producer = lambda: remote  # noqa: E731
             store = InlineProofStore()  # agents may run on other hosts
         provider: QuoteProvider = (
             HttpQuoteProvider(c.quote_provider_url)
@@ -823,18 +870,16 @@ def _prover_node(ctx: Context) -> list[Named]:
             )
             plan_provider = provider
             ctx.rpc.register("prover_getQuotePlan", lambda: _async_value(plan_provider.statistics()))
-        sink: Any
-        if "p2p" in ctx.shared:
-            sink = P2PQuoteSink(ctx.shared["p2p"])
-        else:
-            sink = HttpQuoteSink(str(c.prover_coordination_node_url))
+        sink: P2PQuoteSink | HttpQuoteSink = (
+            P2PQuoteSink(ctx.p2p) if ctx.p2p is not None else HttpQuoteSink(str(c.prover_coordination_node_url))
+        )
         job = EpochProvingJob(
             l1=l1,
             archiver=archiver,
             producer=producer,
             proof_store=store,
             prover_id=int.from_bytes(chain.address, "big"),
-            metrics=ctx.shared["metrics"],
+            metrics=need(ctx.metrics, "the node metrics"),
         )
         bond = BondManager(
             chain,
@@ -842,7 +887,7 @@ def _prover_node(ctx: Context) -> list[Named]:
             minimum=c.prover_minimum_escrow_amount,
             target=c.target_escrow_amount,
             allow_mint=c.bond_token_mint,
-            on_deposit=ctx.shared["metrics"].escrow_deposit.set,
+            on_deposit=need(ctx.metrics, "the node metrics").escrow_deposit.set,
         )
         node = ProverNode(
             chain=chain,
@@ -856,10 +901,10 @@ def _prover_node(ctx: Context) -> list[Named]:
             chain_id=c.l1_chain_id,
             rollup_address=bytes.fromhex(l1.addresses.rollup.removeprefix("0x")),
             polling_interval=c.prover_node_polling_interval_ms / 1000,
-            metrics=ctx.shared["metrics"],
+            metrics=need(ctx.metrics, "the node metrics"),
         )
-        ctx.shared["prover_node"] = node
-        ctx.shared["prover_job"] = job  # the live view's proof tree
+        ctx.prover_node = node
+        ctx.prover_job = job  # the live view's proof tree
 
         async def get_prover_node_stats() -> dict[str, Any]:
             return {**node.statistics(), "lastEpoch": job.last}

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 import trio
 
@@ -45,6 +45,15 @@ BOOT_HTTP_OFFSET: Final = 99  # boot node HTTP; sequencers +100.., prover node +
 
 def devnet_http_port(base_port: int) -> int:
     return base_port + HTTP_PORT_OFFSET
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetInfo:
+    """What `Devnet.run` hands over once every child is ready."""
+
+    l1_url: str
+    addresses: L1ContractAddresses
+    children: tuple[str, ...]
 
 
 class DevnetDirError(StartupError):
@@ -295,7 +304,7 @@ class Devnet:
         await nursery.start(child.run)
         self.out(f"[devnet] {child.name} ready ({trio.current_time() - began:.1f}s)")
 
-    async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[DevnetInfo] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
         await trio.to_thread.run_sync(prepare_data_dir, cfg.data_dir)
         b, nodes = cfg.base_port, cfg.sequencers + 2  # p2p nodes: sequencers, prover node, tx bot
@@ -308,7 +317,7 @@ class Devnet:
         finally:
             self.ports.close()
 
-    async def _run(self, l1_port: int, task_status: trio.TaskStatus[dict[str, Any]]) -> None:
+    async def _run(self, l1_port: int, task_status: trio.TaskStatus[DevnetInfo]) -> None:
         cfg = self.cfg
         assert self.ports is not None
         async with trio.open_nursery() as nursery:
@@ -403,8 +412,7 @@ class Devnet:
                     boot_http + 21,
                 ),
             ))
-            info = {"l1": anvil.url, "addresses": report.addresses.to_json(), "children": list(self.children)}
-            task_status.started(info)
+            task_status.started(DevnetInfo(anvil.url, report.addresses, tuple(self.children)))
             self.out(f"[devnet] running: {', '.join(self.children)}; logs in {cfg.data_dir / 'logs'}")
             from node.devnet_status import watch_l1
 

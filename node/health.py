@@ -18,6 +18,7 @@ A probe that raises makes its component unhealthy with that error; it never brea
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import time
 from collections.abc import Callable
@@ -55,6 +56,14 @@ class LastErrorHandler(logging.Handler):
                      "message": msg[:500]}
 
 
+class NodeStatus(enum.StrEnum):
+    """The report's "status" (the value is the JSON text)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"  # running, but a component reports an outage
+    STARTING = "starting"  # not every component has started yet
+
+
 class HealthRegistry:
     def __init__(self) -> None:
         self._probes: dict[str, Probe] = {}
@@ -82,7 +91,7 @@ class HealthRegistry:
             for k in TOP_LEVEL:
                 if k in h.facts and top[k] is None:
                     top[k] = h.facts[k]
-        status = "starting" if not self.ready else ("ok" if healthy else "degraded")
+        status = NodeStatus.STARTING if not self.ready else (NodeStatus.OK if healthy else NodeStatus.DEGRADED)
         return {"status": status, "ready": self.ready, **top, "lastError": self.errors.last,
                 "components": components}
 
@@ -92,7 +101,7 @@ def http_response(report: dict[str, Any], path: str) -> tuple[int, dict[str, Any
     if path == "/ready":
         return (200 if report.get("ready") else 503), report
     if path == "/health":
-        return (200 if report.get("status") == "ok" else 503), report
+        return (200 if report.get("status") == NodeStatus.OK else 503), report
     return 200, report
 
 

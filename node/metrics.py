@@ -78,7 +78,8 @@ CATALOG: Final[tuple[Spec, ...]] = (
          "sequencer"),
     Spec("aztec_sequencer_quotes_seen_total", "counter", (), "Distinct epoch proof quotes considered", "sequencer"),
     Spec("aztec_sequencer_quote_verdicts_total", "counter", ("verdict",),
-         "Quotes considered at a slot: verdict=chosen, higher_fee, expired, rejected_by_l1", "sequencer"),
+         "Quotes considered at a slot: verdict=chosen, higher_fee, expired, rejected_by_rules, rejected_by_l1",
+         "sequencer"),
     # --- prover agents (proving/agent.py, wired in node/components.py)
     Spec("aztec_prover_agent_jobs_total", "counter", ("type", "outcome"),
          "Jobs our agents finished: outcome=applied, not-applied, aborted, failed", "agents"),
@@ -183,7 +184,7 @@ class NodeMetrics:
             self.epochs.labels(result)
         for state in ("total", "done", "in_flight"):
             self.epoch_jobs.labels(state)
-        for verdict in ("chosen", "higher_fee", "expired", "rejected_by_l1"):
+        for verdict in ("chosen", "higher_fee", "expired", "rejected_by_rules", "rejected_by_l1"):
             self.quote_verdicts.labels(verdict)
 
     def epoch_progress(self, total: int, done: int, in_flight: int, eta: float | None, deadline: float) -> None:

@@ -15,7 +15,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -30,6 +30,9 @@ from p2p.discv5.service import Discv5Service
 from p2p.enr import AZTEC_ENR_KEY, AZTEC_NETWORK_DEVNET, Enr
 from p2p.keys import generate_private_key
 from p2p.service import ManualChainState, P2PService
+
+if TYPE_CHECKING:
+    from node.components import Context
 
 log = logging.getLogger("node.p2p")
 
@@ -124,12 +127,14 @@ class P2PNode:
     def __init__(
         self,
         config: NodeConfig,
-        shared: dict[str, Any],
+        ctx: Context,
         registry: CollectorRegistry | None = None,
         status_interval: float = 15.0,
     ) -> None:
+        """Reads `ctx.l1` when it starts (None: no L1, chain state set by hand, bonds unchecked) and
+        sets `ctx.p2p` once the service runs."""
         self.config = config
-        self.shared = shared
+        self.ctx = ctx
         self.registry = registry
         self.status_interval = status_interval
         self.client: P2PClient | None = None
@@ -176,7 +181,7 @@ class P2PNode:
         )
         udp_listen = (c.p2p_udp_listen_addr.host or "0.0.0.0", c.p2p_udp_listen_addr.port)
         discovery = Discv5Service(key, enr, listen=udp_listen, bootstrap=bootstrap)
-        l1 = self.shared.get("l1")
+        l1 = self.ctx.l1
         chain_state: Any = L1ChainState(l1) if l1 is not None else ManualChainState()
         epoch_duration = 32
         if l1 is not None:
@@ -187,7 +192,6 @@ class P2PNode:
         escrow = L1EscrowView(l1) if l1 is not None else None
         if escrow is not None:
             await escrow.refresh_min_bond()
-            self.shared["escrow_view"] = escrow
         tx_store = None
         if c.data_directory is not None:  # the tx pool survives restarts, like v0.63.1's KV store
             from node.tx_store import SqliteTxStore
@@ -219,7 +223,7 @@ class P2PNode:
                                    f"({e.strerror or e})") from None
             info = await nursery.start(service.run)
             self.client = P2PClient(service)
-            self.shared["p2p"] = self.client
+            self.ctx.p2p = self.client
             log.info(
                 "p2p started",
                 extra={"peer_id": info.peer_id, "enr": discovery.local_enr(), "bootstrap": len(bootstrap)},

@@ -94,21 +94,40 @@ class QuoteValidationContext:
     max_epochs_behind: int = 1  # epoch N-1 is the one being claimed during epoch N
 
 
+# ---- quote rules that need neither the clock nor L1 state, written once: quote admission
+# (p2p/pools/quote_admission.py), the pool and node/l1/rules.check_claim call these.
+ZERO_ADDRESS: Final = b"\0" * 20
+
+
+def quote_signer(quote: EpochProofQuote, chain_id: int, rollup_address: bytes | str) -> bytes | None:
+    """SignatureLib.verify's view of the signature: None when it is empty (CannotVerifyEmpty), else
+    the address ecrecover yields for the EIP-712 digest (0x0 where ecrecover fails: v not 27/28, no
+    point); the quote is signed when that is its prover."""
+    if quote.signature.is_empty:
+        return None
+    try:
+        return quote.recover_signer(chain_id, rollup_address)
+    except DecodeError:
+        return ZERO_ADDRESS
+
+
+def quote_not_expired(valid_until_slot: int, current_slot: int) -> bool:
+    """Rollup__QuoteExpired unless validUntilSlot >= the current slot (inclusive)."""
+    return valid_until_slot >= current_slot
+
+
 def quote_signature_problem(quote: EpochProofQuote, chain_id: int, rollup_address: bytes) -> str | None:
     """Why the quote's EIP-712 signature does not bind its prover to our rollup and chain, or None.
 
     A quote signed for another rollup or chain recovers to some other address, exactly like a
     corrupted signature, so callers treat every answer here alike (Ignore on gossip)."""
-    p, sig = quote.payload, quote.signature
-    if sig.is_empty:
+    p = quote.payload
+    signer = quote_signer(quote, chain_id, rollup_address)
+    if signer is None:
         return "empty signature"
-    if sig.v not in (27, 28):
-        return f"signature v must be 27 or 28, got {sig.v}"
-    try:
-        signer = quote.recover_signer(chain_id, rollup_address)
-    except DecodeError as e:
-        return f"signature does not recover: {e}"
     if signer != p.prover:
+        if signer == ZERO_ADDRESS:
+            return f"signature does not recover (v {quote.signature.v})"
         return f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()} (other rollup/chain or bad signature)"
     return None
 
@@ -131,7 +150,7 @@ def validate_quote(data: bytes, ctx: QuoteValidationContext) -> Verdict[EpochPro
     if problem is not None:
         return Ignore(f"quote not for us: {problem}")
     slot = ctx.current_slot()
-    if p.valid_until_slot < slot:
+    if not quote_not_expired(p.valid_until_slot, slot):
         return Ignore(f"expired: validUntilSlot {p.valid_until_slot} < current slot {slot}")
     proven = ctx.proven_epoch()
     if proven is not None and p.epoch_to_prove <= proven:

@@ -21,13 +21,13 @@ asking for them is a configuration error, reported at construction.
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import trio
 
@@ -44,9 +44,27 @@ from proving.proof_store import (
     ProofStoreError,
     load_uri,
 )
-from proving.types import JobFilter, ProvingJob, ProvingRequestType
+from proving.types import JobFilter, ProgressVerdict, ProvingJob, ProvingRequestType
 
 log = logging.getLogger(__name__)
+
+
+class Attempt(enum.Enum):
+    """How one attempt at a job ended, on the agent's side."""
+
+    PROVEN = "proven"
+    ABORTED = "aborted"  # the broker said abort (cancelled, settled elsewhere, re-leased)
+    RETRYABLE = "retryable"  # reported as an error the broker may retry (proof store, crash)
+    FATAL = "fatal"  # bad inputs: retrying cannot help
+
+
+class Finished(enum.StrEnum):
+    """What `on_finished` is told about a job (the value is the text the benches log)."""
+
+    APPLIED = "applied"
+    NOT_APPLIED = "not-applied"  # a late or duplicate result the broker did not apply
+    ABORTED = "aborted"
+    FAILED = "failed"
 
 
 class RealProofsUnavailableError(RuntimeError):
@@ -78,7 +96,7 @@ class AgentPool:
         name: str = "agent",
         on_proven: Callable[[ProvingJob], None] | None = None,
         on_taken: Callable[[ProvingJob], None] | None = None,
-        on_finished: Callable[[ProvingJob, str], None] | None = None,
+        on_finished: Callable[[ProvingJob, Finished], None] | None = None,
         file_root: Path | None = None,
         token: str | None = None,
     ) -> None:
@@ -99,7 +117,7 @@ class AgentPool:
         self.name = f"{name}-{secrets.token_hex(3)}"
         self.on_proven = on_proven
         self.on_taken = on_taken
-        self.on_finished = on_finished  # (job, "applied"|"not-applied"|"aborted"|"failed")
+        self.on_finished = on_finished
         # file:// inputs are read only inside this directory (the proof store's, by default)
         if file_root is None and isinstance(self.store, FileProofStore):
             file_root = self.store.root
@@ -156,7 +174,7 @@ class AgentPool:
             finally:
                 del self._current[job.id]
             res: ReportResult
-            if outcome == "proven":
+            if outcome is Attempt.PROVEN:
                 res = await consumer.report_proving_job_success(
                     job.id, payload, agent_id=agent_id, next_filter=self.filter
                 )
@@ -166,35 +184,35 @@ class AgentPool:
                 elif self.on_proven is not None:
                     self.on_proven(job)
                 if self.on_finished is not None:
-                    self.on_finished(job, "applied" if res.applied else "not-applied")
-            elif outcome == "aborted":
+                    self.on_finished(job, Finished.APPLIED if res.applied else Finished.NOT_APPLIED)
+            elif outcome is Attempt.ABORTED:
                 self.counts["aborted"] += 1
                 if self.on_finished is not None:
-                    self.on_finished(job, "aborted")
+                    self.on_finished(job, Finished.ABORTED)
                 job = None
                 continue
             else:
-                retry = outcome == "retryable"
+                retry = outcome is Attempt.RETRYABLE
                 res = await consumer.report_proving_job_error(
                     job.id, payload, retry=retry, agent_id=agent_id, next_filter=self.filter
                 )
                 self.counts["failed"] += 1
                 if self.on_finished is not None:
-                    self.on_finished(job, "failed")
+                    self.on_finished(job, Finished.FAILED)
             job = res.next_job
 
     async def _prove(
         self, consumer: ProvingJobConsumer, job: ProvingJob, agent_id: str
-    ) -> tuple[Literal["proven", "aborted", "retryable", "fatal"], str]:
+    ) -> tuple[Attempt, str]:
         aborted = False
-        result: tuple[Literal["proven", "aborted", "retryable", "fatal"], str] = ("aborted", "")
+        result: tuple[Attempt, str] = (Attempt.ABORTED, "")
         async with trio.open_nursery() as nursery:
 
             async def heartbeat() -> None:
                 nonlocal aborted
                 while True:  # the first report acknowledges the job at once
                     verdict = await consumer.report_proving_job_progress(job.id, agent_id=agent_id)
-                    if verdict == "abort":
+                    if verdict is ProgressVerdict.ABORT:
                         aborted = True
                         nursery.cancel_scope.cancel()
                         return
@@ -206,16 +224,16 @@ class AgentPool:
                 if self.timing is not None:
                     await trio.sleep(self.timing.duration(job.type))
                 output = simulate(job.type, inputs)
-                result = ("proven", self.store.save(output))
+                result = (Attempt.PROVEN, self.store.save(output))
             except (CircuitInputError, ProofStoreAccessError) as exc:
                 log.warning("job %s failed: %s", job.id, exc)
-                result = ("fatal", f"{job.type.name}: {exc}")
+                result = (Attempt.FATAL, f"{job.type.name}: {exc}")
             except ProofStoreError as exc:
-                result = ("retryable", f"proof store: {exc}")
+                result = (Attempt.RETRYABLE, f"proof store: {exc}")
             except Exception as exc:
                 log.exception("job %s crashed", job.id)
-                result = ("retryable", f"{type(exc).__name__}: {exc}")
+                result = (Attempt.RETRYABLE, f"{type(exc).__name__}: {exc}")
             nursery.cancel_scope.cancel()
         if aborted:
-            return ("aborted", "")
+            return (Attempt.ABORTED, "")
         return result

@@ -8,9 +8,9 @@ Both the in-process :class:`proving.broker.core.ProvingBroker` and the JSON-RPC
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from proving.types import JobFilter, JobStatus, ProvingJob
+from proving.types import JobFilter, JobStatus, ProgressVerdict, ProvingJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class ProvingJobConsumer(Protocol):
 
     async def report_proving_job_progress(
         self, job_id: str, *, agent_id: str | None = None
-    ) -> Literal["continue", "abort"]: ...
+    ) -> ProgressVerdict: ...
 
     async def report_proving_job_success(
         self, job_id: str, result_uri: str, *, agent_id: str | None = None, next_filter: JobFilter | None = None

@@ -129,6 +129,14 @@ class ProvingJob:
         )
 
 
+class ProgressVerdict(enum.StrEnum):
+    """The broker's answer to an agent's heartbeat (`reportProvingJobProgress`); the value is the
+    wire text (`{"status": "continue"}`)."""
+
+    CONTINUE = "continue"
+    ABORT = "abort"  # cancelled, settled elsewhere or handed to another agent: stop working on it
+
+
 StatusName = Literal["not-found", "in-queue", "in-progress", "fulfilled", "rejected"]
 
 

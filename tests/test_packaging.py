@@ -26,7 +26,7 @@ import pytest
 from node import __version__
 from tests.conftest import REPO
 
-FIRST_PARTY = {"core", "node", "p2p", "proving", "tests"}
+FIRST_PARTY = {"core", "node", "p2p", "proving", "tests", "bench"}  # bench/, tests/: the checkout's own
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 

@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from node.l1.client import ProofClaim
-from node.l1.rules import ZERO_ADDRESS, ClaimContext, L1Timing, check_claim, select_best_quote
+from node.l1.rules import ZERO_ADDRESS, ClaimContext, L1Timing, ProofClaim, check_claim, select_best_quote
 from node.prover_node.monitor import ChainView, MonitorState, SendQuote, StartProving, decide
 from node.prover_node.plan_quote import PlanQuoteConfig, PlanQuoteProvider
 from node.prover_node.quote_provider import QuoteParams, QuoteProviderError, QuoteRequest, SimpleQuoteProvider

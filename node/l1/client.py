@@ -39,7 +39,7 @@ from node.l1.rpc import (
     prepare_tx,
     send_prepared,
 )
-from node.l1.rules import ZERO_ADDRESS, ClaimContext, L1Timing
+from node.l1.rules import ZERO_ADDRESS, ChainTips, ClaimContext, L1Timing, ProofClaim
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, Signature
 
 T = TypeVar("T")
@@ -67,27 +67,6 @@ class RetryPolicy:
 
     def gives_up_after(self, attempt: int) -> bool:
         return self.attempts is not None and attempt >= self.attempts
-
-
-@dataclass(frozen=True, slots=True)
-class ProofClaim:
-    """Rollup.proofClaim (DataStructures.EpochProofClaim)."""
-
-    epoch_to_prove: int
-    basis_point_fee: int
-    bond_amount: int
-    bond_provider: bytes
-    proposer_claimant: bytes
-
-    @property
-    def exists(self) -> bool:
-        return self.proposer_claimant != ZERO_ADDRESS
-
-
-@dataclass(frozen=True, slots=True)
-class ChainTips:
-    pending_block_number: int
-    proven_block_number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,8 +397,9 @@ class L1Client:
     async def claim_epoch_proof_right(self, quote: EpochProofQuote) -> Receipt:
         return await self._rollup_tx("claimEpochProofRight", quote.to_l1_tuple())
 
-    async def claim_context(self, quote_prover: bytes, *, timestamp: int | None = None) -> ClaimContext:
-        """The L1 state `rules.check_claim` needs, for a claim sent by this client's account."""
+    async def claim_context(self, quote_prover: bytes | None, *, timestamp: int | None = None) -> ClaimContext:
+        """The L1 state `rules.check_claim` needs, for a claim sent by this client's account.
+        `quote_prover` None: `escrow_deposit` is 0 (fill it per quote with `dataclasses.replace`)."""
         ts = timestamp if timestamp is not None else await self.block_timestamp()
         timing = await self.timing()
         epoch = await self.epoch_to_prove()
@@ -430,7 +410,7 @@ class L1Client:
             proposer=await self.proposer_at(ts),
             sender=_addr_bytes(self.address) if self.signer else ZERO_ADDRESS,
             already_claimed=epoch is not None and claim.exists and claim.epoch_to_prove == epoch,
-            escrow_deposit=await self.escrow_deposits(quote_prover),
+            escrow_deposit=0 if quote_prover is None else await self.escrow_deposits(quote_prover),
             claim_duration=timing.claim_duration,
             epoch_duration=timing.epoch_duration,
             min_bond=await self.min_bond_amount(),

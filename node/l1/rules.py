@@ -9,20 +9,58 @@ compared with a real revert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from core.aztec.constants import (
     AZTEC_EPOCH_DURATION,
     AZTEC_EPOCH_PROOF_CLAIM_WINDOW_IN_L2_SLOTS,
     AZTEC_SLOT_DURATION,
-    MAX_BASIS_POINT_FEE,
     PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST,
 )
-from p2p.wire.quote import EpochProofQuote, QuoteError
+from p2p.pools.quote_admission import (
+    ZERO_ADDRESS,
+    basis_point_fee_ok,
+    bond_covered_by_escrow,
+    bond_meets_minimum,
+    quote_not_expired,
+    quote_signer,
+)
+from p2p.pools.quote_pool import drop_expired, select_best_quote
+from p2p.wire.quote import EpochProofQuote
 
-ZERO_ADDRESS: Final = b"\0" * 20
+__all__ = [  # the time-independent checks and the best-quote choice are p2p's (gossip, admission and the
+    # pool use them too), re-exported here
+    "ZERO_ADDRESS",
+    "basis_point_fee_ok",
+    "bond_covered_by_escrow",
+    "bond_meets_minimum",
+    "drop_expired",
+    "quote_not_expired",
+    "select_best_quote",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProofClaim:
+    """Rollup.proofClaim (DataStructures.EpochProofClaim)."""
+
+    epoch_to_prove: int
+    basis_point_fee: int
+    bond_amount: int
+    bond_provider: bytes
+    proposer_claimant: bytes
+
+    @property
+    def exists(self) -> bool:
+        return self.proposer_claimant != ZERO_ADDRESS
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTips:
+    """Rollup.tips(): the pending and proven L2 block numbers."""
+
+    pending_block_number: int
+    proven_block_number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +112,7 @@ class L1Timing:
 
     def in_claim_phase(self, slot: int) -> bool:
         """Rollup: `positionInEpoch(currentSlot) < CLAIM_DURATION_IN_L2_SLOTS` (any epoch)."""
-        return self.position_in_epoch(slot) < self.claim_duration
+        return in_claim_phase(slot, self.epoch_duration, self.claim_duration)
 
     # --- deadlines (Rollup.canPruneAtTime) ---
     def prune_slot_unclaimed(self, epoch: int) -> int:
@@ -94,8 +132,16 @@ class L1Timing:
         """Slots in which a prover should let its quote for `epoch` be claimed: the claim phase of
         epoch N+1. (L1 also accepts claims in the claim phase of epoch N itself or of N+2 before
         anyone prunes; a claim in N+2 can be pruned at once and its bond is lost.)"""
-        start = self.first_slot_of_epoch(epoch + 1)
-        return range(start, start + self.claim_duration)
+        return claim_window(epoch, self.epoch_duration, self.claim_duration)
+
+
+def claim_window(epoch: int, epoch_duration: int, claim_duration: int) -> range:
+    """The slots of epoch N+1's claim phase, where a claim for `epoch` N should land (see
+    `L1Timing.claim_window_slots`); each passes `in_claim_phase`, the check L1 applies."""
+    if epoch < 0:
+        raise ValueError(f"negative epoch {epoch}")
+    start = (epoch + 1) * epoch_duration
+    return range(start, start + claim_duration)
 
 
 def can_prune_at_slot(
@@ -144,15 +190,6 @@ class ClaimContext:
 
 
 # Individual checks (each True when the rule is satisfied).
-def quote_not_expired(valid_until_slot: int, current_slot: int) -> bool:
-    """validUntilSlot >= currentSlot (inclusive)."""
-    return valid_until_slot >= current_slot
-
-
-def basis_point_fee_ok(fee: int) -> bool:
-    return 0 <= fee <= MAX_BASIS_POINT_FEE
-
-
 def proposer_ok(proposer: bytes, sender: bytes) -> bool:
     return proposer in (ZERO_ADDRESS, sender)
 
@@ -162,26 +199,15 @@ def epoch_matches(quote_epoch: int, epoch_to_prove: int) -> bool:
 
 
 def in_claim_phase(slot: int, epoch_duration: int, claim_duration: int) -> bool:
+    """Rollup__NotInClaimPhase unless positionInEpoch(slot) < CLAIM_DURATION_IN_L2_SLOTS."""
     return slot % epoch_duration < claim_duration
-
-
-def bond_meets_minimum(bond: int, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> bool:
-    return bond >= min_bond
-
-
-def bond_covered_by_escrow(bond: int, deposit: int) -> bool:
-    return bond <= deposit
 
 
 def check_signature(quote: EpochProofQuote, chain_id: int, rollup: bytes | str) -> ClaimRejection | None:
     """SignatureLib.verify: not empty, v in {27, 28}, ecrecover(digest) == prover (high-s accepted)."""
-    sig = quote.signature
-    if sig.is_empty:
+    recovered = quote_signer(quote, chain_id, rollup)
+    if recovered is None:
         return ClaimRejection("SignatureLib__CannotVerifyEmpty")
-    try:
-        recovered = quote.recover_signer(chain_id, rollup)
-    except QuoteError:
-        recovered = ZERO_ADDRESS  # ecrecover returns 0x0 for bad v / unrecoverable points
     if recovered != quote.payload.prover:
         return ClaimRejection("SignatureLib__InvalidSignature", (quote.payload.prover, recovered))
     return None
@@ -219,23 +245,17 @@ def check_claim(
     return None
 
 
-def drop_expired(quotes: Iterable[EpochProofQuote], slot: int) -> list[EpochProofQuote]:
-    """Sequencer step 3: keep quotes with validUntilSlot >= slot, in their original order."""
-    return [q for q in quotes if quote_not_expired(q.payload.valid_until_slot, slot)]
+def escrow_top_up(
+    deposit: int, bond: int = 0, *, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST, target: int = 0
+) -> int:
+    """Tokens a prover must deposit into the ProofCommitmentEscrow (the BondManager's rule).
 
-
-def select_best_quote(quotes: Sequence[EpochProofQuote], slot: int) -> EpochProofQuote | None:
-    """Sequencer step 5 (after L1 validation): lowest basisPointFee among unexpired quotes; ties go
-    to the quote seen first (Aztec uses a stable sort)."""
-    best: EpochProofQuote | None = None
-    for q in drop_expired(quotes, slot):
-        if best is None or q.payload.basis_point_fee < best.payload.basis_point_fee:
-            best = q
-    return best
-
-
-def escrow_top_up(deposit: int, bond: int, *, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> int:
-    """Tokens a prover must deposit so that `bond` (raised to the minimum) is covered."""
+    The floor is max(min_bond, bond): `bond` is the bondAmount of the quote about to be sent (0 on
+    start-up and after a claim). Nothing while deposit >= floor; otherwise top up to max(target,
+    floor), so a prover refills to its target rather than to the bare floor each time."""
     if deposit < 0 or bond < 0:
         raise ValueError("deposit and bond must be >= 0")
-    return max(0, max(bond, min_bond) - deposit)
+    floor = max(bond, min_bond)
+    if deposit >= floor:
+        return 0
+    return max(target, floor) - deposit

@@ -1,8 +1,9 @@
 """BondManager: keeps the prover's deposit in the ProofCommitmentEscrow above the minimum.
 
-Rule (pure, `top_up_amount`): with `required` the bond of the quote about to be sent (0 on start-up
-and after a claim), nothing happens while deposit >= max(minimum, required); otherwise deposit
-max(target, minimum, required) - deposit. Tokens: approve the escrow for what is missing; if the
+Rule (pure, `node.l1.rules.escrow_top_up`, the one checked against L1 in interop/test_l1_claim.py):
+with `required` the bond of the quote about to be sent (0 on start-up and after a claim), nothing
+happens while deposit >= max(minimum, required); otherwise deposit max(target, minimum, required) -
+deposit. Tokens: approve the escrow for what is missing; if the
 wallet holds too few tokens and minting is allowed (the devnet's TestERC20), mint the difference;
 otherwise fail with a clear InsufficientTokens error (the operator must fund the prover).
 """
@@ -14,18 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from node.l1.rules import escrow_top_up
+
 log = logging.getLogger("node.prover_node.bond")
 
 
 class InsufficientTokens(Exception):
     pass
-
-
-def top_up_amount(deposit: int, minimum: int, target: int, required: int = 0) -> int:
-    floor = max(minimum, required)
-    if deposit >= floor:
-        return 0
-    return max(target, floor) - deposit
 
 
 class EscrowPort(Protocol):
@@ -54,7 +50,7 @@ class BondManager:
         deposit = await self.l1.escrow_deposit_of(self.prover)
         if self.on_deposit is not None:
             self.on_deposit(deposit)
-        amount = top_up_amount(deposit, self.minimum, self.target, required)
+        amount = escrow_top_up(deposit, required, min_bond=self.minimum, target=self.target)
         if amount == 0:
             return 0
         balance = await self.l1.token_balance_of(self.prover)

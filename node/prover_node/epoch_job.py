@@ -31,8 +31,9 @@ import httpx
 import trio
 
 from core.aztec.header import AppendOnlyTreeSnapshot, Header
-from node.l1.client import L1Client, ProofClaim
+from node.l1.client import L1Client
 from node.l1.propose import EpochProofArgs
+from node.l1.rules import ProofClaim
 from node.l2.block import L2Block
 from node.l2.world_state import ChainState, genesis_header
 from node.metrics import NodeMetrics

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim, claim_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +62,6 @@ class MonitorState:
         self.proving = {e for e in self.proving if e >= epoch}
 
 
-def claim_window_last_slot(epoch: int, epoch_duration: int, claim_window: int) -> int:
-    """Last slot in which a claim for `epoch` can land: position claim_window-1 of epoch+1."""
-    return (epoch + 1) * epoch_duration + claim_window - 1
-
-
 def decide(view: ChainView, state: MonitorState, me: bytes) -> list[Action]:
     actions: list[Action] = []
     e = view.epoch_to_prove
@@ -79,12 +74,12 @@ def decide(view: ChainView, state: MonitorState, me: bytes) -> list[Action]:
         and e not in state.proving
     ):
         actions.append(StartProving(e, claim))
+    window = claim_window(e, view.epoch_duration, view.claim_window) if e is not None else range(0)
     if (
         e is not None
-        and view.current_epoch == e + 1
-        and view.position_in_epoch < view.claim_window
+        and view.current_slot in window  # quote valid until the window's last slot
         and (claim is None or claim.epoch_to_prove != e)
         and e not in state.quoted
     ):
-        actions.append(SendQuote(e, claim_window_last_slot(e, view.epoch_duration, view.claim_window)))
+        actions.append(SendQuote(e, window[-1]))
     return actions

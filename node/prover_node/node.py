@@ -22,7 +22,7 @@ from typing import Any, Final, Literal, Protocol
 
 import trio
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.metrics import NodeMetrics
 from node.prover_node.bond import BondManager
 from node.prover_node.monitor import ChainView, MonitorState, SendQuote, StartProving, decide

@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.aztec.constants import MAX_BASIS_POINT_FEE
 from node.prover_node.quote_provider import (
-    MAX_BASIS_POINT_FEE,
     QuoteParams,
     QuoteProviderError,
     QuoteRequest,

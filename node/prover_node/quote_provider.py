@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import httpx
 
-log = logging.getLogger("node.prover_node.quote_provider")
+from node.l1.rules import basis_point_fee_ok
 
-MAX_BASIS_POINT_FEE = 10_000
+log = logging.getLogger("node.prover_node.quote_provider")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,9 @@ def parse_quote_response(obj: Any) -> QuoteParams:
     missing = [k for k in ("basisPointFee", "bondAmount") if obj.get(k) is None]
     if missing:
         raise QuoteProviderError(f"missing required fields {missing} in response {json.dumps(obj)[:200]}")
-    fee = _uint(obj, "basisPointFee", MAX_BASIS_POINT_FEE)
+    fee = _uint(obj, "basisPointFee")
+    if not basis_point_fee_ok(fee):  # the fee limit L1 applies (Rollup__InvalidBasisPointFee)
+        raise QuoteProviderError(f"basisPointFee out of range: {fee}")
     bond = _uint(obj, "bondAmount")
     valid_until = _uint(obj, "validUntilSlot") if obj.get("validUntilSlot") is not None else None
     return QuoteParams(fee, bond, valid_until)

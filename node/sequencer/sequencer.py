@@ -11,14 +11,17 @@ Per slot (`work_at(ts)`, ts = the timestamp the next L1 block will carry):
 4. committee (getCurrentEpochCommittee at ts) non-empty: gossip a BlockProposal and collect
    attestations; signatures go in committee order, missing ones as empty entries; need 2n/3+1.
 5. claim: getClaimableEpoch(); quotes for it from the quote source, drop validUntilSlot < slot,
-   eth_call validateEpochProofRightClaimAtTime(ts, quote) from our publisher, lowest fee wins
-   (stable) -> proposeAndClaim, else propose. With fewer than `min_txs_per_block` txs we do not
+   `node.l1.rules.check_claim` against the L1 state at ts (signature, fee, bond, escrow deposit,
+   claim phase, proposer: the rules interop/test_l1_claim.py checks against the Rollup), then
+   eth_call validateEpochProofRightClaimAtTime(ts, quote) from our publisher for the survivors,
+   lowest fee wins (stable) -> proposeAndClaim, else propose. With fewer than `min_txs_per_block` txs we do not
    propose but still claim with claimEpochProofRight, so claims do not depend on traffic.
 6. mark the included txs mined in the tx source.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
@@ -36,7 +39,7 @@ from node.l1 import artifacts as art
 from node.l1.client import L1Client
 from node.l1.errors import L1RevertError
 from node.l1.rpc import Receipt, encode_call
-from node.l1.rules import ZERO_ADDRESS, drop_expired, select_best_quote
+from node.l1.rules import ZERO_ADDRESS, ClaimRejection, check_claim, drop_expired, select_best_quote
 from node.l2.block import BlockGlobals, L2Block, build_block
 from node.l2.from_tx import tx_to_effect
 from node.l2.world_state import ChainState
@@ -283,7 +286,9 @@ class Sequencer:
         self._last_slot = -1
         self.quote_history: OrderedDict[tuple[int, bytes, int, int, int], dict[str, Any]] = OrderedDict()
         self._stats: dict[str, int] = {"proposed": 0, "claims": 0, "skipped": 0, "errors": 0, "txs": 0,
-                                       "parent_sync_waits": 0}
+                                       "parent_sync_waits": 0, "quotes_rejected_by_rules": 0,
+                                       "quotes_rejected_by_l1": 0}
+        self.last_quote_rejections: list[tuple[EpochProofQuote, ClaimRejection]] = []  # of the last choice
         self.results: deque[SlotResult] = deque(maxlen=RESULTS_KEPT)  # oldest dropped
         self.last_error: str | None = None
         self._result_event = trio.Event()  # set (and replaced) on every recorded result
@@ -317,14 +322,31 @@ class Sequencer:
         kept = {id(q) for q in unexpired}
         why_not: dict[int, str] = {id(q): f"expired (valid until slot {q.payload.valid_until_slot} < {slot})"
                                    for q in quotes if id(q) not in kept}
+        rejected: list[tuple[EpochProofQuote, ClaimRejection]] = []
         valid = []
-        for q in unexpired:
-            try:
-                await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
-            except L1RevertError as e:
-                why_not[id(q)] = f"rejected by L1: {str(e)[:160]}"
-                continue
-            valid.append(q)
+        if unexpired:
+            base = await self.l1.claim_context(None, timestamp=ts)
+            chain_id, rollup = await self.l1.chain_id(), self.l1.addresses.rollup
+            deposits: dict[bytes, int] = {}
+            for q in unexpired:
+                prover = q.payload.prover
+                if prover not in deposits:
+                    deposits[prover] = await self.l1.escrow_deposits(prover)
+                refused = check_claim(q, dataclasses.replace(base, escrow_deposit=deposits[prover]),
+                                      chain_id=chain_id, rollup=rollup)
+                if refused is not None:  # the rules L1 applies: no eth_call spent on a quote they refuse
+                    self._stats["quotes_rejected_by_rules"] += 1
+                    rejected.append((q, refused))
+                    why_not[id(q)] = f"refused by the claim rules: {refused}"
+                    continue
+                try:  # what the rules cannot see (a contract upgrade, state between our reads)
+                    await self.l1.validate_epoch_proof_right_claim_at_time(ts, q)
+                except L1RevertError as e:
+                    self._stats["quotes_rejected_by_l1"] += 1
+                    why_not[id(q)] = f"rejected by L1: {str(e)[:160]}"
+                    continue
+                valid.append(q)
+        self.last_quote_rejections = rejected
         best = select_best_quote(valid, slot)
         for q in valid:
             if q is not best:
@@ -351,6 +373,7 @@ class Sequencer:
                 self.metrics.quotes_seen.inc()
             reason = why_not.get(id(q), "")
             verdict = ("chosen" if q is best else "expired" if reason.startswith("expired")
+                       else "rejected_by_rules" if reason.startswith("refused by the claim rules")
                        else "rejected_by_l1" if reason.startswith("rejected") else "higher_fee")
             self.metrics.quote_verdicts.labels(verdict).inc()
         report = QuoteReport(slot, epoch, best, tuple((q, why_not[id(q)]) for q in quotes if q is not best))

@@ -28,12 +28,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from core.aztec.serialization import DecodeError
 from p2p.pools.quote_pool import AddResult, EpochProofQuotePool
+from p2p.validation import ZERO_ADDRESS, quote_not_expired, quote_signature_problem, quote_signer
 from p2p.wire.quote import MAX_BASIS_POINT_FEE, EpochProofQuote
 
 PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST: Final = 1000  # Rollup.sol 0.63.1 (read from L1 when known)
 MAX_COUNTED_ORIGINS: Final = 1024
+__all__ = ["ZERO_ADDRESS", "quote_not_expired", "quote_signer"]  # p2p.validation's, with the rules below
 
 
 class EscrowView(Protocol):
@@ -87,29 +88,37 @@ class AdmissionResult:
 
 
 # ---- the pure rule ------------------------------------------------------------------------------
+# The claim checks that need neither the clock nor L1 state, written once (with the signature rule
+# in p2p/validation.py): node/l1/rules.check_claim (the full claim in the Rollup's order) calls them.
+def basis_point_fee_ok(fee: int) -> bool:
+    """Rollup__InvalidBasisPointFee unless 0 <= basisPointFee <= 10000."""
+    return 0 <= fee <= MAX_BASIS_POINT_FEE
+
+
+def bond_meets_minimum(bond: int, min_bond: int = PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) -> bool:
+    """Rollup__InsufficientBondAmount unless bondAmount >= the minimum."""
+    return bond >= min_bond
+
+
+def bond_covered_by_escrow(bond: int, deposit: int) -> bool:
+    """Rollup__InsufficientFundsInEscrow unless the prover's escrow deposit covers bondAmount."""
+    return bond <= deposit
+
+
 def static_problem(
     quote: EpochProofQuote, *, chain_id: int, rollup_address: bytes, min_bond: int, signature_verified: bool = False
 ) -> AdmissionResult | None:
     """The claim checks that depend neither on time nor on L1 state; None if all pass.
     `signature_verified`: the caller already recovered the prover under the same chain and rollup
     (the gossip validator), so the ecrecover is not repeated."""
-    p, sig = quote.payload, quote.signature
-    if signature_verified:
-        pass
-    elif sig.is_empty or sig.v not in (27, 28):
-        return AdmissionResult(Admission.BAD_SIGNATURE, "empty signature or v not 27/28")
-    else:
-        try:
-            signer = quote.recover_signer(chain_id, rollup_address)
-        except DecodeError as e:
-            return AdmissionResult(Admission.BAD_SIGNATURE, f"signature does not recover: {e}")
-        if signer != p.prover:
-            return AdmissionResult(
-                Admission.BAD_SIGNATURE, f"signer 0x{signer.hex()} is not the prover 0x{p.prover.hex()}"
-            )
-    if not 0 <= p.basis_point_fee <= MAX_BASIS_POINT_FEE:
+    p = quote.payload
+    if not signature_verified:
+        problem = quote_signature_problem(quote, chain_id, rollup_address)
+        if problem is not None:
+            return AdmissionResult(Admission.BAD_SIGNATURE, problem)
+    if not basis_point_fee_ok(p.basis_point_fee):
         return AdmissionResult(Admission.FEE_OUT_OF_RANGE, f"basisPointFee {p.basis_point_fee}")
-    if p.bond_amount < min_bond:
+    if not bond_meets_minimum(p.bond_amount, min_bond):
         return AdmissionResult(Admission.BOND_BELOW_MINIMUM, f"bondAmount {p.bond_amount} < minimum {min_bond}")
     return None
 
@@ -119,7 +128,7 @@ def bond_problem(quote: EpochProofQuote, deposit: int | None) -> AdmissionResult
     bond = quote.payload.bond_amount
     if deposit is None:
         return AdmissionResult(Admission.BOND_UNKNOWN, f"escrow deposit of 0x{quote.payload.prover.hex()} unknown")
-    if deposit < bond:
+    if not bond_covered_by_escrow(bond, deposit):
         return AdmissionResult(
             Admission.UNBONDED, f"prover 0x{quote.payload.prover.hex()} has {deposit} in escrow, bond is {bond}"
         )
@@ -154,7 +163,7 @@ class QuoteAdmission:
         if self.escrow is None:
             return True
         deposit = self.escrow.cached_deposit(quote.payload.prover)
-        return deposit is not None and deposit >= quote.payload.bond_amount
+        return deposit is not None and bond_covered_by_escrow(quote.payload.bond_amount, deposit)
 
     def precheck(self, quote: EpochProofQuote, *, signature_verified: bool = False) -> AdmissionResult | None:
         """Synchronous part (for the gossip validator): static rules and the cached deposit.
@@ -170,7 +179,7 @@ class QuoteAdmission:
             return bad
         if self.escrow is not None:
             deposit = self.escrow.cached_deposit(quote.payload.prover)
-            if deposit is not None and deposit < quote.payload.bond_amount:
+            if deposit is not None and not bond_covered_by_escrow(quote.payload.bond_amount, deposit):
                 return bond_problem(quote, deposit)
         return None
 

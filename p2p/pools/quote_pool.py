@@ -21,10 +21,11 @@ pool keeps 0.63's interface (`add_quote`, `get_quotes`, `delete_quotes_to_epoch`
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from p2p.validation import quote_not_expired
 from p2p.wire.quote import SECP256K1_N, EpochProofQuote
 
 DEFAULT_MAX_PER_EPOCH: Final = 128
@@ -34,6 +35,23 @@ DEFAULT_MAX_PER_PROVER: Final = 4  # per prover per epoch
 # claimable(quote, current_slot or None) -> bool; the admission rule installs one (bond still
 # covered by the escrow); the pool itself adds "not expired" when the slot is known.
 Claimable = Callable[[EpochProofQuote, "int | None"], bool]
+
+
+def drop_expired(quotes: Iterable[EpochProofQuote], slot: int) -> list[EpochProofQuote]:
+    """Keep quotes with validUntilSlot >= slot, in their original order."""
+    return [q for q in quotes if quote_not_expired(q.payload.valid_until_slot, slot)]
+
+
+def select_best_quote(
+    quotes: Iterable[EpochProofQuote], slot: int, claimable: Callable[[EpochProofQuote], bool] = lambda _q: True
+) -> EpochProofQuote | None:
+    """The sequencer's choice (Aztec v0.63.1): lowest basisPointFee among unexpired quotes that are
+    `claimable`; ties go to the quote seen first (Aztec uses a stable sort). `claimable` (an L1 check,
+    say) is asked in that order and only until one says yes. node/l1/rules re-exports this."""
+    for q in sorted(drop_expired(quotes, slot), key=lambda q: q.payload.basis_point_fee):  # stable
+        if claimable(q):
+            return q
+    return None
 
 
 def quote_key(quote: EpochProofQuote) -> bytes:
@@ -92,7 +110,7 @@ class EpochProofQuotePool:
         return quote_key(quote) in self._keys
 
     def is_claimable(self, quote: EpochProofQuote, current_slot: int | None) -> bool:
-        if current_slot is not None and quote.payload.valid_until_slot < current_slot:
+        if current_slot is not None and not quote_not_expired(quote.payload.valid_until_slot, current_slot):
             return False
         return self.claimable(quote, current_slot)
 
@@ -167,16 +185,11 @@ class EpochProofQuotePool:
     ) -> EpochProofQuote | None:
         """Lowest fee among unexpired, claimable quotes (the pool's `claimable` hook and the
         caller's `is_claimable`, e.g. the L1 eth_call); ties go to the one received first."""
-        best: _Entry | None = None
-        for e in self._epochs.get(epoch, ()):
-            if e.quote.payload.valid_until_slot < current_slot:
-                continue
-            if best is not None and e.quote.payload.basis_point_fee >= best.quote.payload.basis_point_fee:
-                continue
-            if not self.claimable(e.quote, current_slot) or not is_claimable(e.quote):
-                continue
-            best = e
-        return None if best is None else best.quote
+        return select_best_quote(
+            [e.quote for e in self._epochs.get(epoch, ())],
+            current_slot,
+            lambda q: self.claimable(q, current_slot) and is_claimable(q),
+        )
 
     def delete_quotes_to_epoch(self, epoch: int) -> int:
         """Remove every quote for epochs <= `epoch` (called when an epoch is proven)."""
@@ -191,7 +204,8 @@ class EpochProofQuotePool:
     def prune_expired(self, current_slot: int) -> int:
         n = 0
         for epoch in list(self._epochs):
-            for entry in [x for x in self._epochs[epoch] if x.quote.payload.valid_until_slot < current_slot]:
+            for entry in [x for x in self._epochs[epoch]
+                          if not quote_not_expired(x.quote.payload.valid_until_slot, current_slot)]:
                 self._remove(epoch, entry)
                 n += 1
         self._stats["expired"] += n

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urlparse
 
 import trio
@@ -36,7 +36,7 @@ from core.http.jsonrpc import (
     encode_request,
 )
 from proving.interfaces import ReportResult
-from proving.types import JobFilter, JobStatus, ProvingJob
+from proving.types import JobFilter, JobStatus, ProgressVerdict, ProvingJob
 
 log = logging.getLogger(__name__)
 
@@ -324,9 +324,9 @@ class BrokerClient:
 
     async def report_proving_job_progress(
         self, job_id: str, *, agent_id: str | None = None
-    ) -> Literal["continue", "abort"]:
+    ) -> ProgressVerdict:
         res = await self.call_batched("reportProvingJobProgress", job_id, agent_id)
-        return "abort" if res.get("status") == "abort" else "continue"
+        return ProgressVerdict.ABORT if res.get("status") == ProgressVerdict.ABORT.value else ProgressVerdict.CONTINUE
 
     async def report_proving_job_success(
         self,

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import trio
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -33,10 +33,10 @@ from proving.broker.state import (
     JobStateMachine,
     MachineStatistics,
 )
-from proving.broker.store import Journal, JournalStatistics, SqliteJobStore
+from proving.broker.store import JobStore, Journal, JournalStatistics
 from proving.interfaces import ReportResult
 from proving.proof_store import UriPolicy
-from proving.types import JobFilter, JobStatus, ProvingJob, ProvingRequestType
+from proving.types import JobFilter, JobStatus, ProgressVerdict, ProvingJob, ProvingRequestType
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class ProvingBroker:
 
     def __init__(
         self,
-        store: SqliteJobStore | None = None,
+        store: JobStore | None = None,
         *,
         job_timeout: float = DEFAULT_JOB_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -221,13 +221,14 @@ class ProvingBroker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.store is not None:
             store = self.store
-            records = await trio.to_thread.run_sync(store.load_live, self.restore_settled)
+            records = (await trio.to_thread.run_sync(store.load_live, self.restore_settled) if store.blocking
+                       else store.load_live(self.restore_settled))
             now = trio.current_time()
             for rec in records:
                 rec.enqueued_at = now
             self.machine.restore(records)
             self._newest_epoch = max((r.epoch for r in records), default=-1)
-            log.info("broker restored %d jobs from %s", len(records), store.path)
+            log.info("broker restored %d jobs from %s", len(records), store.describe())
             del records
             _trim_heap()
         self.machine.take_effects()
@@ -477,7 +478,7 @@ class ProvingBroker:
 
     async def report_proving_job_progress(
         self, job_id: str, *, agent_id: str | None = None
-    ) -> Literal["continue", "abort"]:
+    ) -> ProgressVerdict:
         return self.machine.report_progress(job_id, agent_id, trio.current_time())
 
     async def report_proving_job_success(

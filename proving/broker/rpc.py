@@ -115,7 +115,8 @@ def register_broker_methods(d: Dispatcher, broker: ProvingBroker) -> None:
         return _job_response(job)
 
     async def progress(id: Any, agentId: Any = None) -> Any:
-        return {"status": await broker.report_proving_job_progress(_id(id), agent_id=_agent(agentId))}
+        verdict = await broker.report_proving_job_progress(_id(id), agent_id=_agent(agentId))
+        return {"status": verdict.value}
 
     async def success(id: Any, value: Any, agentId: Any = None, filter: Any = None) -> Any:
         try:

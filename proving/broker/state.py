@@ -48,6 +48,7 @@ from proving.types import (
     NOT_FOUND,
     JobFilter,
     JobStatus,
+    ProgressVerdict,
     ProvingJob,
     ProvingRequestType,
 )
@@ -174,9 +175,6 @@ class Effects:
 
     def empty(self) -> bool:
         return not (self.persist or self.delete or self.settled or self.available)
-
-
-ProgressVerdict = Literal["continue", "abort"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,15 +524,15 @@ class JobStateMachine:
     def report_progress(self, job_id: str, agent: str | None, now: float) -> ProgressVerdict:
         rec = self._jobs.get(job_id)
         if rec is None or rec.state in SETTLED:
-            return "abort"
+            return ProgressVerdict.ABORT
         if rec.state == JobState.IN_PROGRESS:
             if agent is not None and rec.agent is not None and rec.agent != agent:
-                return "abort"  # handed to another agent after a timeout or restart
+                return ProgressVerdict.ABORT  # handed to another agent after a timeout or restart
             rec.heartbeat_at = now
             rec.acked = True
-            return "continue"
+            return ProgressVerdict.CONTINUE
         if rec.awaiting_journal:
-            return "abort"
+            return ProgressVerdict.ABORT
         # QUEUED again (broker restarted or the job timed out): the reporting agent still works
         # on it, so give it back to that agent instead of proving it twice.
         self._set_state(rec, JobState.IN_PROGRESS)
@@ -542,7 +540,7 @@ class JobStateMachine:
         rec.heartbeat_at = now
         rec.agent = agent
         rec.acked = True
-        return "continue"
+        return ProgressVerdict.CONTINUE
 
     def report_success(self, job_id: str, result_uri: str, agent: str | None, now: float) -> ReportOutcome:
         rec = self._jobs.get(job_id)

@@ -1,4 +1,6 @@
-"""The broker's embedded journal: sqlite3 in WAL mode, one table of job metadata.
+"""The broker's journal: a `JobStore` (the Protocol any backend implements: the embedded sqlite3
+store in WAL mode here, `MemoryJobStore` for tests, a Postgres store could be a third) behind a
+group-committing `Journal`.
 
 Writes are group-committed: :class:`Journal` collects row writes from every caller, and one writer
 task commits whatever accumulated while the previous commit was running, in one transaction, in a
@@ -23,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import trio
 
@@ -102,8 +104,107 @@ def row_record(row: Sequence[object]) -> JobRecord:
     )
 
 
+@runtime_checkable
+class JobStore(Protocol):
+    """Where the broker's job metadata lives. `commit` is called by one `Journal` writer at a time
+    (in a worker thread when `blocking`), with whole batches that must be applied atomically and
+    durably (as `sync` says) before it returns; `load` returns every stored row as a record, in
+    `seq` order, once at start-up. Rows are `Row` tuples (the columns of `record_row`)."""
+
+    @property
+    def sync(self) -> str:
+        """Durability, reported in statistics (sqlite: full/normal/off)."""
+        ...
+
+    @property
+    def fsyncs(self) -> int:
+        """Commits made durable against power loss so far."""
+        ...
+
+    @property
+    def blocking(self) -> bool:
+        """commit/load do I/O: the journal and broker call them in a worker thread."""
+        ...
+
+    def describe(self) -> str:
+        """Where the jobs are stored, for a log line (a path, a DSN without password, ...)."""
+        ...
+
+    @property
+    def history_on_disk(self) -> bool:
+        """The last `load_live` left settled jobs in the store only (`lookup` finds them)."""
+        ...
+
+    def load(self) -> list[JobRecord]: ...
+
+    def load_live(self, retain_settled: int) -> list[JobRecord]:
+        """What a restarted broker keeps in memory: every unsettled job plus the settled ones among
+        the newest `retain_settled`, in `seq` order."""
+        ...
+
+    def lookup(self, job_id: str) -> JobRecord | None:
+        """One stored job's record (cheap: called on the event loop for jobs `load_live` left out)."""
+        ...
+
+    def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryJobStore:
+    """A `JobStore` in a dict: survives a broker restart inside one process (tests), not the process."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self.sync = "memory"
+        self.fsyncs = 0
+        self.commits = 0
+        self.closed = False
+        self.history_on_disk = False
+        self._rows: dict[str, Row] = {}
+
+    def describe(self) -> str:
+        return "memory"
+
+    def load(self) -> list[JobRecord]:
+        return [row_record(r) for r in sorted(self._rows.values(), key=lambda r: r[6])]
+
+    def load_live(self, retain_settled: int) -> list[JobRecord]:
+        records = self.load()
+        cutoff = (records[-1].seq if records else 0) - retain_settled
+        live = [r for r in records if r.state not in (JobState.FULFILLED, JobState.REJECTED) or r.seq > cutoff]
+        self.history_on_disk = len(live) < len(records)
+        return live
+
+    def lookup(self, job_id: str) -> JobRecord | None:
+        row = self._rows.get(job_id)
+        return None if row is None else row_record(row)
+
+    def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        if self.closed:
+            raise RuntimeError("MemoryJobStore is closed")
+        batch = {r[0]: r for r in upserts}
+        gone = set(deletes)
+        for job_id in gone:
+            self._rows.pop(job_id, None)
+        self._rows.update((k, v) for k, v in batch.items() if k not in gone)
+        self.commits += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+    def reopen(self) -> MemoryJobStore:
+        """The same rows behind a fresh handle (what a restart of the broker process would see)."""
+        fresh = MemoryJobStore()
+        fresh._rows = dict(self._rows)
+        return fresh
+
+
 class SqliteJobStore:
     """Blocking sqlite access; used from one worker thread at a time (guarded by a lock)."""
+
+    blocking = True
 
     def __init__(self, path: Path, *, sync: SyncMode = "full") -> None:
         if sync not in _PRAGMA_LEVEL:
@@ -123,6 +224,9 @@ class SqliteJobStore:
         self._db.execute(_SCHEMA)
         if self.synchronous() != _PRAGMA_LEVEL[sync]:
             raise RuntimeError(f"sqlite did not accept synchronous={sync} for {path}")
+
+    def describe(self) -> str:
+        return str(self.path)
 
     def synchronous(self) -> int:
         """The connection's PRAGMA synchronous as sqlite reports it (0 off, 1 normal, 2 full)."""
@@ -199,10 +303,10 @@ class JournalStatistics:
 
 
 class Journal:
-    """Group-commit front of a :class:`SqliteJobStore` (or of nothing: ``store=None`` keeps the
-    broker in memory only, for tests and the virtual-clock benches)."""
+    """Group-commit front of a :class:`JobStore` (or of nothing: ``store=None`` keeps the broker in
+    memory only, for tests and the virtual-clock benches)."""
 
-    def __init__(self, store: SqliteJobStore | None, *, max_pending: int = 200_000, inline_rows: int = 1) -> None:
+    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = 1) -> None:
         self.store = store
         self.inline_rows = inline_rows  # batches this small commit on the event loop, larger ones in a thread
         self.max_pending = max_pending
@@ -275,9 +379,9 @@ class Journal:
             self.generation += 1
             if self.store is not None:
                 store = self.store
-                if len(upserts) + len(deletes) <= self.inline_rows:
-                    # a lone write (one agent, idle producer): committing on the event loop costs
-                    # one fsync of blocking but saves two thread handoffs and their wake-ups
+                if not store.blocking or len(upserts) + len(deletes) <= self.inline_rows:
+                    # a store that does not block, or a lone write (one agent, idle producer): committing
+                    # on the event loop costs one fsync of blocking but saves two thread handoffs
                     store.commit(upserts, deletes)
                     await trio.lowlevel.checkpoint()
                 else:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from core.http import Dispatcher, HttpServer
 from node.http import node_http_server
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.live_view import LiveView
 from proving.agent import AgentPool
 from proving.broker import ProvingBroker

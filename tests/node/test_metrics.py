@@ -16,7 +16,7 @@ import trio
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.metrics import (
     BROKER_METRICS,
     CATALOG,

@@ -8,14 +8,13 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.l1.client import ProofClaim
-from node.prover_node.bond import BondManager, InsufficientTokens, top_up_amount
+from node.l1.rules import ProofClaim, claim_window, escrow_top_up, in_claim_phase
+from node.prover_node.bond import BondManager, InsufficientTokens
 from node.prover_node.monitor import (
     ChainView,
     MonitorState,
     SendQuote,
     StartProving,
-    claim_window_last_slot,
     decide,
 )
 from node.prover_node.quote_provider import (
@@ -74,18 +73,43 @@ def test_nothing_to_prove() -> None:
 
 @given(st.integers(0, 10_000), st.integers(1, 64), st.integers(1, 64))
 def test_window_last_slot_is_in_next_epoch_window(epoch: int, duration: int, window: int) -> None:
-    last = claim_window_last_slot(epoch, duration, min(window, duration))
+    """The monitor quotes until the last slot of the rules' claim window (the L1-checked phase)."""
+    slots = claim_window(epoch, duration, min(window, duration))
+    last = slots[-1]
     assert last // duration == epoch + 1 and last % duration == min(window, duration) - 1
+    assert all(in_claim_phase(x, duration, min(window, duration)) for x in slots)
+    if window < duration:  # else the next slot opens the following epoch's claim phase
+        assert not in_claim_phase(last + 1, duration, window)
+    me = b"\x07" * 20
+    view = ChainView(last, duration, min(window, duration), 10, 0, epoch, None)
+    assert decide(view, MonitorState(), me) == [SendQuote(epoch, last)]
+    after = ChainView(last + 1, duration, min(window, duration), 10, 0, epoch, None)
+    assert decide(after, MonitorState(), me) == []
 
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
 def test_top_up_reaches_floor_and_target(deposit: int, minimum: int, target: int, required: int) -> None:
-    amount = top_up_amount(deposit, minimum, target, required)
+    amount = escrow_top_up(deposit, required, min_bond=minimum, target=target)
     floor = max(minimum, required)
     if deposit >= floor:
         assert amount == 0
     else:
         assert deposit + amount == max(target, floor) >= floor
+    if target == 0:  # without a target: exactly what is missing (the L1-checked case, interop/test_l1_claim.py)
+        assert deposit + amount == max(deposit, floor)
+
+
+def test_monitor_imports_no_web3() -> None:
+    """The prover node's decision rule is pure: importing it (and the rules' records it uses) pulls
+    in neither web3 nor the L1 client."""
+    import subprocess
+    import sys
+
+    code = ("import sys, node.prover_node.monitor, node.l1.rules; "
+            "bad = [m for m in ('web3', 'eth_abi', 'node.l1.client', 'trio') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 class FakeEscrowChain:

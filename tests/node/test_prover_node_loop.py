@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import trio
 import trio.testing
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.prover_node.bond import BondManager
 from node.prover_node.monitor import ChainView
 from node.prover_node.node import EpochBlockSummary, ProverNode

@@ -211,3 +211,60 @@ def test_best_quote_matches_stable_sort(entries: list[tuple[int, int]], slot: in
     alive = [q for q in quotes if q.payload.valid_until_slot >= slot]
     expected = sorted(alive, key=lambda q: q.payload.basis_point_fee)[0] if alive else None
     assert select_best_quote(quotes, slot) is expected
+
+
+# ---- one source for the time-independent checks: quote admission (p2p) and check_claim agree ----
+OTHER_KEY = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+
+
+@given(st.integers(0, 10_000), st.integers(0, 3000), st.sampled_from(["good", "other", "empty", "bad-v"]))
+def test_admission_and_claim_checks_agree(fee: int, bond: int, sig: str) -> None:
+    """For every fee (the payload refuses one above 10000), bond and kind of signature, p2p's
+    admission rule refuses a quote exactly when check_claim (in a context where every time/L1 rule
+    passes) names a signature, fee or bond error."""
+    from p2p.pools.quote_admission import static_problem
+
+    payload = EpochProofQuotePayload(0, 100, bond, PROVER, fee)
+    if sig == "good":
+        q = EpochProofQuote.new(payload, KEY, CHAIN, ROLLUP)
+    elif sig == "other":
+        theirs = EpochProofQuotePayload(0, 100, bond, address_of(OTHER_KEY), fee)
+        q = EpochProofQuote(payload, EpochProofQuote.new(theirs, OTHER_KEY, CHAIN, ROLLUP).signature)
+    elif sig == "empty":
+        q = EpochProofQuote(payload, Signature(0, 0, 0))
+    else:
+        good = EpochProofQuote.new(payload, KEY, CHAIN, ROLLUP).signature
+        q = EpochProofQuote(payload, Signature(good.r, good.s, 29))
+    admitted = static_problem(q, chain_id=CHAIN, rollup_address=bytes.fromhex(ROLLUP[2:]),
+                              min_bond=PROOF_COMMITMENT_MIN_BOND_AMOUNT_IN_TST) is None
+    rejection = check_claim(q, ctx(escrow_deposit=10**9), chain_id=CHAIN, rollup=ROLLUP)
+    assert admitted == (rejection is None), (admitted, rejection)
+
+
+def test_time_independent_checks_have_one_home() -> None:
+    import node.l1.rules as rules
+    import p2p.pools.quote_admission as admission
+
+    names = ("basis_point_fee_ok", "bond_meets_minimum", "bond_covered_by_escrow", "quote_signer", "quote_not_expired")
+    for name in names:
+        assert getattr(rules, name) is getattr(admission, name), name
+    import p2p.validation as gossip
+
+    assert rules.quote_signer is gossip.quote_signer and rules.quote_not_expired is gossip.quote_not_expired
+
+
+def test_best_quote_has_one_home_and_asks_claimable_in_fee_order_until_yes() -> None:
+    import node.l1.rules as rules
+    import p2p.pools.quote_pool as pool
+
+    assert rules.select_best_quote is pool.select_best_quote and rules.drop_expired is pool.drop_expired
+    quotes = [unsigned(50, tag=0), unsigned(10, tag=1), unsigned(30, tag=2), unsigned(10, tag=3), unsigned(5, 1, tag=4)]
+    asked: list[int] = []
+
+    def claimable(q: EpochProofQuote) -> bool:
+        asked.append(q.payload.bond_amount - 1000)
+        return q.payload.basis_point_fee >= 30
+
+    best = select_best_quote(quotes, 4, claimable)
+    assert best is quotes[2]
+    assert asked == [1, 3, 2]  # expired tag 4 never asked; equal fees in arrival order; stops at the first yes

@@ -8,7 +8,7 @@ from collections import Counter
 import trio
 from prometheus_client import CollectorRegistry
 
-from node.l1.client import ProofClaim
+from node.l1.rules import ProofClaim
 from node.prover_node.monitor import ChainView
 from node.prover_node.speculation import Drop, Feed, Handover, decide, speculative_priority
 from proving.agent import AgentPool

@@ -70,7 +70,8 @@ def test_broker_beyond_loopback_without_token_is_a_config_error() -> None:
     with pytest.raises(ExposureError, match="PROVER_BROKER_AUTH_TOKEN"):
         BrokerService(None, "0.0.0.0", 0, registry=CollectorRegistry())
     env = {k: v for k, v in os.environ.items() if k != "PROVER_BROKER_AUTH_TOKEN"}
-    out = subprocess.run([sys.executable, "-m", "proving.broker", "--host", "0.0.0.0", "--port", "0"],
+    env.update(AZTEC_HOST="0.0.0.0", AZTEC_PORT="0", LOG_LEVEL="info")  # the one broker entry point
+    out = subprocess.run([sys.executable, "-m", "node", "--prover-broker"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "PROVER_BROKER_AUTH_TOKEN" in out.stderr

@@ -1,11 +1,11 @@
-"""Kill -9 of a real broker process mid-epoch: restart it over the same directory; the epoch
-completes, and every job is settled exactly once (counted from the broker's own store)."""
+"""Kill -9 of a real broker process (`python -m node --prover-broker`) mid-epoch: restart it over the
+same directory; the epoch completes, and every job is settled exactly once (counted from the
+broker's own store)."""
 
 from __future__ import annotations
 
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
@@ -13,6 +13,7 @@ from typing import BinaryIO
 import pytest
 import trio
 
+from bench.node_broker import journal_path, proof_dir, start_node_broker
 from proving.agent import AgentPool
 from proving.broker import BrokerClient
 from proving.circuits.timing import TimingModel
@@ -21,53 +22,25 @@ from proving.proof_store import FileProofStore
 from proving.synthetic import make_epoch
 from proving.types import make_job_id
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def _open_log(path: Path) -> BinaryIO:
     return path.open("ab")
 
 
-async def _start_broker(data: Path, port: int) -> tuple[trio.Process, str]:
-    addr_file = data / f"address-{port}"
-    addr_file.unlink(missing_ok=True)
-    log = _open_log(data / "broker.log")
-    proc = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "proving.broker",
-            "--data-dir",
-            str(data),
-            "--port",
-            str(port),
-            "--job-timeout",
-            "3",
-            "--proof-store-dir",
-            str(data.parent / "proofs"),
-            "--address-file",
-            str(addr_file),
-        ],
-        cwd=str(REPO),
-        stdout=log,
-        stderr=log,
-    )
-    log.close()
-    with trio.fail_after(20):
-        while not addr_file.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {proc.returncode}")
-            await trio.sleep(0.02)
-    return proc, addr_file.read_text().strip()
+async def _start_broker(root: Path, port: int) -> tuple[trio.Process, str]:
+    """`python -m node --prover-broker` with DATA_DIRECTORY=root (journal in root/broker, proofs in root/proofs)."""
+    log = _open_log(root / "broker.log")
+    try:
+        return await start_node_broker(root, port, output=log, job_timeout=3.0)
+    finally:
+        log.close()
 
 
 @pytest.mark.slow  # several seconds: left out of `scripts/test.sh --fast`
 async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
-    data = tmp_path / "broker"
-    data.mkdir()
-    store = FileProofStore(tmp_path / "proofs")
+    store = FileProofStore(proof_dir(tmp_path))
     ep = make_epoch(8, 8, public_fraction=0.5, seed=21)
-    proc, url = await _start_broker(data, 0)
+    proc, url = await _start_broker(tmp_path, 0)
     port = int(url.rsplit(":", 1)[1])
     applied: Counter[str] = Counter()
     kills = 0
@@ -104,7 +77,7 @@ async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
                     await proc.wait()
                     kills += 1
                     await trio.sleep(0.3)  # agents and producer see connection errors meanwhile
-                    proc, _ = await _start_broker(data, port)
+                    proc, _ = await _start_broker(tmp_path, port)
 
             n.start_soon(killer)
             for block in ep.blocks:
@@ -114,7 +87,7 @@ async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
             if cs.cancelled_caught:
                 raise AssertionError(
                     f"epoch stalled: {prover.statistics()} {pool.statistics()} "
-                    f"{await producer.statistics()} broker log: {(data / 'broker.log').read_text()[-3000:]}"
+                    f"{await producer.statistics()} broker log: {(tmp_path / 'broker.log').read_text()[-3000:]}"
                 )
             while kills < 2:  # noqa: ASYNC110 - the epoch may beat the second kill; finish the scenario
                 await trio.sleep(0.05)
@@ -129,7 +102,7 @@ async def test_kill9_broker_mid_epoch(tmp_path: Path) -> None:
     assert prover.plan is not None
     unique = {make_job_id(j.type, j.inputs) for j in prover.plan.emitted().values()}
     # the broker's store holds each job once, all fulfilled; no result was applied twice
-    db = sqlite3.connect(data / "broker.sqlite")
+    db = sqlite3.connect(journal_path(tmp_path))
     rows = db.execute("SELECT id, state, result FROM jobs").fetchall()
     db.close()
     assert Counter(r[0] for r in rows) == Counter(unique)
