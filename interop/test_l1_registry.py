@@ -10,10 +10,11 @@ import pytest
 import trio
 from web3 import Web3
 
-from node.components import Context, L1Connection
+from node.components import Context
 from node.config import ConfigError, load_config
 from node.l1.anvil import ANVIL_DEV_KEYS, AnvilProcess
 from node.l1.deploy import deploy_l1_contracts_report
+from node.startup import L1Connection
 
 pytestmark = pytest.mark.interop
 

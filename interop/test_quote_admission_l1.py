@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from node.components import BUILDERS, Context
+from node.components import Context
 from node.config import load_config
 from node.l1.anvil import ANVIL_DEV_KEYS
 from node.l1.client import L1Client
 from node.l1.escrow_view import L1EscrowView
 from node.l1.rpc import SyncRpc
+from node.roles.network import _sequencer
 from p2p.pools.quote_admission import Admission, QuoteAdmission
 from p2p.pools.quote_pool import EpochProofQuotePool
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of
@@ -93,7 +94,7 @@ async def test_sequencer_http_sink_uses_the_same_admission(deploy_l1: Callable[.
     cfg = load_config({"SEQ_PUBLISHER_PRIVATE_KEY": ANVIL_DEV_KEYS[1], "ROLLUP_CONTRACT_ADDRESS": rollup,
                        "L1_CHAIN_ID": str(chain_id)})
     ctx = Context(cfg, {"sequencer"})
-    BUILDERS["sequencer"](ctx)
+    _sequencer(ctx)
     ctx.l1 = client
 
     async def call(method: str, *params: Any) -> dict[str, Any]:

@@ -140,8 +140,8 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Any) -> None:
     """A real process: start the node with only its HTTP server role set, SIGTERM, exit code 0."""
     env = {**os.environ, "AZTEC_HOST": "127.0.0.1", "AZTEC_PORT": "0", "LOG_JSON": "true"}
     code = (
-        "import sys; from node import cli, components as c; from node.supervisor import Named\n"
-        "c.BUILDERS['archiver'] = lambda ctx: []  # only the HTTP server\n"
+        "import sys; from node import cli, components as c, roles; from node.supervisor import Named\n"
+        "c.BUILDERS['archiver'] = lambda ctx: []  # only the HTTP server (roles registered first)\n"
         "sys.exit(cli.main(['--archiver']))\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
