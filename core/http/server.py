@@ -21,6 +21,8 @@ Handlers see a :class:`Request`, also available as :func:`current_request` from 
 while its request is being handled (only watched once somebody asks for it, so it costs nothing
 otherwise): a long-poll uses it to stop waiting and not hand work to a gone client.
 """
+# size: the one HTTP server: the connection pipeline (slots, timeouts, reaper, fast path / h11 fallback) is one
+# bounded state per socket.
 
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ Behaviours of our node: ``"aztec"`` (v0.63.1: start at the claim, fixed proof-ty
 number as queue epoch) and ``"ours"`` (deadline keys across epochs, optional streaming speculation
 from the first block, epoch-level jobs held back until the claim).
 """
+# size: one discrete-event simulation of the whole loop (sequencers, provers, agents, claims) whose actors share
+# the event queue and the virtual clock.
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ machine and effects out of it: writes to the journal (durable before ack), wakes
 agents when jobs become dispatchable (journal before dispatch), wakes settle waiters, and feeds
 the settle log that remote producers follow.
 """
+# size: the trio driver around the broker state machine and journal: every producer/consumer method is a thin
+# step over the same machine.
 
 from __future__ import annotations
 

@@ -31,6 +31,8 @@ A settled job never changes again (a late or duplicate result is acknowledged bu
 except that ``cancel`` of a settled job removes it and re-``enqueue`` of an *aborted* job revives
 it. IN_PROGRESS is not journaled: after a restart every unsettled job is QUEUED again.
 """
+# size: one sans-IO state machine (JobStateMachine) whose transitions share its invariants (queue keys, leases,
+# attempts); split, each half would reach into the other's fields.
 
 from __future__ import annotations
 
