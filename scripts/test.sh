@@ -5,9 +5,9 @@
 #                              every test (unit, property, simulation, and interop against Aztec's npm
 #                              packages, anvil and js peers). Hypothesis runs its `ci` profile (no deadline, derandomized).
 #   scripts/test.sh --fast     on every change (under 60 s): ruff, mypy --strict, and tests/ without the
-#                              `slow` and `interop` marks, Hypothesis profile `fast` (no deadline, fewer
-#                              examples where a test does not set its own). Does not run the bootstrap
-#                              unless .venv is missing.
+#                              `slow` and `interop` marks on 2 workers (pytest-xdist), Hypothesis profile
+#                              `fast` (no deadline, fewer examples), a 4 s fuzz budget. Does not run the
+#                              bootstrap unless .venv is missing.
 #
 # Extra arguments go to pytest, e.g. `scripts/test.sh tests/p2p -k quote` or `scripts/test.sh --fast -x`.
 set -euo pipefail
@@ -21,7 +21,8 @@ echo "== mypy --strict"; mypy
 echo "== pytest"
 if [ $fast = 1 ]; then
   export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-fast}"
-  exec pytest -q -p no:cacheprovider -m "not slow and not interop" tests "$@"
+  export FUZZ_BUDGET_SECONDS="${FUZZ_BUDGET_SECONDS:-4}"  # the CI run fuzzes every decoder for 20 s
+  exec pytest -q -p no:cacheprovider -n 2 -m "not slow and not interop" tests "$@"
 fi
 # the full run is the CI run (`.ci/run` calls this on a clean clone): no Hypothesis deadlines there
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
