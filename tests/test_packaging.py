@@ -83,6 +83,7 @@ def _providers(module: str, dists: dict[str, list[str]]) -> list[str]:
     return best or candidates
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:
     declared = {_dist_name(r) for r in PYPROJECT["project"]["dependencies"]}
     imported = _imported_dists("core", "node", "p2p", "proving")
@@ -92,6 +93,7 @@ def test_runtime_dependencies_are_exactly_the_imported_ones() -> None:
     assert not unused, f"declared in pyproject dependencies but never imported: {sorted(unused)}"
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_test_and_bench_imports_are_declared() -> None:
     declared = {_dist_name(r) for r in PYPROJECT["project"]["dependencies"]}
     declared |= {_dist_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]}

@@ -175,6 +175,7 @@ async def test_per_client_limit_keeps_room_for_other_clients() -> None:
         n.cancel_scope.cancel()
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_3000_connections_leave_health_answering() -> None:
     async with trio.open_nursery() as n:
         s = await start(n, HttpLimits(max_connections=512, max_per_client=512))

@@ -65,6 +65,7 @@ def _fails(flags: list[str], env: dict[str, str]) -> str:
     return p.stderr
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_prover_role_errors() -> None:
     assert "PROVER_BROKER_HOST" in _fails(["--prover"], {"PROVER_BROKER_HOST": ""})
     assert "barretenberg" in _fails(["--prover", "--prover-broker"], {"PROVER_REAL_PROOFS": "true"})

@@ -59,6 +59,7 @@ def rpc(port: int, method: str, *params: Any) -> Any:
         return json.loads(r.read())["result"]
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_p2p_bootstrap_serves_its_enr() -> None:
     udp, http = free_port(socket.SOCK_DGRAM), free_port()
     env = {"P2P_UDP_LISTEN_ADDR": f"127.0.0.1:{udp}", "AZTEC_PORT": str(http),

@@ -26,6 +26,7 @@ def _summary(r: object) -> list[tuple[object, ...]]:
     return [(e.epoch, e.winner, e.claimed_at, e.proven_at, e.missed, e.wasted) for e in r.epochs.values()]  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_simulation_is_seeded_and_repeatable() -> None:
     cfg = replace(SMALL, failure_rate=0.05)
     a, b = simulate(cfg), simulate(cfg)
@@ -62,6 +63,7 @@ def test_agent_failures_are_survived_through_broker_timeouts() -> None:
     assert all(e.proven_at is not None for e in r.ours())
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_fewest_agents_ours_below_aztec() -> None:
     ours, _ = fewest_agents(SMALL, 1, 64)
     aztec, _ = fewest_agents(replace(SMALL, behaviour="aztec", speculation=False), 1, 64)
@@ -105,6 +107,7 @@ async def test_plan_quote_async_port(autojump_clock: trio.abc.Clock) -> None:
     assert params.bond_amount == 1000 and params.basis_point_fee == 0
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_plan_command_prints_the_three_behaviours(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["plan", "--agents", "200", "--tps", "0.5"]) == 0
     out = capsys.readouterr().out

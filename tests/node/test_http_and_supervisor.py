@@ -136,6 +136,7 @@ def test_help_env_prints_table() -> None:
     assert r.returncode == 0 and "`PROVER_NODE_POLLING_INTERVAL_MS`" in r.stdout
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_sigterm_shuts_down_cleanly(tmp_path: Any) -> None:
     """A real process: start the node with only its HTTP server role set, SIGTERM, exit code 0."""
     env = {**os.environ, "AZTEC_HOST": "127.0.0.1", "AZTEC_PORT": "0", "LOG_JSON": "true"}

@@ -31,6 +31,7 @@ raise RuntimeError("boom")
 """
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @pytest.mark.parametrize("libp2p_debug", ["", "network.swarm:DEBUG"])
 def test_every_line_is_json(libp2p_debug: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBP2P_DEBUG": libp2p_debug, "PYTHONWARNINGS": "always"}

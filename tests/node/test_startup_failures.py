@@ -74,6 +74,7 @@ def closed_port() -> int:
     return port
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_unreachable_ethereum_host() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     rc, out, took = run_node(["--archiver"], node_env(ETHEREUM_HOST=url, ROLLUP_CONTRACT_ADDRESS=ROLLUP))
@@ -82,6 +83,7 @@ def test_unreachable_ethereum_host() -> None:
     assert took < 30
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_unreachable_ethereum_host_with_debug_shows_the_traceback() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     rc, out, _ = run_node(["--archiver"], node_env(ETHEREUM_HOST=url, ROLLUP_CONTRACT_ADDRESS=ROLLUP,
@@ -94,6 +96,7 @@ def test_busy_http_port(busy_tcp: int) -> None:
     assert_one_line_exit_2(rc, out, "AZTEC_PORT", str(busy_tcp), "in use")
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_busy_p2p_tcp_port(busy_tcp: int) -> None:
     env = node_env(P2P_UDP_LISTEN_ADDR="127.0.0.1:0", P2P_TCP_LISTEN_ADDR=f"127.0.0.1:{busy_tcp}",
                    P2P_TCP_ANNOUNCE_ADDR=f"127.0.0.1:{busy_tcp}")
@@ -101,6 +104,7 @@ def test_busy_p2p_tcp_port(busy_tcp: int) -> None:
     assert_one_line_exit_2(rc, out, "P2P_TCP_LISTEN_ADDR", str(busy_tcp), "in use")
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_busy_p2p_udp_port(busy_udp: int) -> None:
     env = node_env(P2P_UDP_LISTEN_ADDR=f"127.0.0.1:{busy_udp}", P2P_TCP_LISTEN_ADDR="127.0.0.1:0",
                    P2P_TCP_ANNOUNCE_ADDR="127.0.0.1:1")
@@ -108,11 +112,13 @@ def test_busy_p2p_udp_port(busy_udp: int) -> None:
     assert_one_line_exit_2(rc, out, "P2P_UDP_LISTEN_ADDR", str(busy_udp), "in use")
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_busy_boot_node_udp_port(busy_udp: int) -> None:
     rc, out, _ = run_node(["--p2p-bootstrap"], node_env(P2P_UDP_LISTEN_ADDR=f"127.0.0.1:{busy_udp}"))
     assert_one_line_exit_2(rc, out, "P2P_UDP_LISTEN_ADDR", str(busy_udp))
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @pytest.mark.parametrize("kind", ["under-a-file", "is-a-file"])
 def test_unwritable_data_directory(tmp_path: Path, kind: str) -> None:
     f = tmp_path / "plain-file"
@@ -147,6 +153,7 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
         return e.code, json.loads(e.read())
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_prover_with_unreachable_broker_says_so_within_seconds_and_reports_it_in_health() -> None:
     """Choice: keep running (agents retry; broker and agents start in any order) but say so at once
     and report it: one warning line within a few seconds, /health 503 naming the broker, /ready 200."""
@@ -176,6 +183,7 @@ def test_prover_with_unreachable_broker_says_so_within_seconds_and_reports_it_in
 # ----- --devnet and DATA_DIRECTORY
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 def test_devnet_refuses_a_non_empty_folder_it_did_not_create(tmp_path: Path) -> None:
     mine = tmp_path / "important"
     mine.mkdir()

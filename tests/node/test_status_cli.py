@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import trio
 
 from core.http import Dispatcher
@@ -23,6 +24,7 @@ async def _status(url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
                                       capture_stdout=True, capture_stderr=True, check=False)
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_status_mid_epoch_and_json() -> None:
     async with simulated_epoch(blocks=2, txs=4, agents=2, seconds_per_million_gates=0.25, deadline=90) as sim:
         rpc: Dispatcher = sim.server.handler.dispatcher  # type: ignore[attr-defined]

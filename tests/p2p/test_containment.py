@@ -111,6 +111,7 @@ async def _send_malformed_once(a: Attacker) -> None:
             await trio.sleep(0.5)  # refused (opening meshsub streams too fast): try again
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_repeated_malformed_frames_ban_and_disconnect_the_attacker() -> None:
     async with live_net() as net, attacker_on(net) as a:
         # keep sending until banned (a loaded machine may need more attempts: stream opens are rate
@@ -167,6 +168,7 @@ def _envelopes(a: Attacker, data: bytes) -> dict[str, Any]:
         "two-topics",
     ],
 )
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_bad_envelope_rejected_scored_not_forwarded(case: str) -> None:
     async with live_net() as net, attacker_on(net) as a:
         bad_quote = make_quote(fee=next(_fees))
@@ -261,6 +263,7 @@ async def test_valid_identify_push_is_still_applied() -> None:
         assert net.guard_stats()["faults"] == 0
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_garbage_identify_answer_to_our_dial_is_contained() -> None:
     """The node identifies every peer it connects to; the attacker answers with garbage."""
 
@@ -279,6 +282,7 @@ async def test_garbage_identify_answer_to_our_dial_is_contained() -> None:
 
 
 # ---- req/resp -------------------------------------------------------------------------------------
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @pytest.mark.parametrize("protocol", [PING_PROTOCOL, STATUS_PROTOCOL, TX_PROTOCOL])
 async def test_garbage_and_floods_on_reqresp_are_contained(protocol: str) -> None:
     async with live_net() as net, attacker_on(net) as a:
@@ -296,6 +300,7 @@ async def test_garbage_and_floods_on_reqresp_are_contained(protocol: str) -> Non
         assert await net.honest.service.reqresp.ping(net.node.peer_id) or protocol == PING_PROTOCOL
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_garbage_tx_response_to_our_request_is_contained() -> None:
     """The node asks the attacker for a tx; the answer is garbage / oversized / a stall."""
     answers = iter([os.urandom(3000), b"\x00" * 600_000, b""])
@@ -320,6 +325,7 @@ async def test_garbage_tx_response_to_our_request_is_contained() -> None:
             await net.gossip_still_works()
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 async def test_streams_reset_by_the_peer_are_not_faults() -> None:
     """A requester that gives up (resets its stream), as an honest peer on a timeout does, is not banned."""
     async with live_net() as net, attacker_on(net) as a:
@@ -380,6 +386,7 @@ async def test_raw_tcp_garbage_is_contained() -> None:
         await net.gossip_still_works()
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_garbage_muxer_frames_inside_noise_are_contained(seed: int) -> None:
     """The attacker completes noise, then writes random bytes where yamux frames belong."""
@@ -463,6 +470,7 @@ PROTOCOLS = st.sampled_from(
 FUZZ_EXAMPLES = int(os.environ.get("CONTAINMENT_FUZZ_EXAMPLES", "4"))  # each example: a fresh node, 15-25 frames
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frames=st.lists(st.tuples(PROTOCOLS, FRAMES), min_size=15, max_size=25))
 async def test_fuzzed_frames_on_every_protocol_never_stop_the_node(frames: list[tuple[str, bytes]]) -> None:
@@ -496,6 +504,7 @@ def _payloads() -> st.SearchStrategy[bytes]:
     )
 
 
+@pytest.mark.slow  # fast tier: a live network / subprocess / long simulation; CI runs it
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(msgs=st.lists(st.tuples(GOSSIP_TOPICS, _payloads(), st.sampled_from([8, 8, 8, 0, 4])), min_size=10, max_size=30))
 async def test_fuzzed_signed_gossip_never_stops_the_node(msgs: list[tuple[str, bytes, int]]) -> None:
