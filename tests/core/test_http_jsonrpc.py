@@ -181,3 +181,96 @@ def test_too_deep_on_attack_shapes() -> None:
     assert too_deep(b'{"a":' * 70 + b"1" + b"}" * 70, 64)
     assert not too_deep(b'["' + b"[" * 1000 + b'"]', 64)  # brackets inside a string do not nest
     assert not too_deep(json.dumps([[i] for i in range(5000)]).encode(), 64)  # wide, not deep
+
+
+# --- the orjson fast path of loads/_dump against the json module (issue 15) ----------------------
+
+_wide_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.floats()
+    | st.text(), lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_json_fragments = st.sampled_from([
+    b"[", b"]", b"{", b"}", b",", b":", b'"', b"\\", b"\\u", b"d800", b"dc00", b"0", b"-", b".", b"e", b"E", b"+",
+    b"1234567890", b"9223372036854775807", b"18446744073709551616", b"1e400", b"NaN", b"Infinity", b"true",
+    b"null", b" ", b"\t", b"\n", b"\xef\xbb\xbf", b"\xff", b"\xc3\xa9", b"\x00", b"a",
+])
+
+
+def _same_loads(body: bytes) -> None:
+    from core.http.jsonrpc import loads
+
+    try:
+        want: Any = ("ok", json.loads(body))
+    except (ValueError, RecursionError) as exc:
+        want = ("err", type(exc), str(exc))
+    try:
+        got: Any = ("ok", loads(body))
+    except (ValueError, RecursionError) as exc:
+        got = ("err", type(exc), str(exc))
+    # repr: NaN == NaN, and -0.0 is not 0 (nor 1.0 the integer 1)
+    assert repr(got) == repr(want), body
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(
+    st.builds(lambda v: json.dumps(v).encode(), _wide_json),
+    st.builds(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass"), _wide_json),
+    st.lists(_json_fragments, max_size=12).map(b"".join),
+    st.binary(max_size=40),
+))
+def test_loads_answers_exactly_as_json_loads(body: bytes) -> None:
+    _same_loads(body)
+
+
+def test_loads_edge_cases_match_json() -> None:
+    for body in (b"123456789012345678901234567890", b"[9223372036854775808]", b'"\\ud800"', b"NaN", b"1e400",
+                 b"-0", b"-0.0", b"1.0", b'{"a":1,"a":2}', b"\xef\xbb\xbf{}", b'"\xff"', b"[1,]", b"  7  ",
+                 b'"\\u0000"', b"1E5", b"0.1e-999", b"[" * 3000 + b"]" * 3000):
+        _same_loads(body)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_wide_json)
+def test_dump_reads_back_as_json_dumps_does(value: Any) -> None:
+    from core.http.jsonrpc import _dump
+
+    out = _dump(value)
+    back = json.loads(out)  # json reads the NaN/Infinity its own dumps writes
+    if _has_nonfinite(value):  # not JSON at all: orjson writes null, json (the fallback) NaN/Infinity
+        assert repr(back) in (repr(value), repr(_nulled(value)))
+    else:
+        assert repr(back) == repr(value)
+
+
+def _nulled(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(v, list):
+        return [_nulled(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _nulled(x) for k, x in v.items()}
+    return v
+
+
+def _has_nonfinite(v: Any) -> bool:
+    if isinstance(v, float):
+        return v != v or v in (float("inf"), float("-inf"))
+    if isinstance(v, list):
+        return any(_has_nonfinite(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_nonfinite(x) for x in v.values())
+    return False
+
+
+def test_dump_falls_back_to_json_for_what_orjson_refuses() -> None:
+    from core.http.jsonrpc import _dump
+
+    assert _dump({"n": 2**80}) == b'{"n":1208925819614629174706176}'
+    assert _dump({1: "a"}) == b'{"1":"a"}'
+    deep: Any = 1
+    for _ in range(400):
+        deep = [deep]
+    assert json.loads(_dump(deep)) == deep
+    with pytest.raises(TypeError):
+        _dump({"s": {1, 2}})
