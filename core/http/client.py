@@ -14,6 +14,7 @@ import trio
 
 MAX_HEADERS: Final = 64 << 10
 READ_SIZE: Final = 1 << 16
+_OK_HEAD: Final = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
 
 
 class TransportError(ConnectionError):
@@ -30,6 +31,9 @@ class HttpConnection:
         self.port = port
         self.path = path
         self._extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in (headers or {}).items())
+        # the request head up to the length, built once (issue 15: the agents share the broker's 2 cores)
+        self._head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: " % (
+            path, host.encode(), self._extra)
         self._stream: trio.SocketStream | None = None
         self._buf = bytearray()
         self._lock = trio.Lock()
@@ -59,14 +63,8 @@ class HttpConnection:
                 self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._buf = bytearray()
         stream = self._stream
-        req = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n" % (
-            self.path,
-            self.host.encode(),
-            self._extra,
-            len(body),
-        )
         try:
-            await stream.send_all(req + body)
+            await stream.send_all(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
             buf = self._buf
             end = buf.find(b"\r\n\r\n")
             while end < 0:
@@ -77,12 +75,15 @@ class HttpConnection:
                     raise TransportError("connection closed by the server")
                 buf += got
                 end = buf.find(b"\r\n\r\n")
+            if buf.startswith(_OK_HEAD) and 0 < end - len(_OK_HEAD) <= 18 and buf[len(_OK_HEAD):end].isdigit():
+                # the exact head core.http.server sends for a 200 (no other header): no line parsing
+                return await self._body(stream, buf, end, int(buf[len(_OK_HEAD) : end]), False, 200)
             lines = bytes(buf[:end]).split(b"\r\n")
             status_parts = lines[0].split(b" ", 2)
             if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
                 raise TransportError(f"bad HTTP status line {lines[0][:40]!r}")
             status = int(status_parts[1])
-            length: int | None = None
+            length = None
             close = status_parts[0] == b"HTTP/1.0"
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
@@ -97,6 +98,14 @@ class HttpConnection:
                 length = 0
             if length is None:
                 raise TransportError("response without content-length")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TransportError(f"HTTP exchange with {self.host}:{self.port} failed: {exc}") from None
+        return await self._body(stream, buf, end, length, close, status)
+
+    async def _body(
+        self, stream: trio.SocketStream, buf: bytearray, end: int, length: int, close: bool, status: int
+    ) -> tuple[int, bytes]:
+        try:
             total = end + 4 + length
             while len(buf) < total:
                 got = await stream.receive_some(READ_SIZE)

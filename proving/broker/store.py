@@ -20,6 +20,9 @@ proof store, referenced by URI.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -302,6 +305,48 @@ class JournalStatistics:
     fsyncs: int
 
 
+_Job = tuple[Callable[[], None], trio.lowlevel.TrioToken, trio.Event, list[BaseException]]
+
+
+class _CommitThread:
+    """One long-lived worker thread for the journal's blocking commits. ``trio.to_thread.run_sync``
+    costs a thread-cache handoff, a context copy, a limiter and a thread rename per call - a visible
+    share of the broker's CPU at one commit every few requests (issue 15); this is a queue and an
+    Event. Not cancellable once submitted (a commit that started must finish before its writers
+    hear about it), like ``abandon_on_cancel=False``."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, fn: Callable[..., None], *args: object) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="broker-journal", daemon=True)
+            self._thread.start()
+        done = trio.Event()
+        error: list[BaseException] = []
+        self._jobs.put((functools.partial(fn, *args), trio.lowlevel.current_trio_token(), done, error))
+        with trio.CancelScope(shield=True):
+            await done.wait()
+        if error:
+            raise error[0]
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, token, done, error = job
+            try:
+                fn()
+            except BaseException as exc:  # handed to the trio task that submitted it
+                error.append(exc)
+            with contextlib.suppress(trio.RunFinishedError):  # the broker is gone: nobody to tell
+                token.run_sync_soon(done.set)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+
 class Journal:
     """Group-commit front of a :class:`JobStore` (or of nothing: ``store=None`` keeps the broker in
     memory only, for tests and the virtual-clock benches)."""
@@ -323,6 +368,7 @@ class Journal:
         self.max_batch = 0
         self.generation = 0  # number of the batch being filled
         self.durable_generation = -1
+        self._committer = _CommitThread()
 
     def _pending(self) -> int:
         return len(self._upserts) + len(self._deletes)
@@ -363,6 +409,12 @@ class Journal:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         task_status.started()
+        try:
+            await self._run(on_committed)
+        finally:
+            self._committer.stop()
+
+    async def _run(self, on_committed: Callable[[list[str]], None]) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
@@ -385,7 +437,7 @@ class Journal:
                     store.commit(upserts, deletes)
                     await trio.lowlevel.checkpoint()
                 else:
-                    await trio.to_thread.run_sync(store.commit, upserts, deletes, abandon_on_cancel=False)
+                    await self._committer.run(store.commit, upserts, deletes)
             self.commits += 1
             self.rows_committed += len(upserts) + len(deletes)
             self.max_batch = max(self.max_batch, len(upserts) + len(deletes))
