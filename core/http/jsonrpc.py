@@ -151,12 +151,13 @@ def error_response(req_id: Any, err: JsonRpcError) -> dict[str, Any]:
 # run of 19+ digits goes to json; anything orjson refuses is handed to json too (which then accepts it
 # - a lone surrogate escape - or raises its own error, so error messages do not change).
 # tests/core/test_http_jsonrpc.py checks `loads` against json.loads differentially (hypothesis).
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+_DIGITS_ONLY: Final = bytes.maketrans(bytes(range(256)), bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256)))
+_LONG_RUN: Final = b"0" * 19  # (two C-speed passes; a regex for the run was 4% of the broker's CPU)
 
 
 def loads(body: bytes) -> Any:
     """json.loads(body), faster: the same value or the same exception."""
-    if _LONG_DIGITS.search(body) is None:
+    if _LONG_RUN not in body.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
