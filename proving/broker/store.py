@@ -3,8 +3,8 @@ store in WAL mode here, `MemoryJobStore` for tests, a Postgres store could be a 
 group-committing `Journal`.
 
 Writes are group-committed: :class:`Journal` collects row writes from every caller, and one writer
-task commits whatever accumulated while the previous commit was running, in one transaction, in a
-worker thread. ``await journal.write(...)`` returns once the transaction holding that write has
+task commits whatever accumulated while the previous commit was running, in one transaction (on the
+event loop up to `INLINE_ROWS` rows, in the journal's own thread beyond). ``await journal.write(...)`` returns once the transaction holding that write has
 committed, so callers acknowledge only durable state. Batching has no fixed delay: under load,
 batches grow by themselves; when idle a write commits at once.
 
@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import trio
 
@@ -347,11 +347,20 @@ class _CommitThread:
             self._thread = None
 
 
+# Batches up to this many rows commit on the event loop; larger ones (a big enqueue burst) in the
+# journal's thread. Measured (issue 15, bench/broker_bench.py --quick, K = 10/100/1000): committing in
+# a thread cost 0.03-0.1 ms of broker CPU per job (the commit thread and the event loop trade the GIL
+# around every sqlite call and socket syscall), for no end-to-end gain: an inline commit blocks the
+# loop for one fsync (~1-2 ms here) while the kernel queues the next requests, which then form the
+# next, larger batch. The cap bounds how long one commit can hold the loop.
+INLINE_ROWS: Final = 2048
+
+
 class Journal:
     """Group-commit front of a :class:`JobStore` (or of nothing: ``store=None`` keeps the broker in
     memory only, for tests and the virtual-clock benches)."""
 
-    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = 1) -> None:
+    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = INLINE_ROWS) -> None:
         self.store = store
         self.inline_rows = inline_rows  # batches this small commit on the event loop, larger ones in a thread
         self.max_pending = max_pending
@@ -432,8 +441,8 @@ class Journal:
             if self.store is not None:
                 store = self.store
                 if not store.blocking or len(upserts) + len(deletes) <= self.inline_rows:
-                    # a store that does not block, or a lone write (one agent, idle producer): committing
-                    # on the event loop costs one fsync of blocking but saves two thread handoffs
+                    # a store that does not block, or a batch up to INLINE_ROWS: committing on the event
+                    # loop costs one fsync of blocking but saves the thread handoff and the GIL trading
                     store.commit(upserts, deletes)
                     await trio.lowlevel.checkpoint()
                 else:

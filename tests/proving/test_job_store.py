@@ -81,3 +81,42 @@ def test_memory_store_applies_a_batch_atomically_and_refuses_after_close() -> No
     store.close()
     with pytest.raises(RuntimeError):
         store.commit([], [])
+
+
+@pytest.mark.parametrize("inline_rows", [0, 10_000])  # every batch in the journal's thread / on the loop
+async def test_journal_commits_in_its_thread_or_inline_and_reports_failures(tmp_path: Path, inline_rows: int) -> None:
+    import threading
+
+    from proving.broker.state import JobRecord, JobState
+    from proving.broker.store import Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    journal = Journal(store, inline_rows=inline_rows)
+    threads: list[str] = []
+    commit = store.commit
+
+    def spy(*args: object) -> None:
+        threads.append(threading.current_thread().name)
+        commit(*args)  # type: ignore[arg-type]
+
+    store.commit = spy  # type: ignore[method-assign]
+    seen: list[list[str]] = []
+
+    def rec(job_id: str, seq: int) -> JobRecord:
+        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x", seq=seq,
+                         priority=0, deadline=None, state=JobState.QUEUED)
+
+    recs = {f"j{i}": rec(f"j{i}", i) for i in range(50)}
+    with pytest.RaisesGroup(pytest.RaisesExc(Exception, match="closed"), flatten_subgroups=True):
+        async with trio.open_nursery() as n:
+            await n.start(journal.run, seen.append)
+            async with trio.open_nursery() as writers:  # concurrent writers share group commits
+                for k, r in recs.items():
+                    writers.start_soon(journal.write, {k: r}, set())
+            assert sorted(i for batch in seen for i in batch) == sorted(recs)
+            assert {r.id for r in store.load()} == set(recs)
+            main = threading.current_thread().name
+            assert threads and all((t == main) == (inline_rows > 0) for t in threads)
+            # a failing commit (in the thread or not) surfaces as the journal task's error
+            store.close()
+            await journal.write({"late": rec("late", 99)}, set())
