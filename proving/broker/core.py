@@ -10,6 +10,7 @@ the settle log that remote producers follow.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from collections import deque
@@ -61,6 +62,21 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+GC_GEN0: Final = 20_000
+GC_GEN1: Final = 20
+
+
+def _tune_gc() -> None:
+    """Cyclic GC for a broker process (issue 15, measured -5 to -20% broker CPU per job): what exists
+    after the restore (modules, the restored records) is frozen out of the collector's scans, and
+    young collections run every 20,000 allocations instead of 700 (each request allocates a few
+    hundred objects that die young; the long-lived heap of job records was rescanned each time).
+    Thresholds are only raised, never lowered."""
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, GC_GEN0), max(gen1, GC_GEN1), gen2)
 
 
 class BrokerBusyError(RuntimeError):
@@ -234,6 +250,8 @@ class ProvingBroker:
             del records
             _trim_heap()
         self.machine.take_effects()
+        if self.store is not None and self.store.blocking:  # a real broker process, not a test's in-memory one
+            _tune_gc()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.journal.run, self._on_journaled)
             nursery.start_soon(self._timeouts)
