@@ -43,6 +43,10 @@ RESPONSE_MAX_DEPTH: Final = 256
 MAX_METHOD_LENGTH: Final = 128
 
 Handler = Callable[..., Awaitable[Any]]
+# A method's batch variant: the positional argument tuples of several calls of one JSON-RPC batch (each
+# already checked and bound as the method would be) -> one outcome per call, in order: the result,
+# or the exception that call raised (an instance; results are never exceptions).
+ManyHandler = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
 Authorizer = bool | Callable[[], bool]
 
 
@@ -77,9 +81,10 @@ class _Method:
     max_pos: int  # -1: *args
     plain: bool  # only positional-or-keyword parameters: the cheap arity check is exact
     protected: bool
+    many: ManyHandler | None = None
 
 
-def _method(fn: Handler, protected: bool) -> _Method:
+def _method(fn: Handler, protected: bool, many: ManyHandler | None = None) -> _Method:
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
     kinds = {p.kind for p in params}
@@ -96,6 +101,7 @@ def _method(fn: Handler, protected: bool) -> _Method:
         -1 if inspect.Parameter.VAR_POSITIONAL in kinds else len(pos),
         plain,
         protected,
+        many,
     )
 
 
@@ -142,6 +148,20 @@ def too_deep(body: bytes, limit: int) -> bool:
     return passes + max(accumulate(memoryview(rest).cast("b")), default=0) > limit
 
 
+def _memo(authorized: Authorizer) -> Authorizer:
+    """Ask a callable access check at most once per batch."""
+    if not callable(authorized):
+        return authorized
+    answer: list[bool] = []
+
+    def once() -> bool:
+        if not answer:
+            answer.append(authorized())
+        return answer[0]
+
+    return once
+
+
 def error_response(req_id: Any, err: JsonRpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_wire()}
 
@@ -184,11 +204,16 @@ class Dispatcher:
         self.max_depth = max_depth
         self.internal_errors = 0
 
-    def register(self, name: str, handler: Handler, *, protected: bool = False) -> None:
-        """`protected`: callable only by callers the access policy admits (see core.http.app)."""
+    def register(
+        self, name: str, handler: Handler, *, protected: bool = False, many: ManyHandler | None = None
+    ) -> None:
+        """`protected`: callable only by callers the access policy admits (see core.http.app).
+        `many`: the method's batch variant (see `ManyHandler`): the calls of one JSON-RPC batch to
+        this method run through it in one go (one task, e.g. one journal commit) instead of one task
+        each; every check before the call (request shape, access, parameter binding) is the same."""
         if name in self._methods:
             raise ValueError(f"JSON-RPC method {name} registered twice")
-        self._methods[name] = _method(handler, protected)
+        self._methods[name] = _method(handler, protected, many)
 
     @property
     def methods(self) -> list[str]:
@@ -219,14 +244,41 @@ class Dispatcher:
                 answers[0] = await self.handle_one(obj[0], authorized=authorized)
             else:
                 # the members run concurrently (JSON-RPC lets a server answer a batch in any order),
-                # so calls that wait on something (a durable commit) share the wait
+                # so calls that wait on something (a durable commit) share the wait; the calls of a
+                # method with a batch variant run through it together (one task for all of them)
+                auth = _memo(authorized)
+                singles: list[int] = []
+                groups: dict[str, list[tuple[int, Any, bool, tuple[Any, ...]]]] = {}
+                for i, o in enumerate(obj):
+                    method = o.get("method") if isinstance(o, dict) else None
+                    m = self._methods.get(method) if isinstance(method, str) else None
+                    if m is None or m.many is None:
+                        singles.append(i)
+                        continue
+                    checked = self._check(o)
+                    if isinstance(checked, dict):
+                        answers[i] = checked
+                        continue
+                    rid, name, params, notification = checked
+                    try:
+                        args = self._args(m, name, params, auth)
+                    except JsonRpcError as err:
+                        answers[i] = None if notification else error_response(rid, err)
+                        continue
+                    groups.setdefault(name, []).append((i, rid, notification, args))
 
-                async def one(i: int, o: Any) -> None:
-                    answers[i] = await self.handle_one(o, authorized=authorized)
+                async def one(i: int) -> None:
+                    answers[i] = await self.handle_one(obj[i], authorized=auth)
 
-                async with trio.open_nursery() as nursery:
-                    for i, o in enumerate(obj):
-                        nursery.start_soon(one, i, o)
+                if not singles and len(groups) == 1:
+                    for name, calls in groups.items():
+                        await self._run_many(name, calls, answers)
+                else:
+                    async with trio.open_nursery() as nursery:
+                        for i in singles:
+                            nursery.start_soon(one, i)
+                        for name, calls in groups.items():
+                            nursery.start_soon(self._run_many, name, calls, answers)
             out = [r for r in answers if r is not None]
             return self._dump_batch(out) if out else b""
         resp = await self.handle_one(obj, authorized=authorized)
@@ -248,6 +300,25 @@ class Dispatcher:
 
     async def handle_one(self, obj: Any, *, authorized: Authorizer = True) -> dict[str, Any] | None:
         """One request object -> its response object (None for a notification)."""
+        checked = self._check(obj)
+        if isinstance(checked, dict):
+            return checked
+        rid, name, params, notification = checked
+        try:
+            result = await self._call(name, params, authorized)
+        except JsonRpcError as err:
+            return None if notification else error_response(rid, err)
+        except Exception as exc:
+            self.internal_errors += 1
+            log.error("JSON-RPC %s failed: %s: %s", name[:64], type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            return None if notification else error_response(rid, JsonRpcError(INTERNAL_ERROR, "internal error"))
+        return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    @staticmethod
+    def _check(obj: Any) -> tuple[Any, str, list[Any] | dict[str, Any], bool] | dict[str, Any]:
+        """(id, method, params, is a notification) of a well-formed request object, else the error
+        response."""
         if not isinstance(obj, dict):
             return error_response(None, JsonRpcError(INVALID_REQUEST, "request must be an object"))
         rid = obj.get("id")
@@ -261,17 +332,49 @@ class Dispatcher:
         params = obj.get("params", [])
         if not isinstance(params, list | dict):
             return error_response(rid, JsonRpcError(INVALID_REQUEST, "params must be an array or an object"))
-        notification = "id" not in obj
+        return rid, name, params, "id" not in obj
+
+    def _args(
+        self, m: _Method, name: str, params: list[Any] | dict[str, Any], authorized: Authorizer
+    ) -> tuple[Any, ...]:
+        """The checks `_call` makes before calling (access, binding), and the call's positional arguments."""
+        if m.protected and not (authorized() if callable(authorized) else authorized):
+            raise JsonRpcError(UNAUTHORIZED, f"unauthorized: {name} needs the broker's auth token or a loopback caller")
+        if isinstance(params, list):
+            if not (m.plain and m.min_pos <= len(params) <= m.max_pos):
+                self._bind(m, name, params, {})
+            return tuple(params)
+        if not (m.plain and m.required <= params.keys() <= m.names):
+            self._bind(m, name, [], params)
+        bound = m.sig.bind(**params)
+        bound.apply_defaults()
+        return bound.args
+
+    async def _run_many(
+        self, name: str, calls: list[tuple[int, Any, bool, tuple[Any, ...]]], answers: list[dict[str, Any] | None]
+    ) -> None:
+        many = self._methods[name].many
+        assert many is not None
         try:
-            result = await self._call(name, params, authorized)
-        except JsonRpcError as err:
-            return None if notification else error_response(rid, err)
+            outcomes = await many([c[3] for c in calls])
+            if len(outcomes) != len(calls):
+                raise RuntimeError(f"batch variant answered {len(outcomes)} of {len(calls)} calls")
         except Exception as exc:
-            self.internal_errors += 1
-            log.error("JSON-RPC %s failed: %s: %s", name[:64], type(exc).__name__, exc,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
-            return None if notification else error_response(rid, JsonRpcError(INTERNAL_ERROR, "internal error"))
-        return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
+            outcomes = [exc] * len(calls)
+        failed: Exception | None = None
+        for (i, rid, notification, _), res in zip(calls, outcomes, strict=True):
+            if isinstance(res, JsonRpcError):
+                answers[i] = None if notification else error_response(rid, res)
+            elif isinstance(res, Exception):
+                self.internal_errors += 1
+                failed = res
+                internal = JsonRpcError(INTERNAL_ERROR, "internal error")
+                answers[i] = None if notification else error_response(rid, internal)
+            else:
+                answers[i] = None if notification else {"jsonrpc": "2.0", "id": rid, "result": res}
+        if failed is not None:  # one line for the batch
+            log.error("JSON-RPC %s failed (batch of %d calls): %s: %s", name[:64], len(calls), type(failed).__name__,
+                      failed, exc_info=log.isEnabledFor(logging.DEBUG))
 
     async def _call(self, name: str, params: list[Any] | dict[str, Any], authorized: Authorizer) -> Any:
         m = self._methods.get(name)

@@ -29,6 +29,7 @@ from proving.broker.state import (
     DEFAULT_MAX_LEASE_EXPIRIES,
     DEFAULT_MAX_QUEUED,
     DEFAULT_MAX_URI_BYTES,
+    BrokerFullError,
     DispatchPolicy,
     Effects,
     JobRecord,
@@ -365,6 +366,45 @@ class ProvingBroker:
         await self._commit(eff)
         await self._durable(job.id)
         return self.machine.status(job.id)
+
+    async def enqueue_each(self, jobs: list[ProvingJob | Exception]) -> list[JobStatus | Exception]:
+        """`enqueue_proving_job` for each job, as if called concurrently (one journal commit for all),
+        in order; each job's own refusal (URI policy, bound reached, bad id) is its outcome, an
+        exception instance. Entries already exceptions (bad parameters) are passed through."""
+        await self._ready.wait()
+        now = trio.current_time()
+        out: list[JobStatus | Exception] = []
+        done: list[ProvingJob] = []
+        counted: set[str] = set()
+        for job in jobs:
+            if isinstance(job, Exception):
+                out.append(job)
+                continue
+            try:
+                self.uri_policy.check(job.inputs_uri, "inputsUri")
+                self._known(job.id)
+                status = self.machine.enqueue(job, now)  # its effects accumulate in the machine
+            except (ValueError, BrokerFullError) as exc:  # ProofUriError is a ValueError; nothing changed
+                out.append(exc)
+                continue
+            if status.status == "in-queue" and self.machine.pending_persist(job.id) and job.id not in counted:
+                counted.add(job.id)
+                self.metrics.enqueued_job(job.type)
+            if job.epoch_number > self._newest_epoch:
+                self._newest_epoch = job.epoch_number
+                if self.max_epochs_to_keep is not None:
+                    self.machine.cleanup_epochs_before(job.epoch_number - self.max_epochs_to_keep + 1)
+            done.append(job)
+            out.append(status)
+        total = self.machine.take_effects()
+        await self._commit(total)
+        results = iter(done)
+        for i, o in enumerate(out):
+            if not isinstance(o, Exception):
+                job = next(results)
+                await self._durable(job.id)
+                out[i] = self.machine.status(job.id)
+        return out
 
     async def enqueue_many(self, jobs: list[ProvingJob]) -> list[JobStatus]:
         """Batch enqueue (one journal commit for all of them)."""

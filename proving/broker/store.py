@@ -4,9 +4,10 @@ group-committing `Journal`.
 
 Writes are group-committed: :class:`Journal` collects row writes from every caller, and one writer
 task commits whatever accumulated while the previous commit was running, in one transaction (on the
-event loop up to `INLINE_ROWS` rows, in the journal's own thread beyond). ``await journal.write(...)`` returns once the transaction holding that write has
-committed, so callers acknowledge only durable state. Batching has no fixed delay: under load,
-batches grow by themselves; when idle a write commits at once.
+event loop up to `INLINE_ROWS` rows, in the journal's own thread beyond). ``await journal.write(...)``
+returns once the transaction holding that write has committed, so callers acknowledge only durable
+state. Batching has no fixed delay: under load, batches grow by themselves; when idle a write commits
+at once.
 
 Durability (PROVER_BROKER_DB_SYNC): ``full`` (default) fsyncs the WAL at every group commit, so an
 acknowledged write survives power loss, at one fsync per batch (not per write: the batch grows while

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from core.http import AccessPolicy, Dispatcher, Request, check_exposure, is_loopback
 from core.http.app import ExposureError
+from core.http.jsonrpc import JsonRpcError
 from tests.core.helpers import exchange, port, post, rpc, start, status_of, test_dispatcher
 
 TOKEN = "t0ken-of-at-least-16-chars"
@@ -274,3 +275,85 @@ def test_dump_falls_back_to_json_for_what_orjson_refuses() -> None:
     assert json.loads(_dump(deep)) == deep
     with pytest.raises(TypeError):
         _dump({"s": {1, 2}})
+
+
+# --- batch variants (Dispatcher.register(..., many=)) answer exactly as the method alone ----------
+
+
+def _pair() -> tuple[Dispatcher, Dispatcher, list[int]]:
+    """Two dispatchers with the same methods; the second gives `add` and `guarded` batch variants
+    (calls: how many batches the variant ran)."""
+    calls: list[int] = []
+
+    async def add(a: Any, b: Any = 0) -> Any:
+        if a == 13:
+            raise JsonRpcError(-32050, "unlucky")
+        return a + b  # a TypeError inside the handler for strings + ints: internal error
+
+    async def add_many(args: list[tuple[Any, ...]]) -> list[Any]:
+        calls.append(len(args))
+        out: list[Any] = []
+        for a in args:
+            try:
+                out.append(await add(*a))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def guarded(x: Any) -> Any:
+        return [x]
+
+    async def guarded_many(args: list[tuple[Any, ...]]) -> list[Any]:
+        calls.append(len(args))
+        return [[a[0]] for a in args]
+
+    async def echo(x: Any) -> Any:
+        return x
+
+    plain, batched = Dispatcher(max_batch=50), Dispatcher(max_batch=50)
+    for d, many in ((plain, False), (batched, True)):
+        d.register("add", add, many=add_many if many else None)
+        d.register("guarded", guarded, protected=True, many=guarded_many if many else None)
+        d.register("echo", echo)
+    return plain, batched, calls
+
+
+_members = st.one_of(
+    st.builds(req, st.one_of(st.integers(0, 9), st.just(...), st.text(max_size=2), st.just([1])),
+              st.sampled_from(["add", "guarded", "echo", "nope"]),
+              st.one_of(st.none(), st.lists(st.one_of(st.integers(0, 20), st.text(max_size=2)), max_size=3),
+                        st.dictionaries(st.sampled_from(["a", "b", "x", "c"]), st.integers(0, 20), max_size=3),
+                        st.integers())),
+    st.builds(lambda: {"jsonrpc": "1.0", "id": 1, "method": "add", "params": [1]}),
+    st.builds(lambda: {"jsonrpc": "2.0", "id": 1, "method": ["add"], "params": [1]}),
+    json_values,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_members, min_size=2, max_size=12), st.booleans())
+def test_batch_variant_answers_as_the_method_alone(batch: list[Any], admitted: bool) -> None:
+    plain, batched, _ = _pair()
+    body = json.dumps(batch).encode()
+
+    async def main() -> tuple[bytes, bytes]:
+        return (await plain.handle_body(body, authorized=lambda: admitted),
+                await batched.handle_body(body, authorized=lambda: admitted))
+
+    a, b = trio.run(main)
+
+    def by_id(out: bytes) -> Any:
+        items = json.loads(out) if out else []
+        return sorted(json.dumps(i, sort_keys=True) for i in items)
+
+    assert by_id(a) == by_id(b)
+    assert plain.internal_errors == batched.internal_errors
+
+
+def test_batch_variant_runs_once_per_batch() -> None:
+    _, batched, calls = _pair()
+    body = json.dumps([req(i, "add", [i, 1]) for i in range(20)] + [req("e", "echo", ["x"])]).encode()
+    out = json.loads(trio.run(batched.handle_body, body))
+    assert calls == [20]  # the 20 adds in one variant call
+    got = sorted((o["id"], o.get("result", o.get("error", {}).get("code"))) for o in out if o["id"] != "e")
+    assert got == [(i, -32050 if i == 13 else i + 1) for i in range(20)]  # 13: the method's own error
