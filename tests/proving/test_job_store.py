@@ -120,3 +120,38 @@ async def test_journal_commits_in_its_thread_or_inline_and_reports_failures(tmp_
             # a failing commit (in the thread or not) surfaces as the journal task's error
             store.close()
             await journal.write({"late": rec("late", 99)}, set())
+
+
+async def test_broker_metrics_counted_in_bulk_read_exactly_at_collection(autojump_clock: object) -> None:
+    """The per-job metrics are pending plain counts until the registry is collected: every read
+    (get_sample_value, a scrape) sees exact totals, histogram buckets as prometheus_client puts them."""
+    from prometheus_client import Histogram
+
+    reg = CollectorRegistry()
+    broker = ProvingBroker(MemoryJobStore(), registry=reg)
+    ref = Histogram("ref_seconds", "the same observations through prometheus_client", ["type"],
+                    registry=CollectorRegistry(), buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                            0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
+    t = ProvingRequestType.TUBE_PROOF
+    async with trio.open_nursery() as n:
+        await n.start(broker.run)
+        for i in range(30):
+            await broker.enqueue_proving_job(ProvingJob(f"id-{i}", t, 1, f"data:,{i}"))
+        assert reg.get_sample_value("aztec_proving_jobs_enqueued_total", {"type": t.name}) == 30
+        waits = [0.0002, 0.0003, 0.003, 0.7, 2.5, 11.0, 700.0]
+        for i, wait in enumerate(waits):
+            await trio.sleep(wait)
+            job = await broker.get_proving_job(JobFilter(), agent_id="a")
+            assert job is not None
+            ref.labels(t.name).observe(wait + (sum(waits[:i]) if i else 0.0))
+            await broker.report_proving_job_success(job.id, "data:,r", agent_id="a")
+        assert reg.get_sample_value("aztec_proving_jobs_settled_total", {"type": t.name, "status": "fulfilled"}) == 7
+        assert reg.get_sample_value("aztec_proving_jobs_enqueued_total", {"type": t.name}) == 30
+        for le in ("0.0005", "0.001", "0.0025", "0.01", "1.0", "5.0", "30.0", "600.0", "+Inf"):
+            want = ref.collect()[0]
+            wanted = next(s.value for s in want.samples if s.name == "ref_seconds_bucket" and s.labels["le"] == le)
+            got = reg.get_sample_value("aztec_proving_job_wait_seconds_bucket", {"type": t.name, "le": le})
+            assert got == wanted, le
+        assert reg.get_sample_value("aztec_proving_job_wait_seconds_count", {"type": t.name}) == 7
+        assert reg.get_sample_value("aztec_proving_job_proving_seconds_count", {"type": t.name}) == 7
+        n.cancel_scope.cancel()
