@@ -116,6 +116,17 @@ _BRACKETS_ONLY: Final = (
 )
 
 
+def _strip_strings(body: bytes) -> bytes:
+    """`body` without its JSON strings (what `_JSON_STRING.sub(b"", body)` gives). Without a
+    backslash and with an even number of quotes every quote opens or closes a string, so a split on
+    quotes does it at C speed (a batch of 100 enqueues: ~5x faster than the regex, issue 15)."""
+    if b'"' not in body:
+        return body
+    if b"\\" not in body and body.count(b'"') % 2 == 0:
+        return b"".join(body.split(b'"')[0::2])
+    return _JSON_STRING.sub(b"", body)
+
+
 def too_deep(body: bytes, limit: int) -> bool:
     """True if the JSON text `body` nests deeper than `limit` (or, if it is not JSON, may), decided
     on the bytes before any parsing: json's C scanner recurses on the C stack, and with a raised
@@ -127,7 +138,7 @@ def too_deep(body: bytes, limit: int) -> bool:
     for a 4 MiB body built to be slow, ~25 ms for the plain attack shapes."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
-    text = _JSON_STRING.sub(b"", body) if b'"' in body else body
+    text = _strip_strings(body)
     rest = text.translate(_BRACKETS_ONLY[0], _BRACKETS_ONLY[1])
     passes = 0
     while rest and passes <= limit:

@@ -357,3 +357,16 @@ def test_batch_variant_runs_once_per_batch() -> None:
     assert calls == [20]  # the 20 adds in one variant call
     got = sorted((o["id"], o.get("result", o.get("error", {}).get("code"))) for o in out if o["id"] != "e")
     assert got == [(i, -32050 if i == 13 else i + 1) for i in range(20)]  # 13: the method's own error
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(
+    st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b" ", b'\\"', b"\\\\"]), max_size=30)
+    .map(b"".join),
+    st.builds(lambda v: json.dumps(v).encode(), json_values),
+    st.binary(max_size=30),
+))
+def test_string_stripping_fast_path_equals_the_regex(body: bytes) -> None:
+    from core.http.jsonrpc import _JSON_STRING, _strip_strings
+
+    assert _strip_strings(body) == _JSON_STRING.sub(b"", body)
