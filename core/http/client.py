@@ -44,12 +44,52 @@ class HttpConnection:
         self._stream = None
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        async with self._lock:
+        lock = self._lock
+        if lock.locked():
+            await lock.acquire()
+        else:  # uncontended (an agent's one connection): no scheduler round-trip for the lock
+            await trio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+        try:
+            return await self._post(body)
+        except BaseException:
+            await self.aclose()  # the connection's state is unknown: drop it
+            raise
+        finally:
+            lock.release()
+
+    # Socket I/O (issue 15: agents share the broker's 2 cores): on the plain socket under trio's
+    # SocketStream, try the non-blocking call first and wait only on EAGAIN - trio's stream yields
+    # to the scheduler after every successful send and recv, three round-trips per call instead of
+    # the one wait for the answer. Waits stay cancel points.
+
+    async def _send(self, stream: trio.SocketStream, data: bytes) -> None:
+        raw = getattr(stream.socket, "_sock", None)
+        if raw is not None:
             try:
-                return await self._post(body)
-            except BaseException:
-                await self.aclose()  # the connection's state is unknown: drop it
-                raise
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        await stream.send_all(data)
+
+    async def _recv(self, stream: trio.SocketStream) -> bytes:
+        raw = getattr(stream.socket, "_sock", None)
+        if raw is None:
+            return await stream.receive_some(READ_SIZE)
+        try:
+            data: bytes = raw.recv(READ_SIZE)
+        except BlockingIOError:
+            while True:
+                await trio.lowlevel.wait_readable(raw)
+                try:
+                    return raw.recv(READ_SIZE)  # type: ignore[no-any-return]
+                except BlockingIOError:
+                    continue
+        await trio.lowlevel.checkpoint()  # the bytes were already there: still yield once (fairness)
+        return data
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         """Requests are written directly; responses are parsed by a small reader for the
@@ -64,13 +104,13 @@ class HttpConnection:
             self._buf = bytearray()
         stream = self._stream
         try:
-            await stream.send_all(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
+            await self._send(stream, b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
             buf = self._buf
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 if len(buf) > MAX_HEADERS:
                     raise TransportError("response headers too large")
-                got = await stream.receive_some(READ_SIZE)
+                got = await self._recv(stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got
@@ -108,7 +148,7 @@ class HttpConnection:
         try:
             total = end + 4 + length
             while len(buf) < total:
-                got = await stream.receive_some(READ_SIZE)
+                got = await self._recv(stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got

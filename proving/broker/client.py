@@ -154,7 +154,10 @@ class BrokerClient:
             # alone; callers arriving meanwhile queue behind it and the first of them leads next
             self._leader = _DIRECT
             try:
-                c = await self._free_recv.receive()
+                try:
+                    c = self._free_recv.receive_nowait()  # (no scheduler round-trip when one is free)
+                except trio.WouldBlock:
+                    c = await self._free_recv.receive()
                 try:
                     return await self.call(method, *params, conn=c)
                 finally:
