@@ -155,3 +155,38 @@ async def test_broker_metrics_counted_in_bulk_read_exactly_at_collection(autojum
         assert reg.get_sample_value("aztec_proving_job_wait_seconds_count", {"type": t.name}) == 7
         assert reg.get_sample_value("aztec_proving_job_proving_seconds_count", {"type": t.name}) == 7
         n.cancel_scope.cancel()
+
+
+async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path) -> None:
+    """No commit runs sqlite's automatic checkpoint; the journal checkpoints every CHECKPOINT_ROWS rows
+    on its own connection in a worker thread, and the data stays readable and complete."""
+    from proving.broker.state import JobRecord, JobState
+    from proving.broker.store import CHECKPOINT_ROWS, Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    journal = Journal(store)
+    n_rows = CHECKPOINT_ROWS + 500
+    checkpointed = trio.Event()
+    real_checkpoint = store.checkpoint
+
+    def spy() -> None:  # runs in the checkpointer's worker thread
+        real_checkpoint()
+        trio.from_thread.run_sync(checkpointed.set)
+
+    store.checkpoint = spy  # type: ignore[method-assign]
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        for start in range(0, n_rows, 250):
+            await journal.write({f"j{i}": JobRecord(id=f"j{i}", type=ProvingRequestType.TUBE_PROOF, epoch=1,
+                                                    inputs_uri="data:,x", seq=i, priority=0, deadline=None,
+                                                    state=JobState.QUEUED) for i in range(start, start + 250)}, set())
+        with trio.fail_after(10):
+            await checkpointed.wait()
+        assert store.checkpoints == 1
+        n.cancel_scope.cancel()
+    wal_frames = store._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert wal_frames[0] == 0  # not busy: nothing blocked the writer
+    assert len(store.load()) == n_rows
+    store.close()
+    assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == n_rows
