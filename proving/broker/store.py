@@ -160,6 +160,11 @@ class JobStore(Protocol):
         into the database file); a no-op for stores without any."""
         ...
 
+    @property
+    def checkpoints_made(self) -> int:
+        """`checkpoint` calls so far."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -170,6 +175,7 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self.sync = "memory"
+        self.checkpoints_made = 0
         self.fsyncs = 0
         self.commits = 0
         self.closed = False
@@ -204,7 +210,7 @@ class MemoryJobStore:
         self.commits += 1
 
     def checkpoint(self) -> None:
-        pass
+        self.checkpoints_made += 1
 
     def close(self) -> None:
         self.closed = True
@@ -231,18 +237,13 @@ class SqliteJobStore:
         self.fsyncs = 0  # commits whose WAL append was fsynced (sync=full)
         self._lock = threading.Lock()
         self._ckpt_lock = threading.Lock()
-        self.checkpoints = 0
+        self.checkpoints_made = 0
         self._reader: sqlite3.Connection | None = None
         self.history_on_disk = False  # load_live left settled jobs on disk (lookup finds them)
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
-        # no checkpoint inside a commit (sqlite's default runs one in whichever commit crosses 1000 WAL
-        # pages: a WAL fsync, page copies and a database fsync added to that commit's latency, and so
-        # to every acknowledgement waiting for it); the journal calls `checkpoint` from a worker
-        # thread on its own connection instead, beside the commits (issue 15: dispatch p99)
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._ckpt: sqlite3.Connection | None = None
         self._db.execute(_SCHEMA)
         if self.synchronous() != _PRAGMA_LEVEL[sync]:
@@ -308,14 +309,22 @@ class SqliteJobStore:
 
     def checkpoint(self) -> None:
         """A PASSIVE checkpoint on a separate connection (never blocks the writer; copies what no
-        reader still needs; syncs the WAL before and the database after, as `sync` says)."""
+        reader still needs; syncs the WAL before and the database after, as `sync` says).
+
+        The first call also turns sqlite's automatic checkpoint off for commits: by default it runs
+        inside whichever commit crosses 1000 WAL pages (a WAL fsync, page copies and a database
+        fsync added to that commit's latency and to every acknowledgement waiting for it); from
+        then on the caller - the journal, from a worker thread, beside the commits - checkpoints
+        (issue 15: dispatch p99). A store nobody checkpoints keeps sqlite's default."""
         with self._ckpt_lock:
             if self._ckpt is None:
+                with self._lock:
+                    self._db.execute("PRAGMA wal_autocheckpoint=0")
                 self._ckpt = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False,
                                              isolation_level=None)
                 self._ckpt.execute(f"PRAGMA synchronous={self.sync.upper()}")
             self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.checkpoints += 1
+            self.checkpoints_made += 1
 
     def close(self) -> None:
         with self._ckpt_lock:
@@ -468,7 +477,8 @@ class Journal:
         """Checkpoints (see SqliteJobStore.checkpoint) every CHECKPOINT_ROWS committed rows, in a
         worker thread, while commits go on; one at a time."""
         while True:
-            await self._checkpoint_due.wait()
+            if store.checkpoints_made:  # (the first one at start: it takes the checkpoints over)
+                await self._checkpoint_due.wait()
             self._checkpoint_due = trio.Event()
             self._rows_since_checkpoint = 0
             try:

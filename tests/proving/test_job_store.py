@@ -164,15 +164,15 @@ async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path
     from proving.broker.store import CHECKPOINT_ROWS, Journal
 
     store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
-    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # sqlite's, until a journal runs
     journal = Journal(store)
     n_rows = CHECKPOINT_ROWS + 500
-    checkpointed = trio.Event()
+    done_send, done_recv = trio.open_memory_channel[None](10)
     real_checkpoint = store.checkpoint
 
     def spy() -> None:  # runs in the checkpointer's worker thread
         real_checkpoint()
-        trio.from_thread.run_sync(checkpointed.set)
+        trio.from_thread.run_sync(done_send.send_nowait, None)
 
     store.checkpoint = spy  # type: ignore[method-assign]
     async with trio.open_nursery() as n:
@@ -182,8 +182,10 @@ async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path
                                                     inputs_uri="data:,x", seq=i, priority=0, deadline=None,
                                                     state=JobState.QUEUED) for i in range(start, start + 250)}, set())
         with trio.fail_after(10):
-            await checkpointed.wait()
-        assert store.checkpoints == 1
+            await done_recv.receive()
+            await done_recv.receive()  # the one at start, then one after CHECKPOINT_ROWS rows
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # off: commits never checkpoint
+        assert store.checkpoints_made == 2
         n.cancel_scope.cancel()
     wal_frames = store._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert wal_frames[0] == 0  # not busy: nothing blocked the writer
