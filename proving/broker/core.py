@@ -161,7 +161,8 @@ class BrokerMetrics:
     """The broker's Prometheus metrics. The per-job ones (enqueued, settled, wait and proving time)
     are counted in plain ints and lists on the hot path and added to the prometheus metrics when
     the registry is collected (issue 15: the locks and per-bucket loops of prometheus_client were ~5%
-    of the broker's CPU); what a scrape shows is exact at the scrape."""
+    of the broker's CPU); what a scrape shows is exact at the scrape. Collections run on the event
+    loop's thread, like the jobs' updates (the node's /metrics and its OTLP push both collect there)."""
 
     def __init__(self, broker: ProvingBroker, registry: CollectorRegistry | None) -> None:
         reg = REGISTRY if registry is None else registry
