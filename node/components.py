@@ -7,6 +7,7 @@ the P2P client the prover node sends quotes through, the in-process broker, ...)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from core.http import Dispatcher
 from node.config import ConfigError, NodeConfig
 from node.health import HealthRegistry
-from node.http import node_http_server
+from node.http import NODE_LIMITS, node_http_server
 from node.metrics import OtlpPusher, build_info, new_registry
 from node.startup import StartupGuard, check_data_directory, port_in_use
 from node.supervisor import Named
@@ -144,7 +145,12 @@ def build_components(config: NodeConfig, roles: set[str]) -> list[Named]:
     # the HTTP server starts first, so /health and /ready answer while the rest starts
     token = config.prover_broker_auth_token if "prover_broker" in roles else None
     view = _live_view(ctx)
-    http = node_http_server(host, port, ctx.rpc, ctx.registry, ctx.health.report, token=token, pages=view.pages())
+    limits = NODE_LIMITS
+    if "prover_broker" in roles:  # one connection per agent: room for thousands of them (issue 15)
+        n = config.prover_broker_max_connections
+        limits = dataclasses.replace(NODE_LIMITS, max_connections=n, max_per_client=max(1, n // 2))
+    http = node_http_server(host, port, ctx.rpc, ctx.registry, ctx.health.report, token=token,
+                            pages=view.pages(), limits=limits)
     components: list[Named] = [Named("http", StartupGuard(http, port_in_use("AZTEC_PORT", host, port)))]
     for role in ROLE_ORDER:
         if role in roles:

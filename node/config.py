@@ -335,6 +335,11 @@ VARS: Final[tuple[Var, ...]] = (
         "proof store (file:// URIs, accepted only inside DATA_DIRECTORY/proofs)."),
     Var("PROVER_BROKER_MAX_QUEUED_JOBS", "prover_broker_max_queued_jobs", _int_parser(1, 10_000_000), 200_000, "int",
         "Unsettled jobs the broker holds at most; enqueueProvingJob answers 'broker full' beyond it."),
+    # --- broker connections (broker-perf, issue 15)
+    Var("PROVER_BROKER_MAX_CONNECTIONS", "prover_broker_max_connections", _int_parser(16, 1_000_000), 4096, "int",
+        "With --prover-broker: HTTP connections the node serves at once (each agent keeps one), at most half "
+        "the open-file limit; one client IP may hold half of them (agents often share a host). Without "
+        "--prover-broker the node serves 512, 256 per IP."),
     # --- http access (the broker's JSON-RPC)
     Var("PROVER_BROKER_AUTH_TOKEN", "prover_broker_auth_token", parse_token, None, "secret",
         "Bearer token every broker JSON-RPC call must carry (`Authorization: Bearer <token>`); agents and "
@@ -414,6 +419,7 @@ class NodeConfig:
     prover_broker_db_sync: str = "full"
     prover_broker_max_inline_bytes: int = 256 << 10
     prover_broker_max_queued_jobs: int = 200_000
+    prover_broker_max_connections: int = 4096
     prover_broker_auth_token: str | None = field(default=None, repr=False)
 
     @property

@@ -14,6 +14,7 @@ import trio
 
 MAX_HEADERS: Final = 64 << 10
 READ_SIZE: Final = 1 << 16
+_OK_HEAD: Final = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
 
 
 class TransportError(ConnectionError):
@@ -30,6 +31,9 @@ class HttpConnection:
         self.port = port
         self.path = path
         self._extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in (headers or {}).items())
+        # the request head up to the length, built once (issue 15: the agents share the broker's 2 cores)
+        self._head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: " % (
+            path, host.encode(), self._extra)
         self._stream: trio.SocketStream | None = None
         self._buf = bytearray()
         self._lock = trio.Lock()
@@ -40,12 +44,52 @@ class HttpConnection:
         self._stream = None
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        async with self._lock:
+        lock = self._lock
+        if lock.locked():
+            await lock.acquire()
+        else:  # uncontended (an agent's one connection): no scheduler round-trip for the lock
+            await trio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+        try:
+            return await self._post(body)
+        except BaseException:
+            await self.aclose()  # the connection's state is unknown: drop it
+            raise
+        finally:
+            lock.release()
+
+    # Socket I/O (issue 15: agents share the broker's 2 cores): on the plain socket under trio's
+    # SocketStream, try the non-blocking call first and wait only on EAGAIN - trio's stream yields
+    # to the scheduler after every successful send and recv, three round-trips per call instead of
+    # the one wait for the answer. Waits stay cancel points.
+
+    async def _send(self, stream: trio.SocketStream, data: bytes) -> None:
+        raw = getattr(stream.socket, "_sock", None)
+        if raw is not None:
             try:
-                return await self._post(body)
-            except BaseException:
-                await self.aclose()  # the connection's state is unknown: drop it
-                raise
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        await stream.send_all(data)
+
+    async def _recv(self, stream: trio.SocketStream) -> bytes:
+        raw = getattr(stream.socket, "_sock", None)
+        if raw is None:
+            return await stream.receive_some(READ_SIZE)
+        try:
+            data: bytes = raw.recv(READ_SIZE)
+        except BlockingIOError:
+            while True:
+                await trio.lowlevel.wait_readable(raw)
+                try:
+                    return raw.recv(READ_SIZE)  # type: ignore[no-any-return]
+                except BlockingIOError:
+                    continue
+        await trio.lowlevel.checkpoint()  # the bytes were already there: still yield once (fairness)
+        return data
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         """Requests are written directly; responses are parsed by a small reader for the
@@ -59,30 +103,27 @@ class HttpConnection:
                 self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._buf = bytearray()
         stream = self._stream
-        req = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n" % (
-            self.path,
-            self.host.encode(),
-            self._extra,
-            len(body),
-        )
         try:
-            await stream.send_all(req + body)
+            await self._send(stream, b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
             buf = self._buf
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 if len(buf) > MAX_HEADERS:
                     raise TransportError("response headers too large")
-                got = await stream.receive_some(READ_SIZE)
+                got = await self._recv(stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got
                 end = buf.find(b"\r\n\r\n")
+            if buf.startswith(_OK_HEAD) and 0 < end - len(_OK_HEAD) <= 18 and buf[len(_OK_HEAD):end].isdigit():
+                # the exact head core.http.server sends for a 200 (no other header): no line parsing
+                return await self._body(stream, buf, end, int(buf[len(_OK_HEAD) : end]), False, 200)
             lines = bytes(buf[:end]).split(b"\r\n")
             status_parts = lines[0].split(b" ", 2)
             if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
                 raise TransportError(f"bad HTTP status line {lines[0][:40]!r}")
             status = int(status_parts[1])
-            length: int | None = None
+            length = None
             close = status_parts[0] == b"HTTP/1.0"
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
@@ -97,9 +138,17 @@ class HttpConnection:
                 length = 0
             if length is None:
                 raise TransportError("response without content-length")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TransportError(f"HTTP exchange with {self.host}:{self.port} failed: {exc}") from None
+        return await self._body(stream, buf, end, length, close, status)
+
+    async def _body(
+        self, stream: trio.SocketStream, buf: bytearray, end: int, length: int, close: bool, status: int
+    ) -> tuple[int, bytes]:
+        try:
             total = end + 4 + length
             while len(buf) < total:
-                got = await stream.receive_some(READ_SIZE)
+                got = await self._recv(stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got

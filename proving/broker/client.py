@@ -64,6 +64,9 @@ class _Slot:
         self.wake.set()
 
 
+_DIRECT: Final = _Slot("", [])  # the leader mark of a call sent alone (call_batched's fast path)
+
+
 class BrokerUnavailableError(ConnectionError):
     """The broker could not be reached within ``retry_for`` seconds."""
 
@@ -146,6 +149,23 @@ class BrokerClient:
 
     async def call_batched(self, method: str, *params: Any) -> Any:
         """Like :meth:`call`, coalesced with concurrent calls on this client into one batch."""
+        if self._leader is None and not self._queue:
+            # nobody else is calling (an agent, an idle producer): lead without a slot, send this call
+            # alone; callers arriving meanwhile queue behind it and the first of them leads next
+            self._leader = _DIRECT
+            try:
+                try:
+                    c = self._free_recv.receive_nowait()  # (no scheduler round-trip when one is free)
+                except trio.WouldBlock:
+                    c = await self._free_recv.receive()
+                try:
+                    return await self.call(method, *params, conn=c)
+                finally:
+                    self._free_send.send_nowait(c)
+            finally:
+                self._leader = None
+                if self._queue:
+                    self._queue[0].wake.set()
         slot = _Slot(method, list(params))
         self._queue.append(slot)
         try:

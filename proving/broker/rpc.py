@@ -90,6 +90,29 @@ def register_broker_methods(d: Dispatcher, broker: ProvingBroker) -> None:
             raise InvalidParams(str(exc)) from None
         return status.to_wire()
 
+    async def enqueue_many(calls: list[tuple[Any, ...]]) -> list[Any]:
+        """The enqueues of one JSON-RPC batch (a producer's coalesced calls): one task and one
+        journal commit for all; each call's outcome as `enqueue` would give it."""
+        jobs: list[ProvingJob | Exception] = []
+        for args in calls:
+            try:
+                jobs.append(_job(args[0]))
+            except JsonRpcError as exc:
+                jobs.append(exc)
+        out: list[Any] = []
+        for res in await broker.enqueue_each(jobs):
+            if isinstance(res, BrokerFullError):
+                out.append(JsonRpcError(BROKER_FULL, str(res)))
+            elif isinstance(res, JsonRpcError):
+                out.append(res)
+            elif isinstance(res, ValueError):
+                out.append(InvalidParams(str(res)))
+            elif isinstance(res, Exception):
+                out.append(res)
+            else:
+                out.append(res.to_wire())
+        return out
+
     async def status(id: Any) -> Any:
         return (await broker.get_proving_job_status(_id(id))).to_wire()
 
@@ -173,7 +196,7 @@ def register_broker_methods(d: Dispatcher, broker: ProvingBroker) -> None:
         ("cleanUpProvingJobState", cleanup),
         ("getBrokerStatistics", stats),
     ):
-        d.register(name, fn, protected=True)
+        d.register(name, fn, protected=True, many=enqueue_many if name == "enqueueProvingJob" else None)
 
 
 def build_dispatcher(broker: ProvingBroker) -> Dispatcher:

@@ -257,6 +257,10 @@ class JobStateMachine:
         eff, self._effects = self._effects, Effects()
         return eff
 
+    def pending_persist(self, job_id: str) -> bool:
+        """The job's record is among the effects not taken yet (an event since changed it)."""
+        return job_id in self._effects.persist
+
     def _persist(self, rec: JobRecord) -> None:
         self._effects.persist[rec.id] = rec
         self._effects.delete.discard(rec.id)

@@ -3,10 +3,11 @@ store in WAL mode here, `MemoryJobStore` for tests, a Postgres store could be a 
 group-committing `Journal`.
 
 Writes are group-committed: :class:`Journal` collects row writes from every caller, and one writer
-task commits whatever accumulated while the previous commit was running, in one transaction, in a
-worker thread. ``await journal.write(...)`` returns once the transaction holding that write has
-committed, so callers acknowledge only durable state. Batching has no fixed delay: under load,
-batches grow by themselves; when idle a write commits at once.
+task commits whatever accumulated while the previous commit was running, in one transaction (on the
+event loop up to `INLINE_ROWS` rows, in the journal's own thread beyond). ``await journal.write(...)``
+returns once the transaction holding that write has committed, so callers acknowledge only durable
+state. Batching has no fixed delay: under load, batches grow by themselves; when idle a write commits
+at once.
 
 Durability (PROVER_BROKER_DB_SYNC): ``full`` (default) fsyncs the WAL at every group commit, so an
 acknowledged write survives power loss, at one fsync per batch (not per write: the batch grows while
@@ -20,17 +21,23 @@ proof store, referenced by URI.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import trio
 
 from proving.broker.state import JobRecord, JobState
 from proving.types import ProvingRequestType
+
+log = logging.getLogger(__name__)
 
 SyncMode = Literal["normal", "full", "off"]
 SYNC_MODES: tuple[SyncMode, ...] = ("full", "normal", "off")
@@ -148,6 +155,16 @@ class JobStore(Protocol):
 
     def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None: ...
 
+    def checkpoint(self) -> None:
+        """Housekeeping the journal runs in a worker thread, beside commits (sqlite: move the WAL
+        into the database file); a no-op for stores without any."""
+        ...
+
+    @property
+    def checkpoints_made(self) -> int:
+        """`checkpoint` calls so far."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -158,6 +175,7 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self.sync = "memory"
+        self.checkpoints_made = 0
         self.fsyncs = 0
         self.commits = 0
         self.closed = False
@@ -191,6 +209,9 @@ class MemoryJobStore:
         self._rows.update((k, v) for k, v in batch.items() if k not in gone)
         self.commits += 1
 
+    def checkpoint(self) -> None:
+        self.checkpoints_made += 1
+
     def close(self) -> None:
         self.closed = True
 
@@ -215,12 +236,15 @@ class SqliteJobStore:
         self.commits = 0
         self.fsyncs = 0  # commits whose WAL append was fsynced (sync=full)
         self._lock = threading.Lock()
+        self._ckpt_lock = threading.Lock()
+        self.checkpoints_made = 0
         self._reader: sqlite3.Connection | None = None
         self.history_on_disk = False  # load_live left settled jobs on disk (lookup finds them)
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
+        self._ckpt: sqlite3.Connection | None = None
         self._db.execute(_SCHEMA)
         if self.synchronous() != _PRAGMA_LEVEL[sync]:
             raise RuntimeError(f"sqlite did not accept synchronous={sync} for {path}")
@@ -283,7 +307,30 @@ class SqliteJobStore:
             if self.sync == "full":
                 self.fsyncs += 1
 
+    def checkpoint(self) -> None:
+        """A PASSIVE checkpoint on a separate connection (never blocks the writer; copies what no
+        reader still needs; syncs the WAL before and the database after, as `sync` says).
+
+        The first call also turns sqlite's automatic checkpoint off for commits: by default it runs
+        inside whichever commit crosses 1000 WAL pages (a WAL fsync, page copies and a database
+        fsync added to that commit's latency and to every acknowledgement waiting for it); from
+        then on the caller - the journal, from a worker thread, beside the commits - checkpoints
+        (issue 15: dispatch p99). A store nobody checkpoints keeps sqlite's default."""
+        with self._ckpt_lock:
+            if self._ckpt is None:
+                with self._lock:
+                    self._db.execute("PRAGMA wal_autocheckpoint=0")
+                self._ckpt = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False,
+                                             isolation_level=None)
+                self._ckpt.execute(f"PRAGMA synchronous={self.sync.upper()}")
+            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints_made += 1
+
     def close(self) -> None:
+        with self._ckpt_lock:
+            if self._ckpt is not None:
+                self._ckpt.close()
+                self._ckpt = None
         with self._lock:
             self._db.close()
             if self._reader is not None:
@@ -302,11 +349,63 @@ class JournalStatistics:
     fsyncs: int
 
 
+_Job = tuple[Callable[[], None], trio.lowlevel.TrioToken, trio.Event, list[BaseException]]
+
+
+class _CommitThread:
+    """One long-lived worker thread for the journal's blocking commits. ``trio.to_thread.run_sync``
+    costs a thread-cache handoff, a context copy, a limiter and a thread rename per call - a visible
+    share of the broker's CPU at one commit every few requests (issue 15); this is a queue and an
+    Event. Not cancellable once submitted (a commit that started must finish before its writers
+    hear about it), like ``abandon_on_cancel=False``."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, fn: Callable[..., None], *args: object) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="broker-journal", daemon=True)
+            self._thread.start()
+        done = trio.Event()
+        error: list[BaseException] = []
+        self._jobs.put((functools.partial(fn, *args), trio.lowlevel.current_trio_token(), done, error))
+        with trio.CancelScope(shield=True):
+            await done.wait()
+        if error:
+            raise error[0]
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, token, done, error = job
+            try:
+                fn()
+            except BaseException as exc:  # handed to the trio task that submitted it
+                error.append(exc)
+            with contextlib.suppress(trio.RunFinishedError):  # the broker is gone: nobody to tell
+                token.run_sync_soon(done.set)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+
+# Batches up to this many rows commit on the event loop; larger ones (a big enqueue burst) in the
+# journal's thread. Measured (issue 15, bench/broker_bench.py --quick, K = 10/100/1000): committing in
+# a thread cost 0.03-0.1 ms of broker CPU per job (the commit thread and the event loop trade the GIL
+# around every sqlite call and socket syscall), for no end-to-end gain: an inline commit blocks the
+# loop for one fsync (~1-2 ms here) while the kernel queues the next requests, which then form the
+# next, larger batch. The cap bounds how long one commit can hold the loop.
+INLINE_ROWS: Final = 2048
+CHECKPOINT_ROWS: Final = 2000  # committed rows between two WAL checkpoints (a few thousand WAL pages)
+
+
 class Journal:
     """Group-commit front of a :class:`JobStore` (or of nothing: ``store=None`` keeps the broker in
     memory only, for tests and the virtual-clock benches)."""
 
-    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = 1) -> None:
+    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = INLINE_ROWS) -> None:
         self.store = store
         self.inline_rows = inline_rows  # batches this small commit on the event loop, larger ones in a thread
         self.max_pending = max_pending
@@ -323,6 +422,9 @@ class Journal:
         self.max_batch = 0
         self.generation = 0  # number of the batch being filled
         self.durable_generation = -1
+        self._committer = _CommitThread()
+        self._checkpoint_due = trio.Event()
+        self._rows_since_checkpoint = 0
 
     def _pending(self) -> int:
         return len(self._upserts) + len(self._deletes)
@@ -362,7 +464,29 @@ class Journal:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                if self.store is not None and self.store.blocking:
+                    nursery.start_soon(self._checkpointer, self.store)
+                task_status.started()
+                await self._run(on_committed)
+        finally:
+            self._committer.stop()
+
+    async def _checkpointer(self, store: JobStore) -> None:
+        """Checkpoints (see SqliteJobStore.checkpoint) every CHECKPOINT_ROWS committed rows, in a
+        worker thread, while commits go on; one at a time."""
+        while True:
+            if store.checkpoints_made:  # (the first one at start: it takes the checkpoints over)
+                await self._checkpoint_due.wait()
+            self._checkpoint_due = trio.Event()
+            self._rows_since_checkpoint = 0
+            try:
+                await trio.to_thread.run_sync(store.checkpoint, abandon_on_cancel=False)
+            except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
+                log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
+
+    async def _run(self, on_committed: Callable[[list[str]], None]) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
@@ -380,13 +504,16 @@ class Journal:
             if self.store is not None:
                 store = self.store
                 if not store.blocking or len(upserts) + len(deletes) <= self.inline_rows:
-                    # a store that does not block, or a lone write (one agent, idle producer): committing
-                    # on the event loop costs one fsync of blocking but saves two thread handoffs
+                    # a store that does not block, or a batch up to INLINE_ROWS: committing on the event
+                    # loop costs one fsync of blocking but saves the thread handoff and the GIL trading
                     store.commit(upserts, deletes)
                     await trio.lowlevel.checkpoint()
                 else:
-                    await trio.to_thread.run_sync(store.commit, upserts, deletes, abandon_on_cancel=False)
+                    await self._committer.run(store.commit, upserts, deletes)
             self.commits += 1
+            self._rows_since_checkpoint += len(upserts) + len(deletes)
+            if self._rows_since_checkpoint >= CHECKPOINT_ROWS:
+                self._checkpoint_due.set()
             self.rows_committed += len(upserts) + len(deletes)
             self.max_batch = max(self.max_batch, len(upserts) + len(deletes))
             self.durable_generation = self.generation

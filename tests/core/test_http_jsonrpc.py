@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from core.http import AccessPolicy, Dispatcher, Request, check_exposure, is_loopback
 from core.http.app import ExposureError
+from core.http.jsonrpc import JsonRpcError
 from tests.core.helpers import exchange, port, post, rpc, start, status_of, test_dispatcher
 
 TOKEN = "t0ken-of-at-least-16-chars"
@@ -181,3 +182,191 @@ def test_too_deep_on_attack_shapes() -> None:
     assert too_deep(b'{"a":' * 70 + b"1" + b"}" * 70, 64)
     assert not too_deep(b'["' + b"[" * 1000 + b'"]', 64)  # brackets inside a string do not nest
     assert not too_deep(json.dumps([[i] for i in range(5000)]).encode(), 64)  # wide, not deep
+
+
+# --- the orjson fast path of loads/_dump against the json module (issue 15) ----------------------
+
+_wide_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.floats()
+    | st.text(), lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_json_fragments = st.sampled_from([
+    b"[", b"]", b"{", b"}", b",", b":", b'"', b"\\", b"\\u", b"d800", b"dc00", b"0", b"-", b".", b"e", b"E", b"+",
+    b"1234567890", b"9223372036854775807", b"18446744073709551616", b"1e400", b"NaN", b"Infinity", b"true",
+    b"null", b" ", b"\t", b"\n", b"\xef\xbb\xbf", b"\xff", b"\xc3\xa9", b"\x00", b"a",
+])
+
+
+def _same_loads(body: bytes) -> None:
+    from core.http.jsonrpc import loads
+
+    try:
+        want: Any = ("ok", json.loads(body))
+    except (ValueError, RecursionError) as exc:
+        want = ("err", type(exc), str(exc))
+    try:
+        got: Any = ("ok", loads(body))
+    except (ValueError, RecursionError) as exc:
+        got = ("err", type(exc), str(exc))
+    # repr: NaN == NaN, and -0.0 is not 0 (nor 1.0 the integer 1)
+    assert repr(got) == repr(want), body
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(
+    st.builds(lambda v: json.dumps(v).encode(), _wide_json),
+    st.builds(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass"), _wide_json),
+    st.lists(_json_fragments, max_size=12).map(b"".join),
+    st.binary(max_size=40),
+))
+def test_loads_answers_exactly_as_json_loads(body: bytes) -> None:
+    _same_loads(body)
+
+
+def test_loads_edge_cases_match_json() -> None:
+    for body in (b"123456789012345678901234567890", b"[9223372036854775808]", b'"\\ud800"', b"NaN", b"1e400",
+                 b"-0", b"-0.0", b"1.0", b'{"a":1,"a":2}', b"\xef\xbb\xbf{}", b'"\xff"', b"[1,]", b"  7  ",
+                 b'"\\u0000"', b"1E5", b"0.1e-999", b"[" * 3000 + b"]" * 3000):
+        _same_loads(body)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_wide_json)
+def test_dump_reads_back_as_json_dumps_does(value: Any) -> None:
+    from core.http.jsonrpc import _dump
+
+    out = _dump(value)
+    back = json.loads(out)  # json reads the NaN/Infinity its own dumps writes
+    if _has_nonfinite(value):  # not JSON at all: orjson writes null, json (the fallback) NaN/Infinity
+        assert repr(back) in (repr(value), repr(_nulled(value)))
+    else:
+        assert repr(back) == repr(value)
+
+
+def _nulled(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(v, list):
+        return [_nulled(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _nulled(x) for k, x in v.items()}
+    return v
+
+
+def _has_nonfinite(v: Any) -> bool:
+    if isinstance(v, float):
+        return v != v or v in (float("inf"), float("-inf"))
+    if isinstance(v, list):
+        return any(_has_nonfinite(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_nonfinite(x) for x in v.values())
+    return False
+
+
+def test_dump_falls_back_to_json_for_what_orjson_refuses() -> None:
+    from core.http.jsonrpc import _dump
+
+    assert _dump({"n": 2**80}) == b'{"n":1208925819614629174706176}'
+    assert _dump({1: "a"}) == b'{"1":"a"}'
+    deep: Any = 1
+    for _ in range(400):
+        deep = [deep]
+    assert json.loads(_dump(deep)) == deep
+    with pytest.raises(TypeError):
+        _dump({"s": {1, 2}})
+
+
+# --- batch variants (Dispatcher.register(..., many=)) answer exactly as the method alone ----------
+
+
+def _pair() -> tuple[Dispatcher, Dispatcher, list[int]]:
+    """Two dispatchers with the same methods; the second gives `add` and `guarded` batch variants
+    (calls: how many batches the variant ran)."""
+    calls: list[int] = []
+
+    async def add(a: Any, b: Any = 0) -> Any:
+        if a == 13:
+            raise JsonRpcError(-32050, "unlucky")
+        return a + b  # a TypeError inside the handler for strings + ints: internal error
+
+    async def add_many(args: list[tuple[Any, ...]]) -> list[Any]:
+        calls.append(len(args))
+        out: list[Any] = []
+        for a in args:
+            try:
+                out.append(await add(*a))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def guarded(x: Any) -> Any:
+        return [x]
+
+    async def guarded_many(args: list[tuple[Any, ...]]) -> list[Any]:
+        calls.append(len(args))
+        return [[a[0]] for a in args]
+
+    async def echo(x: Any) -> Any:
+        return x
+
+    plain, batched = Dispatcher(max_batch=50), Dispatcher(max_batch=50)
+    for d, many in ((plain, False), (batched, True)):
+        d.register("add", add, many=add_many if many else None)
+        d.register("guarded", guarded, protected=True, many=guarded_many if many else None)
+        d.register("echo", echo)
+    return plain, batched, calls
+
+
+_members = st.one_of(
+    st.builds(req, st.one_of(st.integers(0, 9), st.just(...), st.text(max_size=2), st.just([1])),
+              st.sampled_from(["add", "guarded", "echo", "nope"]),
+              st.one_of(st.none(), st.lists(st.one_of(st.integers(0, 20), st.text(max_size=2)), max_size=3),
+                        st.dictionaries(st.sampled_from(["a", "b", "x", "c"]), st.integers(0, 20), max_size=3),
+                        st.integers())),
+    st.builds(lambda: {"jsonrpc": "1.0", "id": 1, "method": "add", "params": [1]}),
+    st.builds(lambda: {"jsonrpc": "2.0", "id": 1, "method": ["add"], "params": [1]}),
+    json_values,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_members, min_size=2, max_size=12), st.booleans())
+def test_batch_variant_answers_as_the_method_alone(batch: list[Any], admitted: bool) -> None:
+    plain, batched, _ = _pair()
+    body = json.dumps(batch).encode()
+
+    async def main() -> tuple[bytes, bytes]:
+        return (await plain.handle_body(body, authorized=lambda: admitted),
+                await batched.handle_body(body, authorized=lambda: admitted))
+
+    a, b = trio.run(main)
+
+    def by_id(out: bytes) -> Any:
+        items = json.loads(out) if out else []
+        return sorted(json.dumps(i, sort_keys=True) for i in items)
+
+    assert by_id(a) == by_id(b)
+    assert plain.internal_errors == batched.internal_errors
+
+
+def test_batch_variant_runs_once_per_batch() -> None:
+    _, batched, calls = _pair()
+    body = json.dumps([req(i, "add", [i, 1]) for i in range(20)] + [req("e", "echo", ["x"])]).encode()
+    out = json.loads(trio.run(batched.handle_body, body))
+    assert calls == [20]  # the 20 adds in one variant call
+    got = sorted((o["id"], o.get("result", o.get("error", {}).get("code"))) for o in out if o["id"] != "e")
+    assert got == [(i, -32050 if i == 13 else i + 1) for i in range(20)]  # 13: the method's own error
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(
+    st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b" ", b'\\"', b"\\\\"]), max_size=30)
+    .map(b"".join),
+    st.builds(lambda v: json.dumps(v).encode(), json_values),
+    st.binary(max_size=30),
+))
+def test_string_stripping_fast_path_equals_the_regex(body: bytes) -> None:
+    from core.http.jsonrpc import _JSON_STRING, _strip_strings
+
+    assert _strip_strings(body) == _JSON_STRING.sub(b"", body)

@@ -48,3 +48,19 @@ def test_lease_shorter_than_two_heartbeats_is_a_config_error() -> None:
     )
     with pytest.raises(ConfigError, match="PROVER_JOB_TIMEOUT_MS"):
         build_components(cfg, {"prover", "prover_broker"})
+
+
+def test_a_broker_node_serves_one_connection_per_agent_for_thousands_of_agents(tmp_path: Path) -> None:
+    env = {"DATA_DIRECTORY": str(tmp_path), "AZTEC_PORT": "0", "AZTEC_HOST": "127.0.0.1"}
+    for roles, extra, want in (
+        ({"prover_broker"}, {}, (4096, 2048)),
+        ({"prover_broker"}, {"PROVER_BROKER_MAX_CONNECTIONS": "1000"}, (1000, 500)),
+        ({"archiver"}, {"PROVER_BROKER_MAX_CONNECTIONS": "1000"}, (512, 256)),  # not a broker: node limits
+    ):
+        comps = {n.name: n.component for n in build_components(load_config({**env, **extra}), roles)}
+        http = comps["http"].inner  # type: ignore[attr-defined]
+        assert (http.limits.max_connections, http.limits.max_per_client) == want
+        if "prover_broker" in roles:
+            comps["prover-broker"].broker.store.close()  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="PROVER_BROKER_MAX_CONNECTIONS"):
+        load_config({"PROVER_BROKER_MAX_CONNECTIONS": "3"})

@@ -87,3 +87,46 @@ async def test_cancelled_leader_hands_over_to_the_next_caller() -> None:
         assert service.broker.machine.status(_job(1).id).status == "not-found"
         await client.aclose()
         n.cancel_scope.cancel()
+
+
+async def test_a_batch_of_enqueues_answers_as_enqueues_one_by_one() -> None:
+    """The batch variant of enqueueProvingJob (one task, one commit) against the same calls made one
+    request at a time, on two fresh brokers: the same answers (bad params, refused URIs, a type
+    conflict, duplicates in the batch, a full broker) and the same jobs held."""
+    import json
+
+    from core.http.client import HttpConnection
+
+    t = ProvingRequestType.TUBE_PROOF
+    good = [_job(i).to_wire() for i in range(6)]
+    params: list[object] = [
+        [good[0]], [good[1]], [good[0]],  # a duplicate inside the batch
+        [{**good[2], "inputsUri": "file:///etc/passwd"}],  # refused by the URI policy
+        [{**good[3], "type": int(ProvingRequestType.PUBLIC_VM)}], [good[3]],  # new, then a type conflict
+        [], [1, 2], {"job": good[4]}, {"nope": 1}, ["not a job"],
+        [good[5]], [_job(7).to_wire()], [_job(8).to_wire()],  # the last ones: over max_jobs
+    ]
+    calls = [{"jsonrpc": "2.0", "id": i, "method": "enqueueProvingJob", "params": p} for i, p in enumerate(params)]
+    answers = []
+    for batched in (False, True):
+        service = BrokerService(None, "127.0.0.1", 0, registry=CollectorRegistry(), max_jobs=6)
+        async with trio.open_nursery() as n:
+            host, port = await n.start(service.run)
+            conn = HttpConnection(host, port)
+            if batched:
+                status, body = await conn.post(json.dumps(calls).encode())
+                assert status == 200
+                got = {a["id"]: a for a in json.loads(body)}
+            else:
+                got = {}
+                for c in calls:
+                    status, body = await conn.post(json.dumps(c).encode())
+                    got[c["id"]] = json.loads(body)
+            await conn.aclose()
+            held = sorted((r.id, r.type) for r in service.broker.machine.records())
+            answers.append(({i: a.get("result", a.get("error", {}).get("code")) for i, a in got.items()}, held))
+            n.cancel_scope.cancel()
+    assert answers[0] == answers[1]
+    by_id = answers[1][0]
+    assert by_id[0] == {"status": "in-queue"} and by_id[3] == -32602 and by_id[6] == -32602 and by_id[13] == -32001
+    assert t in {ptype for _, ptype in answers[1][1]}

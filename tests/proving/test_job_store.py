@@ -81,3 +81,114 @@ def test_memory_store_applies_a_batch_atomically_and_refuses_after_close() -> No
     store.close()
     with pytest.raises(RuntimeError):
         store.commit([], [])
+
+
+@pytest.mark.parametrize("inline_rows", [0, 10_000])  # every batch in the journal's thread / on the loop
+async def test_journal_commits_in_its_thread_or_inline_and_reports_failures(tmp_path: Path, inline_rows: int) -> None:
+    import threading
+
+    from proving.broker.state import JobRecord, JobState
+    from proving.broker.store import Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    journal = Journal(store, inline_rows=inline_rows)
+    threads: list[str] = []
+    commit = store.commit
+
+    def spy(*args: object) -> None:
+        threads.append(threading.current_thread().name)
+        commit(*args)  # type: ignore[arg-type]
+
+    store.commit = spy  # type: ignore[method-assign]
+    seen: list[list[str]] = []
+
+    def rec(job_id: str, seq: int) -> JobRecord:
+        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x", seq=seq,
+                         priority=0, deadline=None, state=JobState.QUEUED)
+
+    recs = {f"j{i}": rec(f"j{i}", i) for i in range(50)}
+    with pytest.RaisesGroup(pytest.RaisesExc(Exception, match="closed"), flatten_subgroups=True):
+        async with trio.open_nursery() as n:
+            await n.start(journal.run, seen.append)
+            async with trio.open_nursery() as writers:  # concurrent writers share group commits
+                for k, r in recs.items():
+                    writers.start_soon(journal.write, {k: r}, set())
+            assert sorted(i for batch in seen for i in batch) == sorted(recs)
+            assert {r.id for r in store.load()} == set(recs)
+            main = threading.current_thread().name
+            assert threads and all((t == main) == (inline_rows > 0) for t in threads)
+            # a failing commit (in the thread or not) surfaces as the journal task's error
+            store.close()
+            await journal.write({"late": rec("late", 99)}, set())
+
+
+async def test_broker_metrics_counted_in_bulk_read_exactly_at_collection(autojump_clock: object) -> None:
+    """The per-job metrics are pending plain counts until the registry is collected: every read
+    (get_sample_value, a scrape) sees exact totals, histogram buckets as prometheus_client puts them."""
+    from prometheus_client import Histogram
+
+    reg = CollectorRegistry()
+    broker = ProvingBroker(MemoryJobStore(), registry=reg)
+    ref = Histogram("ref_seconds", "the same observations through prometheus_client", ["type"],
+                    registry=CollectorRegistry(), buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                            0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
+    t = ProvingRequestType.TUBE_PROOF
+    async with trio.open_nursery() as n:
+        await n.start(broker.run)
+        for i in range(30):
+            await broker.enqueue_proving_job(ProvingJob(f"id-{i}", t, 1, f"data:,{i}"))
+        assert reg.get_sample_value("aztec_proving_jobs_enqueued_total", {"type": t.name}) == 30
+        waits = [0.0002, 0.0003, 0.003, 0.7, 2.5, 11.0, 700.0]
+        for i, wait in enumerate(waits):
+            await trio.sleep(wait)
+            job = await broker.get_proving_job(JobFilter(), agent_id="a")
+            assert job is not None
+            ref.labels(t.name).observe(wait + (sum(waits[:i]) if i else 0.0))
+            await broker.report_proving_job_success(job.id, "data:,r", agent_id="a")
+        assert reg.get_sample_value("aztec_proving_jobs_settled_total", {"type": t.name, "status": "fulfilled"}) == 7
+        assert reg.get_sample_value("aztec_proving_jobs_enqueued_total", {"type": t.name}) == 30
+        for le in ("0.0005", "0.001", "0.0025", "0.01", "1.0", "5.0", "30.0", "600.0", "+Inf"):
+            want = ref.collect()[0]
+            wanted = next(s.value for s in want.samples if s.name == "ref_seconds_bucket" and s.labels["le"] == le)
+            got = reg.get_sample_value("aztec_proving_job_wait_seconds_bucket", {"type": t.name, "le": le})
+            assert got == wanted, le
+        assert reg.get_sample_value("aztec_proving_job_wait_seconds_count", {"type": t.name}) == 7
+        assert reg.get_sample_value("aztec_proving_job_proving_seconds_count", {"type": t.name}) == 7
+        n.cancel_scope.cancel()
+
+
+async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path) -> None:
+    """No commit runs sqlite's automatic checkpoint; the journal checkpoints every CHECKPOINT_ROWS rows
+    on its own connection in a worker thread, and the data stays readable and complete."""
+    from proving.broker.state import JobRecord, JobState
+    from proving.broker.store import CHECKPOINT_ROWS, Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # sqlite's, until a journal runs
+    journal = Journal(store)
+    n_rows = CHECKPOINT_ROWS + 500
+    done_send, done_recv = trio.open_memory_channel[None](10)
+    real_checkpoint = store.checkpoint
+
+    def spy() -> None:  # runs in the checkpointer's worker thread
+        real_checkpoint()
+        trio.from_thread.run_sync(done_send.send_nowait, None)
+
+    store.checkpoint = spy  # type: ignore[method-assign]
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        for start in range(0, n_rows, 250):
+            await journal.write({f"j{i}": JobRecord(id=f"j{i}", type=ProvingRequestType.TUBE_PROOF, epoch=1,
+                                                    inputs_uri="data:,x", seq=i, priority=0, deadline=None,
+                                                    state=JobState.QUEUED) for i in range(start, start + 250)}, set())
+        with trio.fail_after(10):
+            await done_recv.receive()
+            await done_recv.receive()  # the one at start, then one after CHECKPOINT_ROWS rows
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # off: commits never checkpoint
+        assert store.checkpoints_made == 2
+        n.cancel_scope.cancel()
+    wal_frames = store._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert wal_frames[0] == 0  # not busy: nothing blocked the writer
+    assert len(store.load()) == n_rows
+    store.close()
+    assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == n_rows
