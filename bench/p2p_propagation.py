@@ -212,7 +212,8 @@ class JsProc:
         self.arrivals = arrivals
         self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
         node = shutil.which("node") or "node"
-        self.proc = subprocess.Popen([node, "gossip_peer.mjs"], cwd=JS_DIR, env={**os.environ, "MESSAGE_EVENTS": "brief"},
+        env = {**os.environ, "MESSAGE_EVENTS": "brief"}
+        self.proc = subprocess.Popen([node, "gossip_peer.mjs"], cwd=JS_DIR, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, bufsize=1)
         self.lock = threading.Lock()
@@ -501,11 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=Path, help="py-spy record node 0 during the seed phase into this file")
     ap.add_argument("--json", type=Path, help="also write the results here")
     a = ap.parse_args(argv)
-    if shutil.which("node") is None or not (JS_DIR / "node_modules" / "@chainsafe" / "libp2p-gossipsub").is_dir():
-        if a.js:
-            print("error: the js peer needs node and interop/js/node_modules (scripts/bootstrap.sh); or --no-js",
-                  file=sys.stderr)
-            return 2
+    js_ok = shutil.which("node") is not None and (JS_DIR / "node_modules" / "@chainsafe" / "libp2p-gossipsub").is_dir()
+    if a.js and not js_ok:
+        print("error: the js peer needs node and interop/js/node_modules (scripts/bootstrap.sh); or --no-js",
+              file=sys.stderr)
+        return 2
     seed_rate = a.tx_rate + a.quote_rate
     tx_share = a.tx_rate / seed_rate
     net = Network(a)
