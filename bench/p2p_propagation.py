@@ -12,8 +12,9 @@ window (bond in escrow unchecked, as every node without ROLLUP_CONTRACT_ADDRESS)
 without a world state (chain id, shape, enqueued calls, size).
 
 Traffic: valid txs (node/txbot.py's make_tx, 16 KB each) and valid quotes (a fresh prover key each,
-falling fees so every quote is admitted), published at a steady rate from a random origin among the
-py nodes (JSON-RPC node_sendTx / node_addEpochProofQuote) and the js peer (gossipsub publish).
+falling fees so every quote is admitted), published at a steady rate from varying origins: each py
+node (JSON-RPC node_sendTx / node_addEpochProofQuote) and the js peer (gossipsub publish) once per
+round, in a random order.
 Seed traffic = 1 TPS of txs (the seed's target) plus quotes at --quote-rate (the seed's provers send
 one quote per epoch each: far below 0.5/s). Arrival: each node logs `gossip arrival` (P2P_GOSSIP_TRACE:
 sha256 prefix + time.time() when its gossip validator accepts the message), the js peer prints one
@@ -390,13 +391,16 @@ class Network:
         sent: list[Sent] = []
         errors = 0
         n_total = max(1, round(rate * seconds))
+        origins: list[int] = []
         start = time.monotonic()
         for k in range(n_total):
             due = start + k / rate
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            s = self.publish(self.rng.randrange(self.receivers), self.rng.random() < tx_share)
+            if not origins:  # every receiver publishes once per round, in a random order
+                origins = self.rng.sample(range(self.receivers), self.receivers)
+            s = self.publish(origins.pop(), self.rng.random() < tx_share)
             if s is None:
                 errors += 1
             else:
@@ -487,6 +491,19 @@ def print_sweep(net: Network, results: list[PhaseResult], idle: dict[int, float]
               f"last rate within target: {below if below is not None else 'none'} msg/s")
 
 
+def start_profile(net: Network, path: Path) -> subprocess.Popen[bytes]:
+    """py-spy on node 0 (raw collapsed stacks for a .txt path, else a flame graph SVG)."""
+    fmt = "raw" if path.suffix == ".txt" else "flamegraph"
+    return subprocess.Popen(["py-spy", "record", "-p", str(net.nodes[0].proc.pid), "-o", str(path), "-f", fmt,
+                             "-r", "100", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", type=int, default=20)
@@ -500,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=10.0, help="max wait for the last deliveries of a phase")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", type=Path, help="py-spy record node 0 during the seed phase into this file")
+    ap.add_argument("--profile-rate", type=float, help="with --profile: record the sweep phase at this rate instead")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--dump", type=Path, help="write every seed-phase message with its per-receiver latencies")
     a = ap.parse_args(argv)
     js_ok = shutil.which("node") is not None and (JS_DIR / "node_modules" / "@chainsafe" / "libp2p-gossipsub").is_dir()
     if a.js and not js_ok:
@@ -515,22 +534,25 @@ def main(argv: list[str] | None = None) -> int:
         net.start()
         idle = net.idle_cpu(5.0)
         spy = None
-        if a.profile is not None:
-            fmt = "raw" if a.profile.suffix == ".txt" else "flamegraph"
-            spy = subprocess.Popen(["py-spy", "record", "-p", str(net.nodes[0].proc.pid), "-o", str(a.profile),
-                                    "-f", fmt, "-r", "100", "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if a.profile is not None and a.profile_rate is None:
+            spy = start_profile(net, a.profile)
         seconds = a.messages / seed_rate if a.messages else a.seconds
         seed = net.phase("seed", seed_rate, seconds, tx_share, a.settle)
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=60)
+        stop_profile(spy)
         print_seed_table(net, seed, idle, a.tx_rate, a.quote_rate)
+        if a.dump is not None:
+            with net.arrivals.lock:
+                a.dump.write_text(json.dumps([
+                    {"sha": s.sha, "topic": s.topic, "origin": s.origin, "t0": s.t0,
+                     "lat": {r: net.arrivals.first[(r, s.sha)] - s.t0 for r in range(net.receivers)
+                             if (r, s.sha) in net.arrivals.first}} for s in seed.sent]))
         out["seed"] = {"p50": seed.pct(0.5), "p99": seed.pct(0.99), "max": seed.lat[-1] if seed.lat else None,
                        "missing": seed.missing, "messages": len(seed.sent), "deliveries": len(seed.lat)}
         results: list[PhaseResult] = []
         for rate in [float(x) for x in a.sweep.split(",") if x.strip()]:
+            spy = start_profile(net, a.profile) if a.profile is not None and a.profile_rate == rate else None
             r = net.phase(f"sweep {rate:g}", rate, a.sweep_seconds, tx_share, a.settle)
+            stop_profile(spy)
             results.append(r)
             print(f"  sweep {rate:g} msg/s: p99 {ms(r.pct(0.99))}, missing {r.missing}", file=sys.stderr, flush=True)
             if r.pct(0.99) > 2.0 or r.missing > len(r.sent):  # well past saturation: stop
