@@ -168,31 +168,37 @@ class NodeProc:
         self.running = threading.Event()
         self.arrivals = arrivals
         self.traced = 0
-        self._log = log_path.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "node", *args], env=full, cwd=REPO,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
-        threading.Thread(target=self._read, daemon=True).start()
+        # stderr goes to a file, read by Network's poller: a node never blocks on a pipe the bench
+        # has not drained yet (arrival times are in the lines, so reading late changes nothing)
+        self.log_path = log_path
+        with log_path.open("wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "node", *args], env=full, cwd=REPO,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        self._log = log_path.open("rb")
+        self._partial = b""
         self.addr = f"/ip4/127.0.0.1/tcp/{self.tcp}/p2p/{self.peer_id}"
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            if '"gossip arrival"' in line and self.arrivals is not None:
+    def poll(self) -> None:
+        """Read the log lines written since the last call."""
+        chunk = self._log.read()
+        if not chunk:
+            return
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            if b'"gossip arrival"' in raw and self.arrivals is not None:
                 try:
-                    ev = json.loads(line)
+                    ev = json.loads(raw)
                     self.arrivals.add(self.idx, ev["sha"], float(ev["arrival"]))
                     self.traced += 1
                 except (ValueError, KeyError):
-                    self._log.write(line)
-                continue
-            self._log.write(line)
-            if "node running" in line:
+                    pass
+            elif b"node running" in raw:
                 self.running.set()
 
     def wait_running(self, timeout: float) -> None:
         if not self.running.wait(timeout):
-            raise RuntimeError(f"node {self.idx} not running after {timeout:.0f} s (log: {self._log.name})")
+            raise RuntimeError(f"node {self.idx} not running after {timeout:.0f} s (log: {self.log_path})")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -316,19 +322,32 @@ class Network:
         self.js: JsProc | None = None
         self.msgs = Messages(args.seed)
         self.rng = random.Random(args.seed + 1)
+        self._polled: list[NodeProc] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._poll_logs, daemon=True).start()
+        self.stack.callback(self._stop.set)
+
+    def _poll_logs(self) -> None:
+        while not self._stop.wait(0.05):
+            for n in list(self._polled):
+                with contextlib.suppress(OSError, ValueError):
+                    n.poll()
+
+    def _node(self, idx: int, args: list[str], env: dict[str, str], name: str) -> NodeProc:
+        n = NodeProc(idx, args, env, self.tmp / name, self.arrivals if idx >= 0 else None, self.tmp / f"{name}.log")
+        self.stack.callback(n.close)
+        self._polled.append(n)
+        return n
 
     # set-up
     def start(self) -> None:
         t0 = time.monotonic()
         a = self.args
-        boot = NodeProc(-1, ["--p2p-bootstrap"], {}, self.tmp / "boot", None, self.tmp / "boot.log")
-        self.stack.callback(boot.close)
+        boot = self._node(-1, ["--p2p-bootstrap"], {}, "boot")
         boot.wait_running(60)
         env = {"BOOT_NODE_URL": f"http://127.0.0.1:{boot.http}", "P2P_GOSSIP_TRACE": "true"}
         for i in range(a.nodes):
-            n = NodeProc(i, ["--p2p"], env, self.tmp / f"node{i}", self.arrivals, self.tmp / f"node{i}.log")
-            self.stack.callback(n.close)
-            self.nodes.append(n)
+            self.nodes.append(self._node(i, ["--p2p"], env, f"node{i}"))
         for n in self.nodes:
             n.wait_running(120)
         if a.js:

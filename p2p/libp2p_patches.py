@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any, Final, Protocol
 
@@ -23,6 +24,7 @@ _applied = False
 SEQNO_LENGTH: Final = 8  # js gossipsub 13 (StrictSign) rejects any other length as InvalidSeqno
 VERIFIED_ENVELOPES_MAX: Final = 8192  # ~ 2 minutes of messages at 60/s (gossipsub's seen TTL is 120 s)
 SENDER_RECORDS_MAX: Final = 1024  # peers whose last signed peer record we remember (patch 13)
+SENDER_RECORD_REUSE_S: Final = 5.0  # patch 14: our own signed peer record re-read at most this often
 SENDER_RECORD_RECHECK_S: Final = 600.0  # re-consume an unchanged record this often (its peerstore TTL is 2 h)
 
 
@@ -373,7 +375,7 @@ def _apply_containment() -> None:
 
 
 def _apply_per_message_costs() -> None:
-    """Patches 11-13: py-libp2p work per gossip message that the propagation profile (issue 15,
+    """Patches 11-14: py-libp2p work per gossip message that the propagation profile (issue 15,
     bench/p2p_propagation.py --profile) showed and that changes nothing on the wire or in any verdict."""
     import libp2p.pubsub.gossipsub as gossipsub
     import libp2p.pubsub.pubsub as pubsub
@@ -424,3 +426,26 @@ def _apply_per_message_costs() -> None:
 
     pubsub.maybe_consume_signed_record = _consume_once  # type: ignore[attr-defined]
     gossipsub.maybe_consume_signed_record = _consume_once  # type: ignore[attr-defined]
+
+    # 14. Every RPC pubsub sends (each forwarded message, each control message) carries our signed
+    #     peer record, and `env_to_send_in_RPC` re-read and re-parsed the host's listen multiaddrs each
+    #     time to see whether the cached record is still current. The answer is now reused for
+    #     SENDER_RECORD_REUSE_S (a changed listen address reaches peers that much later; the record
+    #     itself is still made and signed by py-libp2p).
+    import libp2p.pubsub.floodsub as floodsub
+
+    orig_env = pubsub.env_to_send_in_RPC  # type: ignore[attr-defined]
+    own: weakref.WeakKeyDictionary[Any, tuple[bytes, float]] = weakref.WeakKeyDictionary()
+
+    def _env_reused(host: Any) -> tuple[bytes, bool]:
+        now = time.monotonic()
+        hit = own.get(host)
+        if hit is not None and now - hit[1] < SENDER_RECORD_REUSE_S:
+            return hit[0], False
+        envelope, fresh = orig_env(host)
+        with contextlib.suppress(TypeError):  # a host that cannot be weakly referenced: not cached
+            own[host] = (envelope, now)
+        return envelope, fresh
+
+    for module in (pubsub, gossipsub, floodsub):
+        module.env_to_send_in_RPC = _env_reused  # type: ignore[attr-defined]
