@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {}
     try:
         net.start()
-        idle = net.idle_cpu(5.0)
+        idle = net.idle_cpu(10.0)
         spy = None
         if a.profile is not None and a.profile_rate is None:
             spy = start_profile(net, a.profile)
