@@ -61,3 +61,23 @@ async def test_forged_copy_of_an_accepted_message_is_still_rejected_and_scored()
         await wait_for(lambda: net.guard_stats()["envelope_rejected"] >= 1)
         assert net.svc.scoring.score(a.peer_id) < 0
         assert other not in net.node.get_epoch_proof_quotes(1)
+
+
+def test_nodes_message_splices_records_exactly_as_rlp_encodes_them() -> None:
+    """NODES answers splice each record's RLP instead of re-encoding it: byte-identical output, and the
+    decoder reads back the same records (0, 1 and many records; short and long list headers)."""
+    import os
+
+    import rlp
+
+    from p2p.discv5.messages import NODES, Nodes, decode_message, encode_message
+    from p2p.enr import Enr
+
+    enrs = [Enr.create(os.urandom(31) + b"\x01", ip="127.0.0.1", tcp=40000 + i, udp=40000 + i) for i in range(5)]
+    for records in ([], enrs[:1], enrs):
+        for request_id, total in ((b"\x01", 1), (os.urandom(8), 3)):
+            msg = Nodes(request_id, total, tuple(records))
+            expected = bytes([NODES]) + bytes(rlp.encode(
+                [request_id, total.to_bytes(1, "big"), [rlp.decode(e.to_rlp()) for e in records]]))
+            assert encode_message(msg) == expected
+            assert decode_message(encode_message(msg)) == msg
