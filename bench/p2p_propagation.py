@@ -1,7 +1,7 @@
 """Gossip propagation across real node processes: N x `python -m node --p2p` plus one js-libp2p peer.
 
     python bench/p2p_propagation.py [--nodes 20] [--seconds 60] [--tx-rate 1] [--quote-rate 0.5]
-                                    [--sweep 1,2,5,10,20,40] [--sweep-seconds 20] [--profile out.svg]
+                                    [--sweep 1,2,3,4,5,6,8,10,20,40] [--sweep-seconds 20] [--profile out.svg]
 
 Set-up, as in production: a discv5 boot node (`python -m node --p2p-bootstrap`), N node processes
 (`python -m node --p2p`, each its own DATA_DIRECTORY under a temp dir, 127.0.0.1, free ports) that find
@@ -531,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=0, help="seed phase: this many messages instead of --seconds")
     ap.add_argument("--tx-rate", type=float, default=1.0)
     ap.add_argument("--quote-rate", type=float, default=0.5)
-    ap.add_argument("--sweep", default="1,2,5,10,20,40", help="msgs/s; empty: no sweep")
+    ap.add_argument("--sweep", default="1,2,3,4,5,6,8,10,20,40",
+                    help="msgs/s (stops once p99 passes 2 s); empty: no sweep")
     ap.add_argument("--sweep-seconds", type=float, default=20.0)
     ap.add_argument("--settle", type=float, default=10.0, help="max wait for the last deliveries of a phase")
     ap.add_argument("--seed", type=int, default=7)
