@@ -317,6 +317,11 @@ VARS: Final[tuple[Var, ...]] = (
         "interop/js/node_modules of a source checkout, so an installed wheel needs it for L1 roles."),
     Var("P2P_STATIC_PEERS", "p2p_static_peers", parse_csv, (), "multiaddr list",
         "Comma-separated `/ip4/<ip>/tcp/<port>/p2p/<peer id>` peers kept connected (redialled when dropped)."),
+    # --- p2p propagation tracing (p2p-prop, issue 15)
+    Var("P2P_GOSSIP_TRACE", "p2p_gossip_trace", parse_bool, False, "bool",
+        "Log one line per accepted gossip message (`gossip arrival`: topic, first 16 hex digits of the "
+        "payload's sha256, wall-clock arrival time); for propagation measurements "
+        "(bench/p2p_propagation.py). Costs one log line per message."),
     # --- broker job leases, durability and limits (broker-leases; names as Aztec 0.63.1 where it has them)
     Var("PROVER_JOB_TIMEOUT_MS", "prover_job_timeout_ms", _int_parser(50, 86_400_000), 3000, "ms",
         "Job lease: a job whose agent sends no heartbeat for this long goes to another agent "
@@ -412,6 +417,8 @@ class NodeConfig:
     # packaging / p2p wiring (structure-pkg)
     aztec_node_modules: Path | None = None
     p2p_static_peers: tuple[str, ...] = ()
+    # p2p propagation tracing (p2p-prop)
+    p2p_gossip_trace: bool = False
     prover_job_timeout_ms: int = 3000
     prover_job_poll_interval_ms: int = 500
     prover_agent_poll_interval_ms: int = 1000

@@ -10,6 +10,7 @@ signature and shape only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import socket
@@ -54,6 +55,13 @@ def check_tcp_listen(variable: str, host: str, port: int) -> None:
 
 def _concrete(hp: HostPort | None) -> HostPort | None:
     return hp if hp is not None and hp.host not in ("", "0.0.0.0", "::") else None
+
+
+def gossip_trace(topic: str, data: bytes) -> None:
+    """P2P_GOSSIP_TRACE: one line per accepted gossip message, with the wall-clock arrival time (the
+    propagation bench matches the sha256 prefix against what it published)."""
+    log.info("gossip arrival", extra={"topic": topic, "sha": hashlib.sha256(data).hexdigest()[:16],
+                                      "arrival": time.time()})
 
 
 class L1ChainState:
@@ -206,6 +214,8 @@ class P2PNode:
             escrow=escrow,
             tx_store=tx_store,
         )
+        if c.p2p_gossip_trace:
+            service.intake.on_accept = gossip_trace
         if tx_store is not None:
             restored = await trio.to_thread.run_sync(service.tx_pool.restore, chain_state.next_block_number())
             log.info("tx pool restored", extra={"txs": restored, "path": str(tx_store.path)})

@@ -81,6 +81,11 @@ class SqliteTxStore:
             self._stats["inline_flushes"] += 1
             self.flush()
 
+    def pending(self) -> int:
+        """Changes queued for the next flush."""
+        with self._lock:
+            return len(self._changes)
+
     def flush(self) -> int:
         """Write every queued change in one fsync'd transaction; returns how many."""
         with self._lock:
@@ -136,6 +141,8 @@ class TxStoreFlusher:
         try:
             while True:
                 await trio.sleep(self.interval)
+                if not self.store.pending() and not self.failing:
+                    continue  # nothing to write: no worker-thread round trip (5 a second per idle node)
                 try:
                     await trio.to_thread.run_sync(self.store.flush)
                 except sqlite3.Error as e:

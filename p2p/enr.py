@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import TypeAlias
+from typing import Any, Final, TypeAlias
 
 import rlp
 from coincurve import PrivateKey, PublicKey
@@ -71,6 +72,11 @@ def _verify_v4(public_key: bytes, signature: bytes, digest: bytes) -> bool:
 
 def _sign_v4(secret: bytes, digest: bytes) -> bytes:
     return bytes(PrivateKey(secret).sign_recoverable(digest, hasher=None)[:64])
+
+
+# verified records by their RLP items (Enr.from_rlp_items); least recently used dropped past the cap
+_VERIFIED: OrderedDict[tuple[bytes, ...], Enr] = OrderedDict()
+_VERIFIED_MAX: Final = 4096
 
 
 class Enr:
@@ -160,9 +166,27 @@ class Enr:
 
     @classmethod
     def from_rlp_items(cls, items: object, raw: bytes | None = None) -> Enr:
-        """Verify a record already decoded into RLP items (e.g. inside a NODES message)."""
+        """Verify a record already decoded into RLP items (e.g. inside a NODES message). Records seen
+        before (the same items, so the same bytes) come from a bounded cache of verified ones: every
+        discv5 lookup brings back mostly the same records, and their signature check was the largest
+        idle cost of a node (issue 15's profile)."""
         if not isinstance(items, list):
             raise EnrError("ENR must be an RLP list")
+        key = tuple(items) if all(isinstance(i, bytes) for i in items) else None
+        if key is not None:
+            hit = _VERIFIED.get(key)
+            if hit is not None:
+                _VERIFIED.move_to_end(key)
+                return hit
+        enr = cls._verify_items(items, raw)
+        if key is not None:
+            _VERIFIED[key] = enr
+            if len(_VERIFIED) > _VERIFIED_MAX:
+                _VERIFIED.popitem(last=False)
+        return enr
+
+    @classmethod
+    def _verify_items(cls, items: list[Any], raw: bytes | None) -> Enr:
         if len(items) < 2 or len(items) % 2 != 0:
             raise EnrError("ENR must hold a signature, seq and key/value pairs")
         if raw is None:

@@ -130,6 +130,9 @@ class GossipIntake:
             self._send[t], self._recv[t] = s, r
         self.proposal_handlers: list[BlockProposalHandler] = []
         self.publisher: Publisher | None = None
+        # called with (topic, data) for each accepted message, before it is queued (the node's
+        # P2P_GOSSIP_TRACE log line); must not raise
+        self.on_accept: Callable[[str, bytes], None] | None = None
         self.last_reject: dict[str, str] = {}
         self._stats: dict[str, dict[str, int]] = {
             t: {
@@ -179,6 +182,8 @@ class GossipIntake:
                 st["ignored"] += 1
             return False
         st["accepted"] += 1
+        if self.on_accept is not None:
+            self.on_accept(topic, data)
         try:
             self._send[topic].send_nowait((forwarder, verdict.value))
         except trio.WouldBlock:

@@ -499,6 +499,8 @@ class Libp2pHost:
         st: dict[str, object] = {
             "validator_errors": self.validator_errors,
             "disconnected_banned": self.disconnected_banned,
+            # process-wide (libp2p_patches patch 11): envelopes verified once per message, not per copy
+            "verified_envelopes": libp2p_patches.verified_envelopes.statistics(),
         }
         if self._hooks is not None:
             st["containment"] = self._hooks.guard.statistics()

@@ -7,7 +7,11 @@ the code base touches py-libp2p internals.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import time
+import weakref
+from collections import OrderedDict
 from typing import Any, Final, Protocol
 
 log = logging.getLogger(__name__)
@@ -18,6 +22,10 @@ SUBSCRIPTION_CHANNEL_SIZE: Final = 256
 
 _applied = False
 SEQNO_LENGTH: Final = 8  # js gossipsub 13 (StrictSign) rejects any other length as InvalidSeqno
+VERIFIED_ENVELOPES_MAX: Final = 8192  # ~ 2 minutes of messages at 60/s (gossipsub's seen TTL is 120 s)
+SENDER_RECORDS_MAX: Final = 1024  # peers whose last signed peer record we remember (patch 13)
+SENDER_RECORD_REUSE_S: Final = 5.0  # patch 14: our own signed peer record re-read at most this often
+SENDER_RECORD_RECHECK_S: Final = 600.0  # re-consume an unchanged record this often (its peerstore TTL is 2 h)
 
 
 class FaultHooks(Protocol):
@@ -84,6 +92,52 @@ def envelope_problem(msg: Any) -> str | None:
         return _envelope_problem(msg)
     except Exception as e:  # e.g. a topic id that is not UTF-8 (proto2 hands it over as bytes)
         return f"undecodable envelope: {type(e).__name__}"
+
+
+class VerifiedEnvelopes:
+    """Messages whose envelope passed `envelope_problem`, keyed by (from, seqno) and holding what the
+    signature covers plus the signature and key, so an identical copy (gossipsub delivers each message
+    once per mesh peer) is known valid without a second ECDSA verify. Only an exact match counts: a
+    copy with other data, topic, key or signature is checked in full (same verdict as without the
+    cache). Bounded: least recently added dropped past `max_entries`."""
+
+    def __init__(self, max_entries: int = VERIFIED_ENVELOPES_MAX) -> None:
+        self.max_entries = max_entries
+        self._known: OrderedDict[tuple[bytes, bytes], tuple[bytes, bytes, tuple[str, ...], bytes]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _entry(msg: Any) -> tuple[bytes, bytes, tuple[str, ...], bytes]:
+        return (bytes(msg.signature), bytes(msg.key), tuple(msg.topicIDs), hashlib.sha256(msg.data).digest())
+
+    def known(self, msg: Any) -> bool:
+        try:
+            entry = self._known.get((bytes(msg.from_id), bytes(msg.seqno)))
+            ok = entry is not None and entry == self._entry(msg)
+        except Exception:  # an odd field (e.g. a non-UTF-8 topic): not known, checked in full
+            ok = False
+        if ok:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return ok
+
+    def statistics(self) -> dict[str, int]:
+        """Entries held (at most max_entries; the oldest is dropped) and exact-copy hits/misses."""
+        return {"entries": len(self._known), "max_entries": self.max_entries, "hits": self.hits,
+                "misses": self.misses}
+
+    def remember(self, msg: Any) -> None:
+        try:
+            self._known[(bytes(msg.from_id), bytes(msg.seqno))] = self._entry(msg)
+        except Exception:
+            return
+        if len(self._known) > self.max_entries:
+            self._known.popitem(last=False)
+
+
+verified_envelopes = VerifiedEnvelopes()
 
 
 def _envelope_problem(msg: Any) -> str | None:
@@ -155,6 +209,8 @@ def apply() -> None:
     _signature_validator = pubsub.signature_validator  # type: ignore[attr-defined]
 
     def _signature_validator_no_raise(msg: Any) -> bool:
+        if verified_envelopes.known(msg):  # patch 11: patch 7 just verified this exact message
+            return True
         try:
             return bool(_signature_validator(msg))
         except Exception:
@@ -163,6 +219,7 @@ def apply() -> None:
     pubsub.signature_validator = _signature_validator_no_raise  # type: ignore[attr-defined]
 
     _apply_containment()
+    _apply_per_message_costs()
     _applied = True
 
 
@@ -251,12 +308,13 @@ def _apply_containment() -> None:
                 log.info("gossip message from %s dropped: %r", msg_forwarder, e)
             return
         peer = str(msg_forwarder)
-        if self.strict_signing:
+        if self.strict_signing and not verified_envelopes.known(msg):  # patch 11: copies verified once
             problem = envelope_problem(msg)
             if problem is not None:
                 topic = msg.topicIDs[0] if len(msg.topicIDs) else ""
                 hooks.envelope_invalid(peer, topic if isinstance(topic, str) else repr(topic), problem)
                 return
+            verified_envelopes.remember(msg)
         if not hooks.message_begin(peer):
             return
         try:
@@ -314,3 +372,80 @@ def _apply_containment() -> None:
         return await orig_add_conn(self, muxed_conn, direction)
 
     swarm.Swarm.add_conn = _add_conn  # type: ignore[method-assign]
+
+
+def _apply_per_message_costs() -> None:
+    """Patches 11-14: py-libp2p work per gossip message that the propagation profile (issue 15,
+    bench/p2p_propagation.py --profile) showed and that changes nothing on the wire or in any verdict."""
+    import libp2p.pubsub.gossipsub as gossipsub
+    import libp2p.pubsub.pubsub as pubsub
+    import libp2p.stream_muxer.yamux.yamux as yamux
+
+    # 11. (in patches 4 and 7 above) Each message arrives once per mesh peer (up to D=8 copies) and
+    #     patch 7 checked every copy's envelope, an ECDSA verify plus a protobuf re-encode of the
+    #     payload, before py-libp2p's seen check; py-libp2p then verified the first copy's signature a
+    #     second time. `verified_envelopes` remembers each verified (from, seqno) with its signature,
+    #     key, topic and a digest of the data: an exact copy skips both verifies.
+
+    # 12. Yamux window updates: py-libp2p 0.8.1 defaults PY_YAMUX_RELEASE_ON_READ to on, which sends a
+    #     WINDOW_UPDATE frame (one more noise-encrypted write) after every read that leaves the window
+    #     above half, i.e. one per gossip message per stream. go-yamux and js-yamux send one when half
+    #     the window is consumed; so do we now (the hysteresis path below it). The PY_YAMUX_* tuning
+    #     variables are read once here instead of several os.getenv calls per read.
+    release_on_read = yamux._yamux_release_on_read() if yamux._py_yamux_env_set("RELEASE_ON_READ") else False
+    hysteresis_off = yamux._yamux_disable_hysteresis()
+    divisor = yamux._yamux_batch_threshold_divisor()
+    perf_debug = yamux._perf_yamux_debug_enabled()
+    yamux._yamux_release_on_read = lambda: release_on_read
+    yamux._yamux_disable_hysteresis = lambda: hysteresis_off
+    yamux._yamux_batch_threshold_divisor = lambda: divisor
+    yamux._perf_yamux_debug_enabled = lambda: perf_debug
+
+    # 13. py-libp2p peers attach their signed peer record (an Envelope) to every pubsub RPC and the
+    #     receiver verified its signature on every RPC (`maybe_consume_signed_record`). An unchanged
+    #     record from the same peer is now consumed once per SENDER_RECORD_RECHECK_S (its peerstore TTL
+    #     is 2 h); a new or changed one is checked as before.
+    orig_consume = pubsub.maybe_consume_signed_record  # type: ignore[attr-defined]
+    last: OrderedDict[Any, tuple[bytes, float]] = OrderedDict()
+
+    def _consume_once(msg: Any, host: Any, peer_id: Any) -> bool:
+        if not msg.HasField("senderRecord"):
+            return True
+        record = bytes(msg.senderRecord)
+        now = time.monotonic()
+        seen = last.get(peer_id)
+        if seen is not None and seen[0] == record and now - seen[1] < SENDER_RECORD_RECHECK_S:
+            return True
+        ok = bool(orig_consume(msg, host, peer_id))
+        if ok:
+            last[peer_id] = (record, now)
+            last.move_to_end(peer_id)
+            if len(last) > SENDER_RECORDS_MAX:
+                last.popitem(last=False)
+        return ok
+
+    pubsub.maybe_consume_signed_record = _consume_once  # type: ignore[attr-defined]
+    gossipsub.maybe_consume_signed_record = _consume_once  # type: ignore[attr-defined]
+
+    # 14. Every RPC pubsub sends (each forwarded message, each control message) carries our signed
+    #     peer record, and `env_to_send_in_RPC` re-read and re-parsed the host's listen multiaddrs each
+    #     time to see whether the cached record is still current. The answer is now reused for
+    #     SENDER_RECORD_REUSE_S (a changed listen address reaches peers that much later; the record
+    #     itself is still made and signed by py-libp2p).
+    import libp2p.pubsub.floodsub as floodsub
+
+    orig_env = pubsub.env_to_send_in_RPC  # type: ignore[attr-defined]
+    own: weakref.WeakKeyDictionary[Any, tuple[bytes, float]] = weakref.WeakKeyDictionary()
+
+    def _env_reused(host: Any) -> tuple[bytes, bool]:
+        now = time.monotonic()
+        hit = own.get(host)
+        if hit is not None and now - hit[1] < SENDER_RECORD_REUSE_S:
+            return hit[0], False
+        envelope, fresh = orig_env(host)
+        with contextlib.suppress(TypeError):  # a host that cannot be weakly referenced: not cached
+            own[host] = (envelope, now)
+        return envelope, fresh
+
+    for module in (pubsub, gossipsub, floodsub):
+        module.env_to_send_in_RPC = _env_reused  # type: ignore[attr-defined]

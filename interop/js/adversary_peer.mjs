@@ -1,5 +1,5 @@
 // A hostile js-libp2p 1.5.0 + gossipsub 13.0.0 peer for bench/adversarial_p2p.py. Same stack as
-// gossip_peer.mjs (TCP, noise, yamux/mplex, identify prefix 'aztec', gossipsub StrictSign), plus raw
+// gossip_peer.mjs (aztec_libp2p.mjs, library-default scoring), plus raw
 // streams on any protocol and publish floods.
 //
 // env: LISTEN_PORT (default 0), PEER_ID_PRIVATE_KEY (Aztec hex form, optional).
@@ -11,35 +11,17 @@
 //   {"cmd":"peers"}   {"cmd":"stop"}
 import { createInterface } from 'node:readline';
 
-import { gossipsub } from '@chainsafe/libp2p-gossipsub';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { mplex } from '@libp2p/mplex';
-import { tcp } from '@libp2p/tcp';
-import { createFromPrivKey, createSecp256k1PeerId } from '@libp2p/peer-id-factory';
-import { unmarshalPrivateKey } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p } from 'libp2p';
 
-const TOPICS = ['/aztec/tx/0.1.0', '/aztec/block_proposal/0.1.0', '/aztec/block_attestation/0.1.0', '/aztec/epoch_proof_quote/0.1.0'];
-const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
+import { TOPICS as TOPIC_MAP, createAztecLibp2p, out } from './aztec_libp2p.mjs';
+
+const TOPICS = Object.values(TOPIC_MAP);
 
 async function main() {
-  const port = Number(process.env.LISTEN_PORT ?? 0);
-  const peerId = process.env.PEER_ID_PRIVATE_KEY
-    ? await createFromPrivKey(await unmarshalPrivateKey(Buffer.from(process.env.PEER_ID_PRIVATE_KEY, 'hex')))
-    : await createSecp256k1PeerId();
-  const node = await createLibp2p({
-    peerId,
-    addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
-    transports: [tcp()],
-    connectionEncryption: [noise()],
-    streamMuxers: [yamux(), mplex()],
-    services: {
-      identify: identify({ protocolPrefix: 'aztec' }),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, D: 8, Dlo: 4, Dhi: 12, heartbeatInterval: 1000 }),
-    },
+  const node = await createAztecLibp2p({
+    port: Number(process.env.LISTEN_PORT ?? 0),
+    privateKeyHex: process.env.PEER_ID_PRIVATE_KEY,
+    aztecScoring: false,
   });
   const pubsub = node.services.pubsub;
   await node.start();

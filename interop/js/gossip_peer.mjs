@@ -5,7 +5,11 @@
 // invalidMessageDeliveriesWeight -20, decay 0.5), raw toBuffer payloads, no snappy.
 // Received quotes/txs/proposals/attestations are decoded with @aztec/circuit-types@0.63.1.
 //
-// argv: none. env: LISTEN_PORT (default 0), PEER_ID_PRIVATE_KEY (Aztec hex form, optional).
+// The libp2p set-up is aztec_libp2p.mjs (shared with adversary_peer.mjs).
+//
+// argv: none. env: LISTEN_PORT (default 0), PEER_ID_PRIVATE_KEY (Aztec hex form, optional),
+// MESSAGE_EVENTS=brief: message events carry only topic, sha (first 16 hex digits of the payload's
+// sha256) and arrival (wall clock, s), no payload or decoding (bench/p2p_propagation.py).
 // stdout: one JSON object per line: {"event":"ready",...}, {"event":"message",...}, {"event":"reply",...}.
 // stdin: one JSON command per line:
 //   {"cmd":"dial","addr":"/ip4/.../tcp/.../p2p/..."}
@@ -13,19 +17,10 @@
 //   {"cmd":"publish_quote","privateKey":"0x..","epochToProve":"5","validUntilSlot":"100",
 //    "bondAmount":"2000","basisPointFee":250,"chainId":31337,"rollupAddress":"0x.."}
 //   {"cmd":"peers"}            -> {"event":"reply","cmd":"peers","peers":[...],"topicPeers":{...}}
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 
-import { gossipsub } from '@chainsafe/libp2p-gossipsub';
-import { createTopicScoreParams, createPeerScoreParams } from '@chainsafe/libp2p-gossipsub/score';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { mplex } from '@libp2p/mplex';
-import { tcp } from '@libp2p/tcp';
-import { createFromPrivKey, createSecp256k1PeerId } from '@libp2p/peer-id-factory';
-import { unmarshalPrivateKey } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p } from 'libp2p';
 
 import { BlockAttestation, BlockProposal, EpochProofQuote, EpochProofQuotePayload, Tx } from '@aztec/circuit-types';
 import { Buffer32 } from '@aztec/foundation/buffer';
@@ -33,14 +28,7 @@ import { Secp256k1Signer, recoverAddress } from '@aztec/foundation/crypto';
 import { EthAddress } from '@aztec/foundation/eth-address';
 import { hashTypedData } from 'viem';
 
-const TOPICS = {
-  tx: '/aztec/tx/0.1.0',
-  block_proposal: '/aztec/block_proposal/0.1.0',
-  block_attestation: '/aztec/block_attestation/0.1.0',
-  epoch_proof_quote: '/aztec/epoch_proof_quote/0.1.0',
-};
-
-const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
+import { TOPICS, createAztecLibp2p, out } from './aztec_libp2p.mjs';
 
 const QUOTE_TYPES = {
   EpochProofQuote: [
@@ -93,42 +81,19 @@ function decode(topic, data) {
 }
 
 async function main() {
-  const port = Number(process.env.LISTEN_PORT ?? 0);
-  const peerId = process.env.PEER_ID_PRIVATE_KEY
-    ? await createFromPrivKey(await unmarshalPrivateKey(Buffer.from(process.env.PEER_ID_PRIVATE_KEY, 'hex')))
-    : await createSecp256k1PeerId();
-  const topicScore = () =>
-    createTopicScoreParams({ topicWeight: 1, invalidMessageDeliveriesWeight: -20, invalidMessageDeliveriesDecay: 0.5 });
-  const node = await createLibp2p({
-    peerId,
-    addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
-    transports: [tcp({ maxConnections: 100, backlog: 5 })],
-    connectionEncryption: [noise()],
-    streamMuxers: [yamux(), mplex()],
-    connectionManager: { minConnections: 10, maxConnections: 100 },
-    services: {
-      identify: identify({ protocolPrefix: 'aztec' }),
-      pubsub: gossipsub({
-        allowPublishToZeroTopicPeers: true,
-        D: 8,
-        Dlo: 4,
-        Dhi: 12,
-        heartbeatInterval: 1000,
-        mcacheLength: 5,
-        mcacheGossip: 3,
-        scoreParams: createPeerScoreParams({
-          topics: {
-            [TOPICS.tx]: topicScore(),
-            [TOPICS.block_attestation]: topicScore(),
-            [TOPICS.epoch_proof_quote]: topicScore(),
-          },
-        }),
-      }),
-    },
+  const node = await createAztecLibp2p({
+    port: Number(process.env.LISTEN_PORT ?? 0),
+    privateKeyHex: process.env.PEER_ID_PRIVATE_KEY,
   });
+  const brief = process.env.MESSAGE_EVENTS === 'brief';
   const pubsub = node.services.pubsub;
   pubsub.addEventListener('gossipsub:message', evt => {
     const { msg, propagationSource, msgId } = evt.detail;
+    if (brief) {
+      const sha = createHash('sha256').update(msg.data).digest('hex').slice(0, 16);
+      out({ event: 'message', topic: msg.topic, sha, arrival: Date.now() / 1000 });
+      return;
+    }
     out({
       event: 'message',
       topic: msg.topic,

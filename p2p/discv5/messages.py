@@ -85,13 +85,24 @@ def encode_message(message: Message) -> bytes:
     elif isinstance(message, FindNode):
         kind, body = FINDNODE, [message.request_id, [_uint(d) for d in message.distances]]
     elif isinstance(message, Nodes):
-        enrs = [rlp.decode(e.to_rlp()) for e in message.enrs]
-        kind, body = NODES, [message.request_id, _uint(message.total), enrs]
+        # the records' own (canonical) RLP spliced in, not decoded and re-encoded for every answer
+        records = _rlp_list(b"".join(e.to_rlp() for e in message.enrs))
+        head = bytes(rlp.encode(message.request_id)) + bytes(rlp.encode(_uint(message.total)))
+        return bytes([NODES]) + _rlp_list(head + records)
     elif isinstance(message, TalkReq):
         kind, body = TALKREQ, [message.request_id, message.protocol, message.request]
     else:
         kind, body = TALKRESP, [message.request_id, message.response]
     return bytes([kind]) + bytes(rlp.encode(body))
+
+
+def _rlp_list(payload: bytes) -> bytes:
+    """RLP list header + payload (the payload being the concatenated encodings of the items)."""
+    n = len(payload)
+    if n < 56:
+        return bytes([0xC0 + n]) + payload
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(size)]) + size + payload
 
 
 def encode_nodes_payload_size(enrs: list[Enr]) -> int:
