@@ -45,6 +45,7 @@ log = logging.getLogger("core.http")
 
 READ_SIZE: Final = 1 << 16
 _ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_BURST: Final = 256  # connections taken from the backlog per accept wake-up (see _accept_loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +297,9 @@ class HttpServer:
         return not (self.stats.open >= self.max_connections and not self._evict(self._idle))
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        raw = getattr(listener.socket, "_sock", None)  # trio's listener wraps a non-blocking stdlib one
+        if raw is not None and raw.gettimeout() != 0.0:
+            raw = None
         async with listener:
             while True:
                 try:
@@ -308,23 +312,37 @@ class HttpServer:
                     self._evict(self._idle)
                     await trio.sleep(0.05)
                     continue
-                try:
-                    peer = stream.socket.getpeername()
-                except OSError:
-                    await trio.aclose_forcefully(stream)
-                    continue
-                ip, port = str(peer[0]), int(peer[1])
-                if not self._admit(ip):
-                    self.stats.refused += 1
-                    await trio.aclose_forcefully(stream)
-                    continue
-                self.stats.accepted += 1
-                self.stats.open += 1
-                self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-                c = _Conn(self, stream, ip, port, nursery=nursery)  # (the nursery runs disconnect watchers)
-                self._conns.add(c)
-                self._set_idle(c, True)
-                nursery.start_soon(self._serve, c)
+                await self._open(stream, nursery)
+                # The rest of the backlog without a scheduler round each: trio's accept yields after
+                # every connection, so with many busy connections 1,000 agents connecting at once
+                # waited ~3.5 s in the backlog (issue 15, bench/broker_bench.py at K = 1000). Errors
+                # (EMFILE, ...) are left to the awaited accept above.
+                for _ in range(ACCEPT_BURST if raw is not None else 0):
+                    try:
+                        sock, _addr = raw.accept()  # type: ignore[union-attr]
+                    except OSError:
+                        break
+                    await self._open(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), nursery)
+
+    async def _open(self, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
+        """Admit (or refuse) one accepted connection and start serving it."""
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            await trio.aclose_forcefully(stream)
+            return
+        ip, port = str(peer[0]), int(peer[1])
+        if not self._admit(ip):
+            self.stats.refused += 1
+            await trio.aclose_forcefully(stream)
+            return
+        self.stats.accepted += 1
+        self.stats.open += 1
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        c = _Conn(self, stream, ip, port, nursery=nursery)  # (the nursery runs disconnect watchers)
+        self._conns.add(c)
+        self._set_idle(c, True)
+        nursery.start_soon(self._serve, c)
 
     # ------------------------------------------------------------------ one connection
     # One cancel scope per connection (c.scope). Its deadline (c.deadline, a plain float: trio's
