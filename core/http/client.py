@@ -12,8 +12,9 @@ from typing import Final
 
 import trio
 
+from core.http.sockio import plain_socket, recv_some, send_all
+
 MAX_HEADERS: Final = 64 << 10
-READ_SIZE: Final = 1 << 16
 _OK_HEAD: Final = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
 
 
@@ -35,6 +36,7 @@ class HttpConnection:
         self._head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n%scontent-length: " % (
             path, host.encode(), self._extra)
         self._stream: trio.SocketStream | None = None
+        self._raw: socket.socket | None = None  # the plain socket under _stream (core.http.sockio)
         self._buf = bytearray()
         self._lock = trio.Lock()
 
@@ -42,6 +44,7 @@ class HttpConnection:
         if self._stream is not None:
             await trio.aclose_forcefully(self._stream)
         self._stream = None
+        self._raw = None
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
         lock = self._lock
@@ -58,39 +61,6 @@ class HttpConnection:
         finally:
             lock.release()
 
-    # Socket I/O (issue 15: agents share the broker's 2 cores): on the plain socket under trio's
-    # SocketStream, try the non-blocking call first and wait only on EAGAIN - trio's stream yields
-    # to the scheduler after every successful send and recv, three round-trips per call instead of
-    # the one wait for the answer. Waits stay cancel points.
-
-    async def _send(self, stream: trio.SocketStream, data: bytes) -> None:
-        raw = getattr(stream.socket, "_sock", None)
-        if raw is not None:
-            try:
-                sent = raw.send(data)
-            except BlockingIOError:
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        await stream.send_all(data)
-
-    async def _recv(self, stream: trio.SocketStream) -> bytes:
-        raw = getattr(stream.socket, "_sock", None)
-        if raw is None:
-            return await stream.receive_some(READ_SIZE)
-        try:
-            data: bytes = raw.recv(READ_SIZE)
-        except BlockingIOError:
-            while True:
-                await trio.lowlevel.wait_readable(raw)
-                try:
-                    return raw.recv(READ_SIZE)  # type: ignore[no-any-return]
-                except BlockingIOError:
-                    continue
-        await trio.lowlevel.checkpoint()  # the bytes were already there: still yield once (fairness)
-        return data
-
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         """Requests are written directly; responses are parsed by a small reader for the
         Content-Length case and fall back to h11 for anything else."""
@@ -101,16 +71,17 @@ class HttpConnection:
                 raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
             with contextlib.suppress(OSError):
                 self._stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._raw = plain_socket(self._stream.socket)
             self._buf = bytearray()
         stream = self._stream
         try:
-            await self._send(stream, b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
+            await send_all(self._raw, stream, b"%s%d\r\n\r\n%s" % (self._head, len(body), body))  # one send
             buf = self._buf
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 if len(buf) > MAX_HEADERS:
                     raise TransportError("response headers too large")
-                got = await self._recv(stream)
+                got = await recv_some(self._raw, stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got
@@ -148,7 +119,7 @@ class HttpConnection:
         try:
             total = end + 4 + length
             while len(buf) < total:
-                got = await self._recv(stream)
+                got = await recv_some(self._raw, stream)
                 if not got:
                     raise TransportError("connection closed by the server")
                 buf += got

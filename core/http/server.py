@@ -31,6 +31,7 @@ import contextvars
 import errno
 import logging
 import math
+import socket
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,10 +41,10 @@ import h11
 import trio
 
 from core.http.framing import FastRequest, encode_response, parse_head
+from core.http.sockio import READ_SIZE, plain_socket, recv_some, send_all
 
 log = logging.getLogger("core.http")
 
-READ_SIZE: Final = 1 << 16
 _ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 ACCEPT_BURST: Final = 256  # connections taken from the backlog per accept wake-up (see _accept_loop)
 
@@ -155,7 +156,7 @@ class _Conn:
     disconnected: trio.Event | None = None
     watch_scope: trio.CancelScope | None = None
     watch_done: trio.Event | None = None
-    raw: Any = None  # the stdlib socket under a trio SocketStream (None: another stream; see _receive)
+    raw: socket.socket | None = None  # the plain socket under a SocketStream (None: another stream; sockio)
 
     def watch_disconnect(self) -> trio.Event:
         if self.disconnected is None:
@@ -297,9 +298,7 @@ class HttpServer:
         return not (self.stats.open >= self.max_connections and not self._evict(self._idle))
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        raw = getattr(listener.socket, "_sock", None)  # trio's listener wraps a non-blocking stdlib one
-        if raw is not None and raw.gettimeout() != 0.0:
-            raw = None
+        raw = plain_socket(listener.socket)
         async with listener:
             while True:
                 try:
@@ -354,9 +353,7 @@ class HttpServer:
     async def _serve(self, c: _Conn) -> None:
         lim = self.limits
         if isinstance(c.stream, trio.SocketStream):
-            c.raw = getattr(c.stream.socket, "_sock", None)  # trio's socket wraps a non-blocking stdlib one
-            if c.raw is not None and c.raw.gettimeout() != 0.0:
-                c.raw = None
+            c.raw = plain_socket(c.stream.socket)
         try:
             with c.scope:  # (trio's SocketStream already sets TCP_NODELAY)
                 c.deadline = trio.current_time() + lim.header_timeout
@@ -378,47 +375,18 @@ class HttpServer:
                 self._release(c)
             await trio.aclose_forcefully(c.stream)
 
-    # Socket I/O of the request loop (issue 15: trio scheduling + socket I/O were a third of the
-    # broker's CPU). trio's SocketStream yields to the scheduler after every successful recv and
-    # send (a checkpoint each); on a plain socket the loop instead tries the non-blocking call
-    # first and waits only when the kernel has nothing (EAGAIN), so a request costs one wake-up
-    # for its bytes. Fairness: a recv that succeeded without waiting (pipelined bytes) still
-    # yields once. Every wait stays a cancel point of the connection's scope (timeouts,
-    # eviction), and only one task reads a connection at a time (the disconnect watcher is
-    # stopped before the next read, as before). Any other stream (tests, fuzzers) takes trio's path.
+    # Socket I/O of the request loop: core/http/sockio.py (one wake-up per request on a plain
+    # socket). Only one task reads a connection at a time (the disconnect watcher is stopped before
+    # the next read), and every wait is a cancel point of the connection's scope (timeouts, eviction).
 
     async def _receive(self, c: _Conn) -> bytes:
-        raw = c.raw
-        if raw is None:
-            data = await c.stream.receive_some(READ_SIZE)
-        else:
-            try:
-                data = raw.recv(READ_SIZE)
-            except BlockingIOError:
-                while True:
-                    await trio.lowlevel.wait_readable(raw)
-                    try:
-                        data = raw.recv(READ_SIZE)
-                        break
-                    except BlockingIOError:
-                        continue
-            else:
-                await trio.lowlevel.checkpoint()
+        data = await recv_some(c.raw, c.stream)
         if not data:
             c.eof = True
         return data
 
     async def _send(self, c: _Conn, data: bytes) -> None:
-        raw = c.raw
-        if raw is not None:
-            try:
-                sent = raw.send(data)
-            except BlockingIOError:
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        await c.stream.send_all(data)
+        await send_all(c.raw, c.stream, data)
 
     def _phase(self, c: _Conn, phase: int, timeout: float) -> None:
         c.phase = phase
