@@ -52,10 +52,11 @@ from node.l1.ports import L1EscrowAdapter  # noqa: E402
 from node.l1.rpc import SyncRpc  # noqa: E402
 from node.prover_node.bond import BondManager  # noqa: E402
 from p2p.keys import encode_peer_id_private_key, generate_private_key, peer_id_from_private_key  # noqa: E402
+from p2p.topics import EPOCH_PROOF_QUOTE  # noqa: E402
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of  # noqa: E402
 
 JS_DIR = REPO / "interop" / "js"
-QUOTE_TOPIC = "/aztec/epoch_proof_quote/0.1.0"
+QUOTE_TOPIC = EPOCH_PROOF_QUOTE.topic
 MESHSUB = "/meshsub/1.1.0"
 CHAIN_ID = 31337
 QUOTE_METRIC = "aztec_p2p_gossip_topics__aztec_epoch_proof_quote_0_1_0_"

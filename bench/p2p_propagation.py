@@ -54,11 +54,12 @@ sys.path.insert(0, str(REPO))
 
 from node.txbot import make_tx  # noqa: E402
 from p2p.keys import encode_peer_id_private_key, generate_private_key, peer_id_from_private_key  # noqa: E402
+from p2p.topics import EPOCH_PROOF_QUOTE, TX  # noqa: E402
 from p2p.wire.quote import EpochProofQuote, EpochProofQuotePayload, address_of  # noqa: E402
 
 JS_DIR = REPO / "interop" / "js"
-TX_TOPIC = "/aztec/tx/0.1.0"
-QUOTE_TOPIC = "/aztec/epoch_proof_quote/0.1.0"
+TX_TOPIC = TX.topic
+QUOTE_TOPIC = EPOCH_PROOF_QUOTE.topic
 CHAIN_ID = 31337
 ROLLUP = bytes(20)  # what a node without L1 signs/validates quotes against
 CLK_TCK = os.sysconf("SC_CLK_TCK")
