@@ -18,9 +18,7 @@
 //    "bondAmount":"2000","basisPointFee":250,"chainId":31337,"rollupAddress":"0x.."}
 //   {"cmd":"peers"}            -> {"event":"reply","cmd":"peers","peers":[...],"topicPeers":{...}}
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 
-import { multiaddr } from '@multiformats/multiaddr';
 
 import { BlockAttestation, BlockProposal, EpochProofQuote, EpochProofQuotePayload, Tx } from '@aztec/circuit-types';
 import { Buffer32 } from '@aztec/foundation/buffer';
@@ -28,7 +26,7 @@ import { Secp256k1Signer, recoverAddress } from '@aztec/foundation/crypto';
 import { EthAddress } from '@aztec/foundation/eth-address';
 import { hashTypedData } from 'viem';
 
-import { TOPICS, createAztecLibp2p, out } from './aztec_libp2p.mjs';
+import { TOPICS, createAztecLibp2p, out, runMain, serveCommands } from './aztec_libp2p.mjs';
 
 const QUOTE_TYPES = {
   EpochProofQuote: [
@@ -109,78 +107,60 @@ async function main() {
   for (const t of Object.values(TOPICS)) pubsub.subscribe(t);
   out({ event: 'ready', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(a => a.toString()) });
 
-  const rl = createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    let cmd;
-    try {
-      cmd = JSON.parse(line);
-      if (cmd.cmd === 'dial') {
-        await node.dial(multiaddr(cmd.addr));
-        out({ event: 'reply', cmd: 'dial', ok: true });
-      } else if (cmd.cmd === 'publish') {
-        const res = await pubsub.publish(cmd.topic, Buffer.from(cmd.hex, 'hex'));
-        out({ event: 'reply', cmd: 'publish', ok: true, recipients: res.recipients.map(p => p.toString()) });
-      } else if (cmd.cmd === 'publish_quote') {
-        const signer = new Secp256k1Signer(Buffer32.fromString(cmd.privateKey));
-        const payload = new EpochProofQuotePayload(
-          BigInt(cmd.epochToProve),
-          BigInt(cmd.validUntilSlot),
-          BigInt(cmd.bondAmount),
-          signer.address,
-          Number(cmd.basisPointFee),
-        );
-        const digest = Buffer32.fromString(quoteDigest(payload, cmd.chainId, cmd.rollupAddress));
-        const quote = EpochProofQuote.new(digest, payload, signer);
-        const recovered = recoverAddress(digest, quote.signature);
-        const res = await pubsub.publish(TOPICS.epoch_proof_quote, quote.toBuffer());
-        out({
-          event: 'reply',
-          cmd: 'publish_quote',
-          ok: true,
-          hex: quote.toBuffer().toString('hex'),
-          quote: quote.toJSON(),
-          recovered: recovered.toString(),
-          prover: EthAddress.fromString(signer.address.toString()).toString(),
-          recipients: res.recipients.map(p => p.toString()),
-        });
-      } else if (cmd.cmd === 'peers') {
-        const topicPeers = {};
-        for (const t of Object.values(TOPICS)) topicPeers[t] = pubsub.getSubscribers(t).map(p => p.toString());
-        const mesh = {};
-        for (const t of Object.values(TOPICS)) mesh[t] = pubsub.getMeshPeers(t);
-        const peerProtocols = {};
-        for (const p of node.getPeers()) {
-          try {
-            peerProtocols[p.toString()] = (await node.peerStore.get(p)).protocols;
-          } catch {
-            peerProtocols[p.toString()] = null;
-          }
+  await serveCommands(node, async cmd => {
+    if (cmd.cmd === 'publish') {
+      const res = await pubsub.publish(cmd.topic, Buffer.from(cmd.hex, 'hex'));
+      out({ event: 'reply', cmd: 'publish', ok: true, recipients: res.recipients.map(p => p.toString()) });
+    } else if (cmd.cmd === 'publish_quote') {
+      const signer = new Secp256k1Signer(Buffer32.fromString(cmd.privateKey));
+      const payload = new EpochProofQuotePayload(
+        BigInt(cmd.epochToProve),
+        BigInt(cmd.validUntilSlot),
+        BigInt(cmd.bondAmount),
+        signer.address,
+        Number(cmd.basisPointFee),
+      );
+      const digest = Buffer32.fromString(quoteDigest(payload, cmd.chainId, cmd.rollupAddress));
+      const quote = EpochProofQuote.new(digest, payload, signer);
+      const recovered = recoverAddress(digest, quote.signature);
+      const res = await pubsub.publish(TOPICS.epoch_proof_quote, quote.toBuffer());
+      out({
+        event: 'reply',
+        cmd: 'publish_quote',
+        ok: true,
+        hex: quote.toBuffer().toString('hex'),
+        quote: quote.toJSON(),
+        recovered: recovered.toString(),
+        prover: EthAddress.fromString(signer.address.toString()).toString(),
+        recipients: res.recipients.map(p => p.toString()),
+      });
+    } else if (cmd.cmd === 'peers') {
+      const topicPeers = {};
+      for (const t of Object.values(TOPICS)) topicPeers[t] = pubsub.getSubscribers(t).map(p => p.toString());
+      const mesh = {};
+      for (const t of Object.values(TOPICS)) mesh[t] = pubsub.getMeshPeers(t);
+      const peerProtocols = {};
+      for (const p of node.getPeers()) {
+        try {
+          peerProtocols[p.toString()] = (await node.peerStore.get(p)).protocols;
+        } catch {
+          peerProtocols[p.toString()] = null;
         }
-        out({
-          event: 'reply',
-          cmd: 'peers',
-          peerProtocols,
-          peers: node.getPeers().map(p => p.toString()),
-          topicPeers,
-          mesh,
-          protocols: node.getConnections().map(c => ({ encryption: c.encryption, multiplexer: c.multiplexer })),
-        });
-      } else if (cmd.cmd === 'stop') {
-        await node.stop();
-        out({ event: 'reply', cmd: 'stop', ok: true });
-        process.exit(0);
-      } else {
-        out({ event: 'reply', cmd: cmd.cmd, ok: false, error: 'unknown command' });
       }
-    } catch (e) {
-      out({ event: 'reply', cmd: cmd && cmd.cmd, ok: false, error: String(e && e.stack ? e.stack : e) });
+      out({
+        event: 'reply',
+        cmd: 'peers',
+        peerProtocols,
+        peers: node.getPeers().map(p => p.toString()),
+        topicPeers,
+        mesh,
+        protocols: node.getConnections().map(c => ({ encryption: c.encryption, multiplexer: c.multiplexer })),
+      });
+    } else {
+      return false;
     }
-  }
-  await node.stop();
+    return true;
+  });
 }
 
-main().catch(e => {
-  out({ event: 'fatal', error: String(e && e.stack ? e.stack : e) });
-  process.exit(1);
-});
+runMain(main);
