@@ -52,7 +52,7 @@ PRODUCERS = 100
 REPO = Path(__file__).resolve().parent.parent
 PROOF_DIR = "/var/lib/aztec/proofs"  # the broker accepts file:// URIs only inside its proof store
 TYPES = list(ProvingRequestType)
-AGENT_PROCS = [2]  # --agent-procs
+AGENT_PROCS = [1]  # --agent-procs
 
 
 @dataclass
@@ -454,7 +454,9 @@ async def main() -> None:
     ap.add_argument("--no-aztec", action="store_true")
     ap.add_argument("--no-extras", action="store_true")
     ap.add_argument("--profile", type=Path, default=None, help="py-spy the broker into DIR/K.txt")
-    ap.add_argument("--agent-procs", type=int, default=2, help="processes the K agents are spread over")
+    ap.add_argument("--agent-procs", type=int, default=1,
+                    help="processes the K agents are spread over (1: in the bench process, beside the producer,"
+                         " as Aztec's harness runs its K agents and producer in one process)")
     args = ap.parse_args()
     AGENT_PROCS[0] = args.agent_procs
     jobs = args.jobs or (2_000 if args.quick else 20_000)

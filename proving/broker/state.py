@@ -239,6 +239,10 @@ class JobStateMachine:
         self.policy: DispatchPolicy = policy
         self._jobs: dict[str, JobRecord] = {}
         self._heaps: dict[ProvingRequestType, list[_HeapEntry]] = {t: [] for t in ProvingRequestType}
+        # every entry of every type's heap, in one heap (the same tuples): an agent that takes any type
+        # gets the min over all types in O(log n), not one head look-up per type (issue 15: ~15% of a
+        # report's CPU went into the per-type loop). Entries die lazily in both heaps (see _live).
+        self._all: list[_HeapEntry] = []
         self._queued: dict[ProvingRequestType, int] = dict.fromkeys(ProvingRequestType, 0)
         self._in_progress: dict[str, JobRecord] = {}
         self._settled_counts = {JobState.FULFILLED: 0, JobState.REJECTED: 0}
@@ -293,10 +297,15 @@ class JobStateMachine:
         deadline = math.inf if rec.deadline is None else rec.deadline
         heap = self._heaps[rec.type]
         first = 0 if self.policy == "deadline" else rec.epoch
-        heapq.heappush(heap, (first, rec.priority, deadline, rec.seq, rec.token, rec.id))
+        entry = (first, rec.priority, deadline, rec.seq, rec.token, rec.id)
+        heapq.heappush(heap, entry)
+        heapq.heappush(self._all, entry)
         self._effects.available.add(rec.type)
         if len(heap) > 2 * self._queued[rec.type] + 1024:
             self._compact(rec.type)
+        if len(self._all) > 2 * sum(self._queued.values()) + 4096:
+            self._all = [e for e in self._all if self._live(e)]
+            heapq.heapify(self._all)
 
     def _compact(self, ptype: ProvingRequestType) -> None:
         heap = [e for e in self._heaps[ptype] if self._live(e)]
@@ -459,6 +468,15 @@ class JobStateMachine:
         """Hand out the best queued job. ``below_priority``: only a job whose priority key is
         smaller (used to cap the capacity speculative work may take; exact under the "deadline"
         policy, where each type's queue is ordered by that key)."""
+        if flt.allow_list is None and below_priority is None and self.policy != "aztec":
+            # any type, the best over all of them: the top of the one heap (the type's own heap
+            # keeps a dead entry for it)
+            heap = self._all
+            while heap and not self._live(heap[0]):
+                heapq.heappop(heap)
+            if not heap:
+                return None
+            return self._hand_out(self._jobs[heapq.heappop(heap)[5]], agent, now)
         types = AZTEC_TYPE_PRIORITY if flt.allow_list is None else [
             t for t in AZTEC_TYPE_PRIORITY if t in flt.allow_list
         ]
@@ -480,7 +498,9 @@ class JobStateMachine:
         if best is None or best_type is None:
             return None
         heapq.heappop(self._heaps[best_type])
-        rec = self._jobs[best[5]]
+        return self._hand_out(self._jobs[best[5]], agent, now)
+
+    def _hand_out(self, rec: JobRecord, agent: str | None, now: float) -> JobRecord:
         self._set_state(rec, JobState.IN_PROGRESS)
         rec.dispatched_at = now
         rec.heartbeat_at = now
@@ -646,7 +666,7 @@ class JobStateMachine:
             rejected=self._settled_counts[JobState.REJECTED],
             awaiting_journal=self._awaiting,
             uri_bytes=self._uri_bytes,
-            heap_entries=sum(len(h) for h in self._heaps.values()),
+            heap_entries=sum(len(h) for h in self._heaps.values()) + len(self._all),
             timeouts=self.timeouts,
             undelivered=self.undelivered,
             stalls=self.stalls,
@@ -679,3 +699,4 @@ class JobStateMachine:
         for ptype, n in queued.items():
             live = sum(1 for e in self._heaps[ptype] if self._live(e))
             assert live == n, (ptype, live, n)
+        assert sum(1 for e in self._all if self._live(e)) == sum(queued.values())

@@ -9,11 +9,17 @@ returns once the transaction holding that write has committed, so callers acknow
 state. Batching has no fixed delay: under load, batches grow by themselves; when idle a write commits
 at once.
 
-Durability (PROVER_BROKER_DB_SYNC): ``full`` (default) fsyncs the WAL at every group commit, so an
-acknowledged write survives power loss, at one fsync per batch (not per write: the batch grows while
-the previous fsync runs). ``normal`` survives ``kill -9`` of the broker (the OS has the pages) but
-not power loss (the WAL is fsynced only at checkpoints); ``off`` survives neither reliably.
-``statistics().fsyncs`` counts the commits made with ``full`` (each one WAL fsync).
+Durability (PROVER_BROKER_DB_SYNC): ``full`` (default) fdatasyncs the WAL after every group commit,
+before any write in it is acknowledged, so an acknowledged write survives power loss, at one fsync per
+batch (not per write). The journal splits a group commit in two: the transaction is written on the
+event loop (sqlite at synchronous=NORMAL: frames appended to the WAL, no sync) and the WAL is synced
+in the journal's thread while the loop goes on serving requests and writing the next batch; the
+writes of a batch are acknowledged when a sync that started after them returns (issue 15: the loop no
+longer sits idle in fsync). That is sqlite's own synchronous=FULL in WAL mode (the WAL synced at each
+commit), done by the store: sqlite's NORMAL still syncs the WAL before each checkpoint, the database
+after it and the WAL header when the WAL is reused. ``normal`` survives ``kill -9`` of the broker (the
+OS has the pages) but not power loss (the WAL is fsynced only at checkpoints); ``off`` survives neither reliably.
+``statistics().fsyncs`` counts the WAL syncs made with ``full``.
 
 Only metadata is stored (ids, type, epoch, URIs, state, attempts): inputs and proofs are in the
 proof store, referenced by URI.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -153,7 +160,18 @@ class JobStore(Protocol):
         """One stored job's record (cheap: called on the event loop for jobs `load_live` left out)."""
         ...
 
-    def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None: ...
+    def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        """`write` then `flush`: applied atomically and durably (as `sync` says) when it returns."""
+        ...
+
+    def write(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        """Apply one batch atomically; durable only once a later `flush` returns."""
+        ...
+
+    def flush(self) -> None:
+        """Make every `write` that returned before this call durable (as `sync` says). May run in
+        a worker thread while the next `write` runs in another."""
+        ...
 
     def checkpoint(self) -> None:
         """Housekeeping the journal runs in a worker thread, beside commits (sqlite: move the WAL
@@ -200,6 +218,13 @@ class MemoryJobStore:
         return None if row is None else row_record(row)
 
     def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        self.write(upserts, deletes)
+
+    def flush(self) -> None:
+        if self.closed:
+            raise RuntimeError("MemoryJobStore is closed")
+
+    def write(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
         if self.closed:
             raise RuntimeError("MemoryJobStore is closed")
         batch = {r[0]: r for r in upserts}
@@ -240,14 +265,21 @@ class SqliteJobStore:
         self.checkpoints_made = 0
         self._reader: sqlite3.Connection | None = None
         self.history_on_disk = False  # load_live left settled jobs on disk (lookup finds them)
+        self._wal_lock = threading.Lock()
+        self._wal_fd: int | None = None
+        self._wal_ino = -1
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+        # full: sqlite appends a commit's frames without syncing and `flush` syncs the WAL (module doc)
+        self._db.execute(f"PRAGMA synchronous={self._pragma().upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._ckpt: sqlite3.Connection | None = None
         self._db.execute(_SCHEMA)
-        if self.synchronous() != _PRAGMA_LEVEL[sync]:
-            raise RuntimeError(f"sqlite did not accept synchronous={sync} for {path}")
+        if self.synchronous() != _PRAGMA_LEVEL[self._pragma()]:
+            raise RuntimeError(f"sqlite did not accept synchronous={self._pragma()} for {path}")
+
+    def _pragma(self) -> str:
+        return "normal" if self.sync == "full" else self.sync
 
     def describe(self) -> str:
         return str(self.path)
@@ -290,6 +322,10 @@ class SqliteJobStore:
         return None if row is None else row_record(row)
 
     def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
+        self.write(upserts, deletes)
+        self.flush()
+
+    def write(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN")
@@ -304,8 +340,33 @@ class SqliteJobStore:
                 cur.execute("ROLLBACK")
                 raise
             self.commits += 1
-            if self.sync == "full":
-                self.fsyncs += 1
+
+    def flush(self) -> None:
+        """sync=full: fdatasync the WAL (what sqlite's synchronous=FULL does inside each commit).
+        The WAL is opened once, and again if sqlite replaced the file (a new inode); a new WAL
+        file's directory entry is synced too."""
+        if self.sync != "full":
+            return
+        wal = f"{self.path}-wal"
+        with self._wal_lock:
+            try:
+                ino = os.stat(wal).st_ino
+            except FileNotFoundError:  # nothing written since the last checkpoint removed it
+                return
+            if self._wal_fd is None or ino != self._wal_ino:
+                if self._wal_fd is not None:
+                    os.close(self._wal_fd)
+                    self._wal_fd = None
+                fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+                self._wal_ino = os.fstat(fd).st_ino
+                self._wal_fd = fd
+                dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            os.fdatasync(self._wal_fd)
+            self.fsyncs += 1
 
     def checkpoint(self) -> None:
         """A PASSIVE checkpoint on a separate connection (never blocks the writer; copies what no
@@ -331,6 +392,10 @@ class SqliteJobStore:
             if self._ckpt is not None:
                 self._ckpt.close()
                 self._ckpt = None
+        with self._wal_lock:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
         with self._lock:
             self._db.close()
             if self._reader is not None:
@@ -391,35 +456,64 @@ class _CommitThread:
             self._thread = None
 
 
-# Batches up to this many rows commit on the event loop; larger ones (a big enqueue burst) in the
-# journal's thread. Measured (issue 15, bench/broker_bench.py --quick, K = 10/100/1000): committing in
-# a thread cost 0.03-0.1 ms of broker CPU per job (the commit thread and the event loop trade the GIL
-# around every sqlite call and socket syscall), for no end-to-end gain: an inline commit blocks the
-# loop for one fsync (~1-2 ms here) while the kernel queues the next requests, which then form the
-# next, larger batch. The cap bounds how long one commit can hold the loop.
+# Batches up to this many rows are written on the event loop; larger ones (a big enqueue burst) in the
+# journal's thread. Measured (issue 15, bench/broker_bench.py --quick, K = 10/100/1000): writing in a
+# thread cost 0.03-0.1 ms of broker CPU per job (the thread and the event loop trade the GIL around
+# every sqlite call and socket syscall); a write without its sync is ~20-50 us of the loop. The cap
+# bounds how long one write can hold the loop. The WAL sync (`JobStore.flush`) runs in the thread
+# when the loop has other work (one syscall, the GIL released throughout, while the loop goes on),
+# on the loop when it has none (Journal._flush_in_thread).
 INLINE_ROWS: Final = 2048
 CHECKPOINT_ROWS: Final = 2000  # committed rows between two WAL checkpoints (a few thousand WAL pages)
 
 
+@dataclass(slots=True)
+class _Written:
+    """A batch written to the store, waiting for a flush to make it durable."""
+
+    generation: int
+    ids: list[str]  # the upserted ids (what `on_committed` gets)
+    keys: list[str]  # every row key of the batch (upserts and deletes)
+    done: trio.Event
+
+
 class Journal:
     """Group-commit front of a :class:`JobStore` (or of nothing: ``store=None`` keeps the broker in
-    memory only, for tests and the virtual-clock benches)."""
+    memory only, for tests and the virtual-clock benches).
 
-    def __init__(self, store: JobStore | None, *, max_pending: int = 200_000, inline_rows: int = INLINE_ROWS) -> None:
+    Two tasks: the writer takes whatever rows accumulated and writes them as one batch (`JobStore.write`);
+    the flusher makes every batch written so far durable with one `JobStore.flush` in the journal's
+    thread, then wakes the batches' writers (`write` returns) and calls `on_committed`. While a flush
+    runs, the writer goes on writing the next batches, which the next flush covers: a write is
+    acknowledged only after a flush that started after it, and the event loop never waits for the
+    disk."""
+
+    def __init__(
+        self,
+        store: JobStore | None,
+        *,
+        max_pending: int = 200_000,
+        inline_rows: int = INLINE_ROWS,
+        flush_thread: Literal["auto", "always", "never"] = "auto",
+    ) -> None:
         self.store = store
-        self.inline_rows = inline_rows  # batches this small commit on the event loop, larger ones in a thread
+        self.flush_thread = flush_thread
+        self.inline_rows = inline_rows  # batches this small are written on the event loop, larger ones in a thread
         self.max_pending = max_pending
         self._upserts: dict[str, Row] = {}
         self._deletes: set[str] = set()
         self._ids: list[str] = []
-        self._inflight: set[str] = set()
-        self._inflight_done = trio.Event()
+        self._inflight: dict[str, int] = {}  # written, not yet flushed: key -> generation of its last write
+        self._written: list[_Written] = []
+        self._last_written: trio.Event | None = None  # done event of the newest written batch
         self._batch_done = trio.Event()
         self._wakeup = trio.Event()
+        self._flush_due = trio.Event()
         self._space = trio.Event()
         self.commits = 0
         self.rows_committed = 0
         self.max_batch = 0
+        self.flushes = 0
         self.generation = 0  # number of the batch being filled
         self.durable_generation = -1
         self._committer = _CommitThread()
@@ -429,8 +523,16 @@ class Journal:
     def _pending(self) -> int:
         return len(self._upserts) + len(self._deletes)
 
+    def _flush_in_thread(self) -> bool:
+        """"auto": in the thread when other tasks are ready to run (requests to serve while the disk
+        syncs), else on the loop: with nothing else to do, the thread handoff (~0.1 ms of CPU: a
+        futex wake, the GIL, a wake-up of the loop) would only add to a lone agent's round trip."""
+        if self.flush_thread == "auto":
+            return trio.lowlevel.current_statistics().tasks_runnable > 0
+        return self.flush_thread == "always"
+
     async def write(self, records: dict[str, JobRecord], deletes: set[str]) -> list[str]:
-        """Queue the rows and wait until they are committed. Returns the ids written."""
+        """Queue the rows and wait until they are durable. Returns the ids written."""
         if not records and not deletes:
             return []
         while self._pending() >= self.max_pending:  # bounded: writers wait for the disk
@@ -452,11 +554,11 @@ class Journal:
         return job_id in self._upserts or job_id in self._deletes or job_id in self._inflight
 
     async def wait_durable(self) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything queued so far is durable."""
         if self._pending():
             await self._batch_done.wait()
-        elif self._inflight:
-            await self._inflight_done.wait()
+        elif self._inflight and self._last_written is not None:
+            await self._last_written.wait()
 
     async def run(
         self,
@@ -468,8 +570,9 @@ class Journal:
             async with trio.open_nursery() as nursery:
                 if self.store is not None and self.store.blocking:
                     nursery.start_soon(self._checkpointer, self.store)
+                nursery.start_soon(self._flusher, on_committed)
                 task_status.started()
-                await self._run(on_committed)
+                await self._run()
         finally:
             self._committer.stop()
 
@@ -486,7 +589,7 @@ class Journal:
             except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
                 log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
 
-    async def _run(self, on_committed: Callable[[list[str]], None]) -> None:
+    async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
@@ -494,34 +597,57 @@ class Journal:
                 continue
             upserts = list(self._upserts.values())
             deletes = list(self._deletes)
-            ids = self._ids
-            done = self._batch_done
-            self._inflight = set(self._upserts) | self._deletes
-            self._inflight_done = done
+            keys = [*self._upserts, *self._deletes]
+            batch = _Written(self.generation, self._ids, keys, self._batch_done)
+            for key in keys:
+                self._inflight[key] = batch.generation
             self._upserts, self._deletes, self._ids = {}, set(), []
             self._batch_done = trio.Event()
             self.generation += 1
+            rows = len(upserts) + len(deletes)
             if self.store is not None:
                 store = self.store
-                if not store.blocking or len(upserts) + len(deletes) <= self.inline_rows:
-                    # a store that does not block, or a batch up to INLINE_ROWS: committing on the event
-                    # loop costs one fsync of blocking but saves the thread handoff and the GIL trading
-                    store.commit(upserts, deletes)
-                    await trio.lowlevel.checkpoint()
+                if not store.blocking or rows <= self.inline_rows:
+                    store.write(upserts, deletes)
                 else:
-                    await self._committer.run(store.commit, upserts, deletes)
+                    await self._committer.run(store.write, upserts, deletes)
             self.commits += 1
-            self._rows_since_checkpoint += len(upserts) + len(deletes)
+            self._rows_since_checkpoint += rows
             if self._rows_since_checkpoint >= CHECKPOINT_ROWS:
                 self._checkpoint_due.set()
-            self.rows_committed += len(upserts) + len(deletes)
-            self.max_batch = max(self.max_batch, len(upserts) + len(deletes))
-            self.durable_generation = self.generation
-            self._inflight = set()
+            self.rows_committed += rows
+            self.max_batch = max(self.max_batch, rows)
             self._space.set()
             self._space = trio.Event()
-            on_committed(ids)
-            done.set()
+            self._written.append(batch)
+            self._last_written = batch.done
+            self._flush_due.set()
+            await trio.lowlevel.checkpoint()  # let the requests that came in meanwhile join the next batch
+
+    async def _flusher(self, on_committed: Callable[[list[str]], None]) -> None:
+        while True:
+            await self._flush_due.wait()
+            self._flush_due = trio.Event()
+            if not self._written:
+                continue
+            batches, self._written = self._written, []
+            store = self.store
+            if store is not None:
+                if store.blocking and self._flush_in_thread():
+                    await self._committer.run(store.flush)
+                else:
+                    store.flush()
+                    await trio.lowlevel.checkpoint()
+            self.flushes += 1
+            newest = batches[-1].generation
+            self.durable_generation = newest
+            for b in batches:
+                for key in b.keys:
+                    if self._inflight.get(key, newest + 1) <= newest:
+                        del self._inflight[key]
+            for b in batches:
+                on_committed(b.ids)
+                b.done.set()
 
     def statistics(self) -> JournalStatistics:
         return JournalStatistics(

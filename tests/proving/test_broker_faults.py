@@ -127,19 +127,45 @@ async def test_twenty_waiters_of_one_job_all_wake(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- 3. durability
 
 
-async def test_every_acknowledged_enqueue_is_covered_by_an_fsync(tmp_path: Path) -> None:
+async def test_every_acknowledged_enqueue_is_covered_by_an_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = SqliteJobStore(tmp_path / "broker.sqlite")  # the default is power-loss durable
-    assert store.sync == "full" and store.synchronous() == 2  # PRAGMA synchronous=FULL (WAL fsync per commit)
+    # sqlite appends without syncing (NORMAL); the store fdatasyncs the WAL after each group write
+    assert store.sync == "full" and store.synchronous() == 1
+    wal = str(store.path.parent.resolve() / f"{store.path.name}-wal")
+    writes = 0  # batches written so far
+    synced = 0  # batches written before the start of the last fdatasync of the WAL that returned
+    batch_of: dict[str, int] = {}  # job id -> the (1-based) batch that wrote it
+    real_write, real_fdatasync = store.write, os.fdatasync
+
+    def write(upserts: Any, deletes: Any) -> None:
+        nonlocal writes
+        real_write(upserts, deletes)
+        writes += 1
+        for row in upserts:
+            batch_of[row[0]] = writes
+
+    def fdatasync(fd: int) -> None:
+        nonlocal synced
+        assert os.readlink(f"/proc/self/fd/{fd}") == wal  # the WAL file, not some other
+        start = writes
+        real_fdatasync(fd)
+        synced = max(synced, start)
+
+    monkeypatch.setattr(store, "write", write)
+    monkeypatch.setattr("proving.broker.store.os.fdatasync", fdatasync)
     broker = ProvingBroker(store, registry=CollectorRegistry())
     covered: list[bool] = []
     async with trio.open_nursery() as n:
         await n.start(broker.run)
 
         async def enqueue(i: int) -> None:
-            before = store.fsyncs
             st = await broker.enqueue_proving_job(_job(i))
             assert st.status == "in-queue"
-            covered.append(store.fsyncs > before)  # a commit with an fsync finished after the call
+            # acknowledged: the batch that wrote this job was written before the start of a WAL
+            # fdatasync that returned
+            covered.append(synced >= batch_of[_job(i).id] and not broker.journal.is_pending(_job(i).id))
 
         async with trio.open_nursery() as producers:
             for i in range(50):
@@ -147,6 +173,7 @@ async def test_every_acknowledged_enqueue_is_covered_by_an_fsync(tmp_path: Path)
         stats = broker.statistics().journal
         assert stats.sync == "full" and stats.fsyncs == store.fsyncs >= 1
         assert stats.fsyncs <= 50  # group commit: at most one fsync per acknowledged write, usually fewer
+        assert synced == writes  # nothing acknowledged is left unsynced
         n.cancel_scope.cancel()
     store.close()
     assert covered == [True] * 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import trio
@@ -83,23 +84,31 @@ def test_memory_store_applies_a_batch_atomically_and_refuses_after_close() -> No
         store.commit([], [])
 
 
-@pytest.mark.parametrize("inline_rows", [0, 10_000])  # every batch in the journal's thread / on the loop
-async def test_journal_commits_in_its_thread_or_inline_and_reports_failures(tmp_path: Path, inline_rows: int) -> None:
+@pytest.mark.parametrize("flush_thread", ["always", "never"])
+@pytest.mark.parametrize("inline_rows", [0, 10_000])  # every batch written in the journal's thread / on the loop
+async def test_journal_writes_and_syncs_in_its_thread_or_inline_and_reports_failures(
+    tmp_path: Path, inline_rows: int, flush_thread: Literal["always", "never"]
+) -> None:
     import threading
 
     from proving.broker.state import JobRecord, JobState
     from proving.broker.store import Journal
 
     store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
-    journal = Journal(store, inline_rows=inline_rows)
-    threads: list[str] = []
-    commit = store.commit
+    journal = Journal(store, inline_rows=inline_rows, flush_thread=flush_thread)
+    threads: list[tuple[str, str]] = []
+    write, flush = store.write, store.flush
 
-    def spy(*args: object) -> None:
-        threads.append(threading.current_thread().name)
-        commit(*args)  # type: ignore[arg-type]
+    def write_spy(*args: object) -> None:
+        threads.append(("write", threading.current_thread().name))
+        write(*args)  # type: ignore[arg-type]
 
-    store.commit = spy  # type: ignore[method-assign]
+    def flush_spy() -> None:
+        threads.append(("flush", threading.current_thread().name))
+        flush()
+
+    store.write = write_spy  # type: ignore[method-assign]
+    store.flush = flush_spy  # type: ignore[method-assign]
     seen: list[list[str]] = []
 
     def rec(job_id: str, seq: int) -> JobRecord:
@@ -115,9 +124,12 @@ async def test_journal_commits_in_its_thread_or_inline_and_reports_failures(tmp_
                     writers.start_soon(journal.write, {k: r}, set())
             assert sorted(i for batch in seen for i in batch) == sorted(recs)
             assert {r.id for r in store.load()} == set(recs)
+            assert store.fsyncs == journal.flushes >= 1
             main = threading.current_thread().name
-            assert threads and all((t == main) == (inline_rows > 0) for t in threads)
-            # a failing commit (in the thread or not) surfaces as the journal task's error
+            assert {w for w, _ in threads} == {"write", "flush"}
+            in_thread = {"write": inline_rows == 0, "flush": flush_thread == "always"}
+            assert all((t != main) == in_thread[w] for w, t in threads)
+            # a failing write (in the thread or not) surfaces as the journal task's error
             store.close()
             await journal.write({"late": rec("late", 99)}, set())
 
@@ -192,3 +204,46 @@ async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path
     assert len(store.load()) == n_rows
     store.close()
     assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == n_rows
+
+
+async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_busy(tmp_path: Path) -> None:
+    """flush_thread="auto": a lone write syncs on the event loop (no thread handoff); a write while
+    other tasks are ready to run syncs in the journal's thread, so the loop serves them meanwhile."""
+    import threading
+
+    from proving.broker.state import JobRecord, JobState
+    from proving.broker.store import Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    journal = Journal(store)
+    where: list[bool] = []  # flushed on the loop's thread?
+    flush = store.flush
+    main = threading.current_thread()
+
+    def spy() -> None:
+        where.append(threading.current_thread() is main)
+        flush()
+
+    store.flush = spy  # type: ignore[method-assign]
+
+    def rec(job_id: str) -> JobRecord:
+        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x", seq=1,
+                         priority=0, deadline=None, state=JobState.QUEUED)
+
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        await journal.write({"a": rec("a")}, set())
+        assert where == [True]
+
+        async def busy() -> None:  # other tasks ready to run while the flusher runs
+            for _ in range(50):
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as others:
+            for _ in range(20):
+                others.start_soon(busy)
+            await journal.write({"b": rec("b")}, set())
+        assert where[1:] and not all(where[1:])
+        n.cancel_scope.cancel()
+    store.close()
+    assert {r.id for r in SqliteJobStore(tmp_path / "j.sqlite").load()} == {"a", "b"}
