@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 import trio
 from prometheus_client import CollectorRegistry
 
 from proving.broker import ProvingBroker
+from proving.broker.state import JobState
 from proving.broker.store import JobStore, MemoryJobStore, SqliteJobStore
 from proving.types import JobFilter, ProvingJob, ProvingRequestType
 
@@ -91,7 +92,7 @@ async def test_journal_writes_and_syncs_in_its_thread_or_inline_and_reports_fail
 ) -> None:
     import threading
 
-    from proving.broker.state import JobRecord, JobState
+    from proving.broker.state import JobRecord
     from proving.broker.store import Journal
 
     store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
@@ -172,7 +173,7 @@ async def test_broker_metrics_counted_in_bulk_read_exactly_at_collection(autojum
 async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path) -> None:
     """No commit runs sqlite's automatic checkpoint; the journal checkpoints every CHECKPOINT_ROWS rows
     on its own connection in a worker thread, and the data stays readable and complete."""
-    from proving.broker.state import JobRecord, JobState
+    from proving.broker.state import JobRecord
     from proving.broker.store import CHECKPOINT_ROWS, Journal
 
     store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
@@ -211,7 +212,7 @@ async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_
     other tasks are ready to run syncs in the journal's thread, so the loop serves them meanwhile."""
     import threading
 
-    from proving.broker.state import JobRecord, JobState
+    from proving.broker.state import JobRecord
     from proving.broker.store import Journal
 
     store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
@@ -227,8 +228,8 @@ async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_
     store.flush = spy  # type: ignore[method-assign]
 
     def rec(job_id: str) -> JobRecord:
-        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x", seq=1,
-                         priority=0, deadline=None, state=JobState.QUEUED)
+        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x",
+                         seq=ord(job_id), priority=0, deadline=None, state=JobState.QUEUED)
 
     async with trio.open_nursery() as n:
         await n.start(journal.run, lambda ids: None)
@@ -247,3 +248,51 @@ async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_
         n.cancel_scope.cancel()
     store.close()
     assert {r.id for r in SqliteJobStore(tmp_path / "j.sqlite").load()} == {"a", "b"}
+
+
+def _row(job_id: str, seq: int, state: int = 0, result: str | None = None) -> tuple[Any, ...]:
+    return (job_id, int(T.TUBE_PROOF), 1, "data:,", 0, None, seq, state, 0, result, None)
+
+
+def test_sqlite_store_keys_rows_by_seq_updates_in_place_and_refuses_a_seq_collision(tmp_path: Path) -> None:
+    """Rows are keyed by seq (unique id index): a report updates its row in place, an id written again
+    under a new seq takes its old row over (the later row of a batch wins, as in MemoryJobStore), and
+    a row naming another job's seq changes nothing and fails the whole batch."""
+    store = SqliteJobStore(tmp_path / "j.sqlite")
+    store.commit([_row("a", 1), _row("b", 2)], [])  # type: ignore[list-item]
+    store.commit([_row("a", 1, int(JobState.FULFILLED), "data:,p")], [])  # type: ignore[list-item]
+    assert [(r.id, r.seq, r.state, r.result) for r in store.load()] == [
+        ("a", 1, JobState.FULFILLED, "data:,p"), ("b", 2, JobState.QUEUED, None)]
+    store.commit([_row("b", 3), _row("b", 4)], [])  # type: ignore[list-item]
+    assert [(r.id, r.seq) for r in store.load()] == [("a", 1), ("b", 4)]
+    with pytest.raises(RuntimeError, match="seq another job holds"):
+        store.commit([_row("c", 5), _row("z", 1)], [])  # type: ignore[list-item]
+    assert [(r.id, r.seq) for r in store.load()] == [("a", 1), ("b", 4)]  # the batch rolled back
+    assert store.lookup("b") is not None and store.lookup("c") is None
+    store.close()
+
+
+def test_sqlite_journal_of_the_id_keyed_layout_is_converted_at_open(tmp_path: Path) -> None:
+    """A journal written by the earlier layout (table keyed by id, WITHOUT ROWID) opens with every row
+    unchanged, in the seq-keyed layout, and goes on taking writes."""
+    import sqlite3
+
+    path = tmp_path / "broker.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, type INTEGER NOT NULL, epoch INTEGER NOT NULL, inputs_uri TEXT"
+        " NOT NULL, priority INTEGER NOT NULL, deadline REAL, seq INTEGER NOT NULL, state INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL, result TEXT, reason TEXT) WITHOUT ROWID")
+    rows = [_row(f"{9 - i:064x}", i, int(JobState.FULFILLED) if i % 2 else 0, "data:,r" if i % 2 else None)
+            for i in range(50)]
+    old.executemany("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    old.close()
+    store = SqliteJobStore(path)
+    assert [(r.id, r.seq, int(r.state), r.result) for r in store.load()] == [(r[0], r[6], r[7], r[9]) for r in rows]
+    sql = store._db.execute("SELECT sql FROM sqlite_master WHERE name = 'jobs'").fetchone()[0]
+    assert "WITHOUT ROWID" not in sql.upper() and "seq INTEGER PRIMARY KEY" in sql
+    store.commit([_row("new", 50)], [rows[0][0]])  # type: ignore[list-item]
+    assert len(store.load()) == 50 and store.lookup("new") is not None
+    store.close()
+    assert len(SqliteJobStore(path).load()) == 50  # reopened: no second conversion
