@@ -544,6 +544,7 @@ class Journal:
         self._ids: list[str] = []
         self._inflight: dict[str, int] = {}  # written, not yet flushed: key -> generation of its last write
         self._written: list[_Written] = []
+        self._flushing = False  # the flusher is syncing (in the thread)
         self._last_written: trio.Event | None = None  # done event of the newest written batch
         self._batch_done = trio.Event()
         self._wakeup = trio.Event()
@@ -611,7 +612,7 @@ class Journal:
                     nursery.start_soon(self._checkpointer, self.store)
                 nursery.start_soon(self._flusher, on_committed)
                 task_status.started()
-                await self._run()
+                await self._run(on_committed)
         finally:
             self._committer.stop()
 
@@ -628,7 +629,7 @@ class Journal:
             except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
                 log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
 
-    async def _run(self) -> None:
+    async def _run(self, on_committed: Callable[[list[str]], None]) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
@@ -660,7 +661,16 @@ class Journal:
             self._space = trio.Event()
             self._written.append(batch)
             self._last_written = batch.done
-            self._flush_due.set()
+            if not self._flushing and len(self._written) == 1 and (
+                    self.store is None or not self.store.blocking or not self._flush_in_thread()):
+                # nothing else to do meanwhile (one agent, an idle producer, a store in memory): sync
+                # here and answer, without a hop to the flusher task
+                self._written = []
+                if self.store is not None:
+                    self.store.flush()
+                self._complete([batch], on_committed)
+            else:
+                self._flush_due.set()
             await trio.lowlevel.checkpoint()  # let the requests that came in meanwhile join the next batch
 
     async def _flusher(self, on_committed: Callable[[list[str]], None]) -> None:
@@ -672,21 +682,29 @@ class Journal:
             batches, self._written = self._written, []
             store = self.store
             if store is not None:
-                if store.blocking and self._flush_in_thread():
-                    await self._committer.run(store.flush)
-                else:
-                    store.flush()
-                    await trio.lowlevel.checkpoint()
-            self.flushes += 1
-            newest = batches[-1].generation
-            self.durable_generation = newest
-            for b in batches:
-                for key in b.keys:
-                    if self._inflight.get(key, newest + 1) <= newest:
-                        del self._inflight[key]
-            for b in batches:
-                on_committed(b.ids)
-                b.done.set()
+                self._flushing = True
+                try:
+                    if store.blocking and self._flush_in_thread():
+                        await self._committer.run(store.flush)
+                    else:
+                        store.flush()
+                finally:
+                    self._flushing = False
+            self._complete(batches, on_committed)
+            await trio.lowlevel.checkpoint()
+
+    def _complete(self, batches: list[_Written], on_committed: Callable[[list[str]], None]) -> None:
+        """The batches are durable: forget their rows as in flight, tell the broker, wake their writers."""
+        self.flushes += 1
+        newest = batches[-1].generation
+        self.durable_generation = newest
+        for b in batches:
+            for key in b.keys:
+                if self._inflight.get(key, newest + 1) <= newest:
+                    del self._inflight[key]
+        for b in batches:
+            on_committed(b.ids)
+            b.done.set()
 
     def statistics(self) -> JournalStatistics:
         return JournalStatistics(
