@@ -319,6 +319,7 @@ class ProvingBroker:
             for rec in records:
                 rec.enqueued_at = now
             self.machine.restore(records)
+            self.machine.reserve_seqs(store.next_seq)  # (settled rows left on disk hold seqs too)
             self._newest_epoch = max((r.epoch for r in records), default=-1)
             log.info("broker restored %d jobs from %s", len(records), store.describe())
             del records

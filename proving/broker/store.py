@@ -46,6 +46,8 @@ from proving.types import ProvingRequestType
 
 log = logging.getLogger(__name__)
 
+_datasync = getattr(os, "fdatasync", os.fsync)  # (no fdatasync on macOS)
+
 SyncMode = Literal["normal", "full", "off"]
 SYNC_MODES: tuple[SyncMode, ...] = ("full", "normal", "off")
 _PRAGMA_LEVEL = {"off": 0, "normal": 1, "full": 2}
@@ -79,12 +81,15 @@ _SET = (
 # a known record updates its row in place (same seq, same id); an id written again under a new seq (a
 # job deleted, then created again in the same batch) takes over its old row. A seq held by another id
 # changes nothing (the WHERE), which `write` detects by the count of rows changed and refuses.
-_UPSERT = (
+_INSERT = (
     "INSERT INTO jobs (id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts, result, reason)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    f" ON CONFLICT(seq) DO UPDATE SET {_SET} WHERE id = excluded.id"
-    f" ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, {_SET}"
 )
+_UPSERT = (
+    f"{_INSERT} ON CONFLICT(seq) DO UPDATE SET {_SET} WHERE id = excluded.id"
+    f" ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, {_SET}"
+) if sqlite3.sqlite_version_info >= (3, 35) else _INSERT.replace("INSERT", "INSERT OR REPLACE", 1)
+# (two ON CONFLICT clauses need sqlite 3.35; an older one replaces the rows: the same rows, slower)
 
 _SELECT = (
     "SELECT id, type, epoch, inputs_uri, priority, deadline, seq, state, attempts, result, reason FROM jobs"
@@ -175,6 +180,12 @@ class JobStore(Protocol):
         """One stored job's record (cheap: called on the event loop for jobs `load_live` left out)."""
         ...
 
+    @property
+    def next_seq(self) -> int:
+        """After `load_live`: one past the largest seq stored (also of rows it left on disk), where a
+        restarted broker's new jobs start."""
+        ...
+
     def commit(self, upserts: Sequence[Row], deletes: Iterable[str]) -> None:
         """`write` then `flush`: applied atomically and durably (as `sync` says) when it returns."""
         ...
@@ -213,6 +224,7 @@ class MemoryJobStore:
         self.commits = 0
         self.closed = False
         self.history_on_disk = False
+        self.next_seq = 0
         self._rows: dict[str, Row] = {}
 
     def describe(self) -> str:
@@ -223,6 +235,7 @@ class MemoryJobStore:
 
     def load_live(self, retain_settled: int) -> list[JobRecord]:
         records = self.load()
+        self.next_seq = records[-1].seq + 1 if records else 0
         cutoff = (records[-1].seq if records else 0) - retain_settled
         live = [r for r in records if r.state not in (JobState.FULFILLED, JobState.REJECTED) or r.seq > cutoff]
         self.history_on_disk = len(live) < len(records)
@@ -280,11 +293,17 @@ class SqliteJobStore:
         self.checkpoints_made = 0
         self._reader: sqlite3.Connection | None = None
         self.history_on_disk = False  # load_live left settled jobs on disk (lookup finds them)
+        self.next_seq = 0  # set by load_live
         self._wal_lock = threading.Lock()
         self._wal_fd: int | None = None
-        self._wal_ino = -1
+        self._wal_id = (-1, -1)
+        self._closed = False
+        # sqlite puts the WAL beside the database file it opens, symlinks resolved
+        self._wal_path = os.path.realpath(path) + "-wal"
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"sqlite refused journal_mode=WAL for {path} (it is {mode})")
         # full: sqlite appends a commit's frames without syncing and `flush` syncs the WAL (module doc)
         self._db.execute(f"PRAGMA synchronous={self._pragma().upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
@@ -306,7 +325,12 @@ class SqliteJobStore:
         try:
             cur.execute("ALTER TABLE jobs RENAME TO jobs_by_id")
             cur.execute(_SCHEMA)
-            cur.execute(f"INSERT INTO jobs ({cols}) SELECT {cols} FROM jobs_by_id ORDER BY seq")
+            dup = cur.execute("SELECT count(*) - count(DISTINCT seq) FROM jobs_by_id").fetchone()[0]
+            if dup:  # seqs are unique now: renumber in the same order (1, 2, ...)
+                rest = cols.replace(" seq,", "")
+                cur.execute(f"INSERT INTO jobs ({rest}) SELECT {rest} FROM jobs_by_id ORDER BY seq, id")
+            else:
+                cur.execute(f"INSERT INTO jobs ({cols}) SELECT {cols} FROM jobs_by_id ORDER BY seq")
             cur.execute("DROP TABLE jobs_by_id")
             cur.execute("COMMIT")
         except BaseException:
@@ -338,6 +362,7 @@ class SqliteJobStore:
         settled history. Sets ``history_on_disk`` when some settled job was left on disk."""
         with self._lock:
             top = self._db.execute("SELECT max(seq) FROM jobs").fetchone()[0]
+            self.next_seq = 0 if top is None else int(top) + 1
             cutoff = -1 if top is None else int(top) - retain_settled
             cur = self._db.execute(
                 _SELECT + f" WHERE state NOT IN ({int(JobState.FULFILLED)},{int(JobState.REJECTED)}) OR seq > ?"
@@ -366,14 +391,14 @@ class SqliteJobStore:
             cur = self._db.cursor()
             cur.execute("BEGIN")
             try:
+                dels = [(d,) for d in deletes]
+                if dels:  # (first: a row deleted here frees its seq and id for the upserts)
+                    cur.executemany("DELETE FROM jobs WHERE id = ?", dels)
                 if upserts:
                     cur.executemany(_UPSERT, upserts)
                     if cur.rowcount != len(upserts):
                         raise RuntimeError(f"journal write: {len(upserts) - cur.rowcount} row(s) name a seq"
                                            " another job holds")
-                dels = [(d,) for d in deletes]
-                if dels:
-                    cur.executemany("DELETE FROM jobs WHERE id = ?", dels)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -382,29 +407,30 @@ class SqliteJobStore:
 
     def flush(self) -> None:
         """sync=full: fdatasync the WAL (what sqlite's synchronous=FULL does inside each commit).
-        The WAL is opened once, and again if sqlite replaced the file (a new inode); a new WAL
-        file's directory entry is synced too."""
+        The WAL (beside the database file sqlite opened: symlinks resolved) is opened once, and again
+        if it is another file now (device, inode, or unlinked); a newly opened WAL's directory entry
+        is synced too. A missing WAL is an error, never a silent success: sqlite keeps it while the
+        store's connection is open."""
         if self.sync != "full":
             return
-        wal = f"{self.path}-wal"
         with self._wal_lock:
-            try:
-                ino = os.stat(wal).st_ino
-            except FileNotFoundError:  # nothing written since the last checkpoint removed it
-                return
-            if self._wal_fd is None or ino != self._wal_ino:
+            if self._closed:
+                raise RuntimeError(f"journal {self.path} is closed")
+            st = os.stat(self._wal_path)  # FileNotFoundError: the WAL is gone (not WAL mode?) - raised
+            if self._wal_fd is None or (st.st_dev, st.st_ino) != self._wal_id or os.fstat(self._wal_fd).st_nlink == 0:
                 if self._wal_fd is not None:
                     os.close(self._wal_fd)
                     self._wal_fd = None
-                fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
-                self._wal_ino = os.fstat(fd).st_ino
+                fd = os.open(self._wal_path, os.O_RDONLY | os.O_CLOEXEC)
+                st = os.fstat(fd)
+                self._wal_id = (st.st_dev, st.st_ino)
                 self._wal_fd = fd
-                dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                dfd = os.open(os.path.dirname(self._wal_path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     os.fsync(dfd)
                 finally:
                     os.close(dfd)
-            os.fdatasync(self._wal_fd)
+            _datasync(self._wal_fd)
             self.fsyncs += 1
 
     def checkpoint(self) -> None:
@@ -432,6 +458,7 @@ class SqliteJobStore:
                 self._ckpt.close()
                 self._ckpt = None
         with self._wal_lock:
+            self._closed = True
             if self._wal_fd is not None:
                 os.close(self._wal_fd)
                 self._wal_fd = None
@@ -533,7 +560,7 @@ class Journal:
         *,
         max_pending: int = 200_000,
         inline_rows: int = INLINE_ROWS,
-        flush_thread: Literal["auto", "always", "never"] = os.environ.get("FT", "auto"),  # type: ignore[assignment]
+        flush_thread: Literal["auto", "always", "never"] = "auto",
     ) -> None:
         self.store = store
         self.flush_thread = flush_thread
@@ -641,6 +668,7 @@ class Journal:
             batch = _Written(self.generation, self._ids, keys, self._batch_done)
             for key in keys:
                 self._inflight[key] = batch.generation
+            self._last_written = batch.done  # (now: wait_durable must wait for it during its write)
             self._upserts, self._deletes, self._ids = {}, set(), []
             self._batch_done = trio.Event()
             self.generation += 1
@@ -660,7 +688,6 @@ class Journal:
             self._space.set()
             self._space = trio.Event()
             self._written.append(batch)
-            self._last_written = batch.done
             if not self._flushing and len(self._written) == 1 and (
                     self.store is None or not self.store.blocking or not self._flush_in_thread()):
                 # nothing else to do meanwhile (one agent, an idle producer, a store in memory): sync

@@ -137,7 +137,9 @@ async def test_every_acknowledged_enqueue_is_covered_by_an_fsync(
     writes = 0  # batches written so far
     synced = 0  # batches written before the start of the last fdatasync of the WAL that returned
     batch_of: dict[str, int] = {}  # job id -> the (1-based) batch that wrote it
-    real_write, real_fdatasync = store.write, os.fdatasync
+    from proving.broker import store as store_module
+
+    real_write, real_fdatasync = store.write, store_module._datasync
 
     def write(upserts: Any, deletes: Any) -> None:
         nonlocal writes
@@ -154,7 +156,7 @@ async def test_every_acknowledged_enqueue_is_covered_by_an_fsync(
         synced = max(synced, start)
 
     monkeypatch.setattr(store, "write", write)
-    monkeypatch.setattr("proving.broker.store.os.fdatasync", fdatasync)
+    monkeypatch.setattr(store_module, "_datasync", fdatasync)
     broker = ProvingBroker(store, registry=CollectorRegistry())
     covered: list[bool] = []
     async with trio.open_nursery() as n:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pytest
 import trio
+import trio.testing
 from prometheus_client import CollectorRegistry
 
 from proving.broker import ProvingBroker
@@ -296,3 +297,106 @@ def test_sqlite_journal_of_the_id_keyed_layout_is_converted_at_open(tmp_path: Pa
     assert len(store.load()) == 50 and store.lookup("new") is not None
     store.close()
     assert len(SqliteJobStore(path).load()) == 50  # reopened: no second conversion
+
+
+async def test_wait_durable_during_a_batch_written_in_the_thread_waits_for_its_flush(tmp_path: Path) -> None:
+    """A batch larger than inline_rows is written in the journal's thread: meanwhile its rows are
+    pending and wait_durable returns only once that batch is durable (not at once)."""
+    import threading
+
+    from proving.broker.state import JobRecord
+    from proving.broker.store import Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite")
+    release = threading.Event()
+    write = store.write
+
+    def slow_write(*args: object) -> None:
+        release.wait(10)
+        write(*args)  # type: ignore[arg-type]
+
+    store.write = slow_write  # type: ignore[method-assign]
+    journal = Journal(store, inline_rows=1)
+
+    def rec(job_id: str, seq: int) -> JobRecord:
+        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x", seq=seq,
+                         priority=0, deadline=None, state=JobState.QUEUED)
+
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        n.start_soon(journal.write, {"a": rec("a", 1), "b": rec("b", 2)}, set())
+        await trio.testing.wait_all_tasks_blocked()
+        assert journal.is_pending("a") and journal.durable_generation == -1
+        durable = False
+
+        async def waiter() -> None:
+            nonlocal durable
+            await journal.wait_durable()
+            durable = journal.durable_generation >= 0
+
+        n.start_soon(waiter)
+        await trio.sleep(0.05)
+        assert not durable  # still waiting: the batch is being written
+        release.set()
+        with trio.fail_after(5):
+            while not durable:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        n.cancel_scope.cancel()
+    store.close()
+
+
+def test_sqlite_store_behind_a_symlink_syncs_the_real_wal_and_refuses_after_close(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").mkdir()
+    (tmp_path / "real" / "j.sqlite").touch()
+    (tmp_path / "link" / "j.sqlite").symlink_to(tmp_path / "real" / "j.sqlite")
+    store = SqliteJobStore(tmp_path / "link" / "j.sqlite")
+    store.commit([_row("a", 1)], [])  # type: ignore[list-item]
+    assert store.fsyncs == 1 and (tmp_path / "real" / "j.sqlite-wal").exists()
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.flush()
+
+
+async def test_restart_that_leaves_the_newest_settled_job_on_disk_gives_new_jobs_fresh_seqs(tmp_path: Path) -> None:
+    """restore_settled=0 and the job with the largest seq settled: it stays on disk, and a new job
+    after the restart must not reuse its seq (the journal would refuse the batch)."""
+    store = SqliteJobStore(tmp_path / "broker.sqlite")
+    async with trio.open_nursery() as n:
+        broker = ProvingBroker(store, registry=CollectorRegistry())
+        await n.start(broker.run)
+        await broker.enqueue_proving_job(_job(1))
+        got = await broker.get_proving_job(JobFilter())
+        assert got is not None
+        await broker.report_proving_job_success(got.id, "data:,p")
+        n.cancel_scope.cancel()
+    store.close()
+    again = SqliteJobStore(tmp_path / "broker.sqlite")
+    async with trio.open_nursery() as n:
+        broker = ProvingBroker(again, registry=CollectorRegistry(), restore_settled=0)
+        await n.start(broker.run)
+        assert len(broker.machine) == 0 and again.next_seq == 1
+        assert (await broker.enqueue_proving_job(_job(2))).status == "in-queue"
+        assert (await broker.get_proving_job_status(_job(1).id)).status == "fulfilled"  # read from disk
+        n.cancel_scope.cancel()
+    assert sorted(r.seq for r in again.load()) == [0, 1]
+    again.close()
+
+
+def test_sqlite_journal_of_the_id_keyed_layout_with_repeated_seqs_is_renumbered_in_order(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "broker.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, type INTEGER NOT NULL, epoch INTEGER NOT NULL, inputs_uri TEXT"
+        " NOT NULL, priority INTEGER NOT NULL, deadline REAL, seq INTEGER NOT NULL, state INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL, result TEXT, reason TEXT) WITHOUT ROWID")
+    old.executemany("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [_row("c", 7), _row("b", 5), _row("a", 5), _row("d", 9)])
+    old.close()
+    store = SqliteJobStore(path)
+    rows = [(r.id, r.seq) for r in store.load()]
+    assert [i for i, _ in rows] == ["a", "b", "c", "d"] and len({s for _, s in rows}) == 4
+    assert [s for _, s in rows] == sorted(s for _, s in rows)
+    store.close()
