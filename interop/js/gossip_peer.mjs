@@ -20,38 +20,13 @@
 import { createHash } from 'node:crypto';
 
 
-import { BlockAttestation, BlockProposal, EpochProofQuote, EpochProofQuotePayload, Tx } from '@aztec/circuit-types';
+import { BlockAttestation, BlockProposal, EpochProofQuote, Tx } from '@aztec/circuit-types';
 import { Buffer32 } from '@aztec/foundation/buffer';
-import { Secp256k1Signer, recoverAddress } from '@aztec/foundation/crypto';
+import { recoverAddress } from '@aztec/foundation/crypto';
 import { EthAddress } from '@aztec/foundation/eth-address';
-import { hashTypedData } from 'viem';
 
 import { TOPICS, createAztecLibp2p, out, runMain, serveCommands } from './aztec_libp2p.mjs';
-
-const QUOTE_TYPES = {
-  EpochProofQuote: [
-    { name: 'epochToProve', type: 'uint256' },
-    { name: 'validUntilSlot', type: 'uint256' },
-    { name: 'bondAmount', type: 'uint256' },
-    { name: 'prover', type: 'address' },
-    { name: 'basisPointFee', type: 'uint32' },
-  ],
-};
-
-function quoteDigest(payload, chainId, rollupAddress) {
-  return hashTypedData({
-    domain: { name: 'Aztec Rollup', version: '1', chainId: BigInt(chainId), verifyingContract: rollupAddress },
-    types: QUOTE_TYPES,
-    primaryType: 'EpochProofQuote',
-    message: {
-      epochToProve: payload.epochToProve,
-      validUntilSlot: payload.validUntilSlot,
-      bondAmount: payload.bondAmount,
-      prover: payload.prover.toString(),
-      basisPointFee: payload.basisPointFee,
-    },
-  });
-}
+import { signQuote } from './aztec_quote.mjs';
 
 function decode(topic, data) {
   const buf = Buffer.from(data);
@@ -112,16 +87,9 @@ async function main() {
       const res = await pubsub.publish(cmd.topic, Buffer.from(cmd.hex, 'hex'));
       out({ event: 'reply', cmd: 'publish', ok: true, recipients: res.recipients.map(p => p.toString()) });
     } else if (cmd.cmd === 'publish_quote') {
-      const signer = new Secp256k1Signer(Buffer32.fromString(cmd.privateKey));
-      const payload = new EpochProofQuotePayload(
-        BigInt(cmd.epochToProve),
-        BigInt(cmd.validUntilSlot),
-        BigInt(cmd.bondAmount),
-        signer.address,
-        Number(cmd.basisPointFee),
-      );
-      const digest = Buffer32.fromString(quoteDigest(payload, cmd.chainId, cmd.rollupAddress));
-      const quote = EpochProofQuote.new(digest, payload, signer);
+      const signed = signQuote(cmd);
+      const { signer, quote } = signed;
+      const digest = Buffer32.fromString(signed.digest);
       const recovered = recoverAddress(digest, quote.signature);
       const res = await pubsub.publish(TOPICS.epoch_proof_quote, quote.toBuffer());
       out({

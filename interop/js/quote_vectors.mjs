@@ -8,37 +8,13 @@
 //   decode: {quoteBuffer, chainId, rollupAddress} -> EpochProofQuote.fromBuffer fields, toJSON,
 //           re-encoded buffer and recovered signer (or the error message).
 // stdout: JSON {"make": [...], "decode": [...]}. Run with cwd = interop/js (see README note on bb.js).
-import { EpochProofQuote, EpochProofQuotePayload } from '@aztec/circuit-types';
+import { EpochProofQuote } from '@aztec/circuit-types';
 import { Buffer32 } from '@aztec/foundation/buffer';
-import { Secp256k1Signer, recoverAddress } from '@aztec/foundation/crypto';
-import { hashTypedData } from 'viem';
+import { recoverAddress } from '@aztec/foundation/crypto';
 
-const TYPES = {
-  EpochProofQuote: [
-    { name: 'epochToProve', type: 'uint256' },
-    { name: 'validUntilSlot', type: 'uint256' },
-    { name: 'bondAmount', type: 'uint256' },
-    { name: 'prover', type: 'address' },
-    { name: 'basisPointFee', type: 'uint32' },
-  ],
-};
+import { quoteDigest, signQuote } from './aztec_quote.mjs';
 
 const hex = buf => '0x' + Buffer.from(buf).toString('hex');
-
-function digestOf(payload, chainId, rollupAddress) {
-  return hashTypedData({
-    domain: { name: 'Aztec Rollup', version: '1', chainId: BigInt(chainId), verifyingContract: rollupAddress },
-    types: TYPES,
-    primaryType: 'EpochProofQuote',
-    message: {
-      epochToProve: payload.epochToProve,
-      validUntilSlot: payload.validUntilSlot,
-      bondAmount: payload.bondAmount,
-      prover: payload.prover.toString(),
-      basisPointFee: payload.basisPointFee,
-    },
-  });
-}
 
 function fields(quote) {
   const p = quote.payload;
@@ -56,16 +32,7 @@ function fields(quote) {
 }
 
 function make(input) {
-  const signer = new Secp256k1Signer(Buffer32.fromString(input.privateKey));
-  const payload = new EpochProofQuotePayload(
-    BigInt(input.epochToProve),
-    BigInt(input.validUntilSlot),
-    BigInt(input.bondAmount),
-    signer.address,
-    Number(input.basisPointFee),
-  );
-  const digest = digestOf(payload, input.chainId, input.rollupAddress);
-  const quote = EpochProofQuote.new(Buffer32.fromString(digest), payload, signer);
+  const { signer, payload, digest, quote } = signQuote(input);
   const buffer = quote.toBuffer();
   const decoded = EpochProofQuote.fromBuffer(buffer);
   return {
@@ -84,7 +51,7 @@ function make(input) {
 function decode(input) {
   try {
     const quote = EpochProofQuote.fromBuffer(Buffer.from(input.quoteBuffer.slice(2), 'hex'));
-    const digest = digestOf(quote.payload, input.chainId, input.rollupAddress);
+    const digest = quoteDigest(quote.payload, input.chainId, input.rollupAddress);
     return {
       ok: true,
       fields: fields(quote),
