@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # (no fdatasync on macOS)
 
+WAL_SIZE_LIMIT: Final = 64 << 20  # bytes of WAL kept on disk once checkpointed (PRAGMA journal_size_limit)
+
 SyncMode = Literal["normal", "full", "off"]
 SYNC_MODES: tuple[SyncMode, ...] = ("full", "normal", "off")
 _PRAGMA_LEVEL = {"off": 0, "normal": 1, "full": 2}
@@ -200,8 +202,9 @@ class JobStore(Protocol):
         ...
 
     def checkpoint(self) -> None:
-        """Housekeeping the journal runs in a worker thread, beside commits (sqlite: move the WAL
-        into the database file); a no-op for stores without any."""
+        """Housekeeping the journal runs in a worker thread, beside commits, and then once more
+        between two of its writes (sqlite: move the WAL into the database file); a no-op for stores
+        without any."""
         ...
 
     @property
@@ -307,6 +310,8 @@ class SqliteJobStore:
         # full: sqlite appends a commit's frames without syncing and `flush` syncs the WAL (module doc)
         self._db.execute(f"PRAGMA synchronous={self._pragma().upper()}")
         self._db.execute("PRAGMA temp_store=MEMORY")
+        # a WAL a burst grew past this is cut back to it when sqlite next reuses it from the start
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._ckpt: sqlite3.Connection | None = None
         self._migrate()
         self._db.execute(_SCHEMA)
@@ -435,7 +440,11 @@ class SqliteJobStore:
 
     def checkpoint(self) -> None:
         """A PASSIVE checkpoint on a separate connection (never blocks the writer; copies what no
-        reader still needs; syncs the WAL before and the database after, as `sync` says).
+        reader still needs; syncs the WAL before and the database after, as `sync` says). sqlite
+        writes the next transaction from the WAL's start, over the old frames, only if every frame
+        was copied when it begins; under a steady stream of commits a checkpoint beside them never
+        gets there (commits append while it copies) and the WAL grows without end, so the journal
+        calls it once more between two of its writes (Journal._run), with little left to copy.
 
         The first call also turns sqlite's automatic checkpoint off for commits: by default it runs
         inside whichever commit crosses 1000 WAL pages (a WAL fsync, page copies and a database
@@ -586,6 +595,7 @@ class Journal:
         self._committer = _CommitThread()
         self._checkpoint_due = trio.Event()
         self._rows_since_checkpoint = 0
+        self._catch_up = False  # a checkpoint ran beside the writes: the writer finishes it (_run)
 
     def _pending(self) -> int:
         return len(self._upserts) + len(self._deletes)
@@ -653,6 +663,7 @@ class Journal:
             self._rows_since_checkpoint = 0
             try:
                 await trio.to_thread.run_sync(store.checkpoint, abandon_on_cancel=False)
+                self._catch_up = True  # the writer finishes it between two writes (_run)
             except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
                 log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
 
@@ -662,6 +673,17 @@ class Journal:
             self._wakeup = trio.Event()
             if not self._upserts and not self._deletes:
                 continue
+            if self._catch_up and self.store is not None:
+                # the checkpoint beside the commits left the frames appended while it ran: copy those
+                # now, with no write in between, so this write starts the WAL over instead of
+                # growing it (a growing WAL: unbounded disk, and every sync allocates blocks and
+                # writes the inode). A few frames: in the journal's thread, requests go on meanwhile.
+                self._catch_up = False
+                try:
+                    await self._committer.run(self.store.checkpoint)
+                except Exception as exc:
+                    log.warning("journal checkpoint of %s failed: %s: %s", self.store.describe(),
+                                type(exc).__name__, exc)
             upserts = list(self._upserts.values())
             deletes = list(self._deletes)
             keys = [*self._upserts, *self._deletes]

@@ -3,6 +3,7 @@ sqlite store and over a second, in-memory implementation (what a Postgres store 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -184,9 +185,10 @@ async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path
     done_send, done_recv = trio.open_memory_channel[None](10)
     real_checkpoint = store.checkpoint
 
-    def spy() -> None:  # runs in the checkpointer's worker thread
+    def spy() -> None:  # runs in the checkpointer's worker thread (and in the journal's)
         real_checkpoint()
-        trio.from_thread.run_sync(done_send.send_nowait, None)
+        with contextlib.suppress(RuntimeError):  # (the journal's thread is not trio's)
+            trio.from_thread.run_sync(done_send.send_nowait, None)
 
     store.checkpoint = spy  # type: ignore[method-assign]
     async with trio.open_nursery() as n:
@@ -199,13 +201,46 @@ async def test_wal_checkpoints_run_beside_commits_not_inside_them(tmp_path: Path
             await done_recv.receive()
             await done_recv.receive()  # the one at start, then one after CHECKPOINT_ROWS rows
         assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # off: commits never checkpoint
-        assert store.checkpoints_made == 2
+        # (each followed by one between two writes, in the journal's thread: the spy sends only from trio's)
+        assert 2 <= store.checkpoints_made <= 4
         n.cancel_scope.cancel()
     wal_frames = store._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert wal_frames[0] == 0  # not busy: nothing blocked the writer
     assert len(store.load()) == n_rows
     store.close()
     assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == n_rows
+
+
+async def test_wal_stops_growing_under_a_steady_stream_of_one_row_commits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One agent reporting job after job: a commit of one row at a time, without pause. The checkpoint
+    beside the commits never finds every frame copied (each commit appends while it copies), so sqlite
+    never starts the WAL over; the journal finishes each checkpoint between two writes, and the WAL
+    stays at about CHECKPOINT_ROWS frames instead of growing with every commit (found by issue 15's
+    bench: 37 MB of WAL after 5,000 reports, every sync allocating blocks)."""
+    from proving.broker import store as store_module
+    from proving.broker.state import JobRecord
+    from proving.broker.store import Journal
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_ROWS", 50)
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    journal = Journal(store)
+    wal = tmp_path / "j.sqlite-wal"
+    frame = 4096 + 24
+    sizes = []
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        for i in range(1500):
+            await journal.write({f"j{i}": JobRecord(id=f"j{i}", type=ProvingRequestType.TUBE_PROOF, epoch=1,
+                                                    inputs_uri="data:,x", seq=i, priority=0, deadline=None,
+                                                    state=JobState.QUEUED)}, set())
+            sizes.append(wal.stat().st_size)
+        n.cancel_scope.cancel()
+    assert store.checkpoints_made >= 1500 // 50
+    assert max(sizes) < 400 * frame, max(sizes) // frame  # (1,500+ frames when it grows)
+    assert sizes[-1] == max(sizes)  # reused from its start, never cut and regrown
+    store.close()
+    assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == 1500
 
 
 async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_busy(tmp_path: Path) -> None:
