@@ -30,7 +30,6 @@ import queue
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import trio
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core.procs import stop_process  # noqa: E402
 from node.l1.anvil import ANVIL_DEV_KEYS, AnvilProcess  # noqa: E402
 from node.l1.client import L1Client  # noqa: E402
 from node.l1.deploy import RollupConfig, deploy_l1_contracts_report  # noqa: E402
@@ -217,12 +217,7 @@ class NodeProcess:
             return False
 
     def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 20)
 
 
 # ---- quotes / envelopes -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import trio.lowlevel
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.node_broker import start_node_broker_sync  # noqa: E402
+from core.procs import stop_process  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -291,11 +292,7 @@ def main() -> None:
                     print(rows[-1], flush=True)
         finally:
             for proc, _ in procs.values():
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop_process(proc, 10)
     print()
     print("| process | attack | alive | /health during, median / worst (ms) | /health after (ms) | answers |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -52,6 +52,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core.procs import stop_process  # noqa: E402
 from node.txbot import make_tx  # noqa: E402
 from p2p.keys import encode_peer_id_private_key, generate_private_key, peer_id_from_private_key  # noqa: E402
 from p2p.topics import EPOCH_PROOF_QUOTE, TX  # noqa: E402
@@ -202,13 +203,7 @@ class NodeProc:
             raise RuntimeError(f"node {self.idx} not running after {timeout:.0f} s (log: {self.log_path})")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
         self._log.close()
 
 

@@ -23,6 +23,7 @@ from typing import Final
 
 import trio
 
+from core.procs import stop_process
 from node.l1.artifacts import resolve_node_modules
 
 ANVIL_PACKAGE_BINARY: Final = Path("@foundry-rs") / "anvil-linux-amd64" / "bin" / "anvil"
@@ -263,13 +264,7 @@ class AnvilProcess:
         return [line.decode(errors="replace") for line in self._log]
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
         self._thread.join(timeout=5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
