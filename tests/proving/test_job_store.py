@@ -243,64 +243,6 @@ async def test_wal_stops_growing_under_a_steady_stream_of_one_row_commits(
     assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == 1500
 
 
-async def test_idle_journal_commits_a_lone_write_in_the_callers_task_synced_before_it_returns(tmp_path: Path) -> None:
-    """One agent at a time: each write finds the journal idle and is written and synced by its own
-    task (no hop to the writer task), in order, synced before `on_committed` and before it returns;
-    a write while another is queued goes through the writer task (one group commit)."""
-    from proving.broker.state import JobRecord
-    from proving.broker.store import Journal
-
-    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
-    journal = Journal(store)
-    events: list[str] = []
-    write, flush = store.write, store.flush
-
-    tasks: list[object] = []
-
-    def write_spy(*args: Any) -> None:
-        events.append("write")
-        tasks.append(trio.lowlevel.current_task())
-        write(*args)
-
-    def flush_spy() -> None:
-        events.append("flush")
-        flush()
-
-    store.write = write_spy  # type: ignore[method-assign]
-    store.flush = flush_spy  # type: ignore[method-assign]
-
-    def rec(job_id: str, seq: int) -> JobRecord:
-        return JobRecord(id=job_id, type=ProvingRequestType.TUBE_PROOF, epoch=1, inputs_uri="data:,x",
-                         seq=seq, priority=0, deadline=None, state=JobState.QUEUED)
-
-    async with trio.open_nursery() as n:
-        await n.start(journal.run, lambda ids: events.append("committed " + ",".join(ids)))
-        with trio.fail_after(10):  # (the checkpoint at start, finished by the writer task at the next write)
-            while store.checkpoints_made < 1:  # noqa: ASYNC110 - (set by a worker thread)
-                await trio.sleep(0.01)
-        await journal.write({"warm": rec("warm", 100)}, set())
-        assert store.checkpoints_made == 2
-        events.clear()
-        tasks.clear()
-        base = journal.commits
-        for i in range(5):
-            assert await journal.write({f"j{i}": rec(f"j{i}", i)}, set()) == [f"j{i}"]
-            assert events[-3:] == ["write", "flush", f"committed j{i}"]
-            assert not journal.is_pending(f"j{i}") and journal.durable_generation == base + i
-        assert journal.commits - base == journal.flushes - base == store.fsyncs - base == 5
-        assert tasks == [trio.lowlevel.current_task()] * 5  # written by the caller's task
-        events.clear()
-        async with trio.open_nursery() as writers:  # ten at once: the first alone, the rest together
-            for i in range(5, 15):
-                writers.start_soon(journal.write, {f"j{i}": rec(f"j{i}", i)}, set())
-        assert events.count("write") < 10
-        assert {i for e in events if e.startswith("committed") for i in e[10:].split(",")} == {
-            f"j{i}" for i in range(5, 15)}
-        n.cancel_scope.cancel()
-    store.close()
-    assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == 16
-
-
 async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_busy(tmp_path: Path) -> None:
     """flush_thread="auto": a lone write syncs on the event loop (no thread handoff); a write while
     other tasks are ready to run syncs in the journal's thread, so the loop serves them meanwhile."""
