@@ -596,6 +596,8 @@ class Journal:
         self._checkpoint_due = trio.Event()
         self._rows_since_checkpoint = 0
         self._catch_up = False  # a checkpoint ran beside the writes: the writer finishes it (_run)
+        self._caught_up = trio.Event()  # unset from a checkpoint beside the writes to the writer's catch-up
+        self._caught_up.set()
 
     def _pending(self) -> int:
         return len(self._upserts) + len(self._deletes)
@@ -659,10 +661,13 @@ class Journal:
         while True:
             if store.checkpoints_made:  # (the first one at start: it takes the checkpoints over)
                 await self._checkpoint_due.wait()
+            # never one beside the writer's catch-up, pending or running (it would wait for the lock)
+            await self._caught_up.wait()
             self._checkpoint_due = trio.Event()
             self._rows_since_checkpoint = 0
             try:
                 await trio.to_thread.run_sync(store.checkpoint, abandon_on_cancel=False)
+                self._caught_up = trio.Event()
                 self._catch_up = True  # the writer finishes it between two writes (_run)
             except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
                 log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
@@ -684,6 +689,8 @@ class Journal:
                 except Exception as exc:
                     log.warning("journal checkpoint of %s failed: %s: %s", self.store.describe(),
                                 type(exc).__name__, exc)
+                finally:
+                    self._caught_up.set()
             upserts = list(self._upserts.values())
             deletes = list(self._deletes)
             keys = [*self._upserts, *self._deletes]
