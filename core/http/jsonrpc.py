@@ -127,6 +127,28 @@ def _strip_strings(body: bytes) -> bytes:
     return _JSON_STRING.sub(b"", body)
 
 
+_BRACKETS_AND_QUOTES: Final = (
+    _BRACKETS_ONLY[0],  # (the quote maps to itself)
+    bytes(b for b in range(256) if b not in b'[]{}"'),
+)
+
+
+def bracket_steps(body: bytes) -> bytes:
+    """The brackets of `body` outside its JSON strings as +1/-1 bytes (``[{`` -> 0x01, ``]}`` ->
+    0xff): `_strip_strings` then `_BRACKETS_ONLY`, faster for a body with many strings (a batch of
+    100 enqueues: 3,000 strings, a list of 3,000 pieces; that was 11 % of the broker's CPU per
+    enqueue). Without a backslash every quote opens or closes a string. Keep only quotes and
+    brackets: a string holding no bracket is then two adjacent quotes; drop such pairs (one pass,
+    left to right: a run of n quotes keeps n mod 2). If no quote is left, every run had an even
+    length, so no bracket sits between an opening quote and its closing one: what is left is the
+    answer. Otherwise (a bracket inside a string, an odd quote, a backslash) the split/regex way."""
+    if b"\\" not in body:
+        rest = body.translate(*_BRACKETS_AND_QUOTES).replace(b'""', b"")
+        if b'"' not in rest:
+            return rest
+    return _strip_strings(body).translate(*_BRACKETS_ONLY)
+
+
 def too_deep(body: bytes, limit: int) -> bool:
     """True if the JSON text `body` nests deeper than `limit` (or, if it is not JSON, may), decided
     on the bytes before any parsing: json's C scanner recurses on the C stack, and with a raised
@@ -134,21 +156,22 @@ def too_deep(body: bytes, limit: int) -> bool:
 
     Strings are skipped and brackets become +1/-1 bytes. Empty pairs are peeled pass by pass (one
     C-speed scan each; a pair a pass uncovers waits for the next, so passes count levels) while
-    that halves the text; the depth of what is left is its largest prefix sum. At most ~0.25 s
+    each pass cuts at least a quarter of the text; the depth of what is left is its largest prefix sum. At most ~0.25 s
     for a 4 MiB body built to be slow, ~25 ms for the plain attack shapes."""
-    if body.count(b"[") + body.count(b"{") <= limit:
+    if b"\\" in body and body.count(b"[") + body.count(b"{") <= limit:
+        return False  # (before the regex bracket_steps takes for a body with a backslash)
+    rest = bracket_steps(body)
+    if rest.count(b"\x01") <= limit:  # no deeper than its openers outside strings
         return False
-    text = _strip_strings(body)
-    rest = text.translate(_BRACKETS_ONLY[0], _BRACKETS_ONLY[1])
     passes = 0
     while rest and passes <= limit:
         shorter = rest.replace(b"\x01\xff", b"")
         if len(shorter) == len(rest):
             break
-        halved = 2 * len(shorter) <= len(rest)
+        shrunk = 4 * len(shorter) <= 3 * len(rest)  # (each pass a quarter shorter: <= 4x the text scanned)
         rest = shorter
         passes += 1
-        if not halved:
+        if not shrunk:
             break
     if passes > limit:
         return True

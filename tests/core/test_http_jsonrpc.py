@@ -173,6 +173,17 @@ def test_too_deep_measures_the_depth_on_the_bytes(value: Any, limit: int) -> Non
     assert too_deep(body, limit) == (_depth(value) > limit)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b'""', b"\\", b"a", b",", b":", b"\xff", b"\x01"]),
+                max_size=40).map(b"".join))
+def test_bracket_steps_equal_the_brackets_left_after_stripping_strings(body: bytes) -> None:
+    """The quote-pair shortcut gives what stripping the strings and keeping the brackets gives, on
+    any bytes (JSON or not: odd quotes, backslashes, brackets inside strings, stray 0x01/0xff)."""
+    from core.http.jsonrpc import _BRACKETS_ONLY, _strip_strings, bracket_steps
+
+    assert bracket_steps(body) == _strip_strings(body).translate(*_BRACKETS_ONLY)
+
+
 def test_too_deep_on_attack_shapes() -> None:
     from core.http.jsonrpc import too_deep
 
