@@ -117,14 +117,25 @@ _BRACKETS_ONLY: Final = (
 
 
 def _strip_strings(body: bytes) -> bytes:
-    """`body` without its JSON strings (what `_JSON_STRING.sub(b"", body)` gives). Without a
-    backslash and with an even number of quotes every quote opens or closes a string, so a split on
-    quotes does it at C speed (a batch of 100 enqueues: ~5x faster than the regex, issue 15)."""
+    """`body` without its JSON strings, in linear time: escaped backslashes, then escaped quotes
+    are dropped (left to right, as json reads them), and every quote left opens or closes a string.
+    For JSON that is what `_JSON_STRING.sub(b"", body)` gives; for other bytes it keeps every
+    bracket json's scanner could nest through before it fails (a backslash outside a string ends the
+    parse there; a piece after an unpaired quote is an unterminated string). The regex took
+    quadratic time on a run of escaped quotes after an unpaired one (40,000 of them: 29 s; found by
+    review)."""
     if b'"' not in body:
         return body
-    if b"\\" not in body and body.count(b'"') % 2 == 0:
-        return b"".join(body.split(b'"')[0::2])
-    return _JSON_STRING.sub(b"", body)
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(body.split(b'"')[0::2])
+
+
+def is_utf8_json(body: bytes) -> bool:
+    """JSON between systems is UTF-8 (RFC 8259); json.loads would also take UTF-16/32 bytes, whose
+    characters can hold a quote or backslash byte (U+0122, U+5C00): `too_deep`'s byte scan is only
+    valid for UTF-8, so other encodings are refused before it (found by review)."""
+    return json.detect_encoding(body) in ("utf-8", "utf-8-sig")
 
 
 _BRACKETS_AND_QUOTES: Final = (
@@ -158,6 +169,8 @@ def too_deep(body: bytes, limit: int) -> bool:
     C-speed scan each; a pair a pass uncovers waits for the next, so passes count levels) while
     each pass cuts at least a quarter of the text; the depth of what is left is its largest prefix sum. At most ~0.25 s
     for a 4 MiB body built to be slow, ~25 ms for the plain attack shapes."""
+    if not is_utf8_json(body):
+        return True  # (callers answer a parse error first)
     if b"\\" in body and body.count(b"[") + body.count(b"{") <= limit:
         return False  # (before the regex bracket_steps takes for a body with a backslash)
     rest = bracket_steps(body)
@@ -260,6 +273,8 @@ class Dispatcher:
     async def handle_body(self, body: bytes, *, authorized: Authorizer = True) -> bytes:
         """`authorized`: may the caller use protected methods (a callable is asked only when one
         is called)."""
+        if not is_utf8_json(body):
+            return _dump(error_response(None, JsonRpcError(PARSE_ERROR, "parse error: JSON must be UTF-8")))
         if too_deep(body, self.max_depth):
             return _dump(error_response(None, JsonRpcError(INVALID_REQUEST, f"nesting deeper than {self.max_depth}")))
         try:
@@ -445,6 +460,8 @@ def encode_batch(calls: list[tuple[int, str, list[Any]]]) -> bytes:
 
 def decode_batch_response(body: bytes, req_ids: list[int]) -> dict[int, Any]:
     """Each request id -> its result, or the JsonRpcError its response carries (as a value)."""
+    if not is_utf8_json(body):
+        raise JsonRpcError(PARSE_ERROR, "response is not UTF-8 JSON")
     if too_deep(body, RESPONSE_MAX_DEPTH + 1):
         raise JsonRpcError(PARSE_ERROR, f"response nests deeper than {RESPONSE_MAX_DEPTH + 1}")
     try:
@@ -487,6 +504,8 @@ def _response_error(obj: dict[str, Any]) -> JsonRpcError | None:
 
 def decode_response(body: bytes, req_id: int) -> Any:
     """Result of a single response, or raise the JsonRpcError it carries."""
+    if not is_utf8_json(body):
+        raise JsonRpcError(PARSE_ERROR, "response is not UTF-8 JSON")
     if too_deep(body, RESPONSE_MAX_DEPTH):
         raise JsonRpcError(PARSE_ERROR, f"response nests deeper than {RESPONSE_MAX_DEPTH}")
     try:

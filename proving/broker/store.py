@@ -658,9 +658,11 @@ class Journal:
     async def _checkpointer(self, store: JobStore) -> None:
         """Checkpoints (see SqliteJobStore.checkpoint) every CHECKPOINT_ROWS committed rows, in a
         worker thread, while commits go on; one at a time."""
+        first = True  # (the first one at start: it takes the checkpoints over)
         while True:
-            if store.checkpoints_made:  # (the first one at start: it takes the checkpoints over)
+            if not first:  # (also after a failure: the next try waits for the next CHECKPOINT_ROWS rows)
                 await self._checkpoint_due.wait()
+            first = False
             # never one beside the writer's catch-up, pending or running (it would wait for the lock)
             await self._caught_up.wait()
             self._checkpoint_due = trio.Event()

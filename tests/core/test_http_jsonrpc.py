@@ -370,14 +370,104 @@ def test_batch_variant_runs_once_per_batch() -> None:
     assert got == [(i, -32050 if i == 13 else i + 1) for i in range(20)]  # 13: the method's own error
 
 
+_odd_strings = st.text(alphabet='[]{}"\\ab', max_size=6)
+
+
 @settings(max_examples=1500, deadline=None)
-@given(st.one_of(
-    st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b" ", b'\\"', b"\\\\"]), max_size=30)
-    .map(b"".join),
-    st.builds(lambda v: json.dumps(v).encode(), json_values),
-    st.binary(max_size=30),
-))
-def test_string_stripping_fast_path_equals_the_regex(body: bytes) -> None:
+@given(st.builds(lambda v: json.dumps(v, ensure_ascii=False).encode(), st.recursive(
+    st.none() | st.integers() | _odd_strings,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_odd_strings, inner, max_size=3), max_leaves=20)))
+def test_string_stripping_equals_the_regex_on_json(body: bytes) -> None:
+    """On JSON, the linear strip removes exactly the strings (the regex's answer)."""
     from core.http.jsonrpc import _JSON_STRING, _strip_strings
 
     assert _strip_strings(body) == _JSON_STRING.sub(b"", body)
+
+
+_fragments = st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b" ", b",", b":", b"1", b'\\"',
+                                       b"\\\\", b"\\u0022", b'"a"', b"\xc3\xa9", b"\x00", b"[" * 8, b'"[' * 4]),
+                      max_size=60).map(b"".join)
+_HEADROOM = 25  # frames json.loads and its error path use beside the scanner's nesting
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_fragments, st.binary(max_size=40)), st.integers(0, 6))
+def test_too_deep_bounds_what_json_scans_on_any_bytes(body: bytes, limit: int) -> None:
+    """Whatever the bytes (JSON or not: json's scanner recurses before it fails), a body `too_deep`
+    lets through never takes json.loads deeper than `limit` (+ the frames json's own calls use):
+    json.loads runs under a recursion limit above that and must not raise RecursionError."""
+    import sys
+
+    from core.http.jsonrpc import too_deep
+
+    if too_deep(body, limit):
+        return
+    frames = 0
+    f = sys._getframe()
+    while f is not None:
+        frames += 1
+        f = f.f_back
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + limit + _HEADROOM)
+    try:
+        json.loads(body)
+    except RecursionError:
+        raise AssertionError(f"too_deep let through {body!r}, which json nests past {limit}") from None
+    except ValueError:
+        pass
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_the_recursion_bound_above_is_tight_enough_to_catch_a_miss() -> None:
+    import sys
+
+    frames = 0
+    f = sys._getframe()
+    while f is not None:
+        frames += 1
+        f = f.f_back
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + 6 + _HEADROOM)
+    try:
+        json.loads(b"[" * 6 + b"]" * 6)
+        with pytest.raises(RecursionError):
+            json.loads(b"[" * (6 + _HEADROOM) + b"]" * (6 + _HEADROOM))
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_too_deep_is_linear_on_escaped_quotes_after_an_unpaired_one() -> None:
+    """The string regex took quadratic time here (40,000 escaped quotes: 29 s; 4 MiB: hours)."""
+    import time
+
+    from core.http.jsonrpc import too_deep
+
+    start = time.monotonic()
+    assert too_deep(b"[" * 65 + b'"' + b'\\"' * (2 << 20), 64)  # 4 MiB
+    assert not too_deep(b"[" * 64 + b'"' + b'\\"[' * (1 << 20), 64)  # (inside an unterminated string)
+    assert too_deep(b"[" * 64 + b'"' + b'\\"' * 1000 + b'"' + b"[", 64)
+    assert time.monotonic() - start < 5
+
+
+async def test_a_utf16_body_is_a_parse_error_not_a_way_past_the_nesting_check() -> None:
+    """json.loads reads UTF-16 too, where U+5C00 is a backslash byte and U+0122 a quote byte that
+    fool a byte-level scan: such a body is refused before it (JSON between systems is UTF-8)."""
+    from core.http.jsonrpc import JsonRpcError, decode_response, too_deep
+
+    d = Dispatcher()
+    async def echo(x: Any) -> int:
+        return 1
+
+    d.register("echo", echo)
+    for ch in ("\u5c00", "\u0122"):
+        text = '{"jsonrpc":"2.0","id":1,"method":"echo","params":["' + ch + '",' + "[" * 900 + '"x"' + "]" * 900 + "]}"
+        for enc in ("utf-16-le", "utf-16", "utf-32"):
+            body = text.encode(enc)
+            assert too_deep(body, 64)
+            answer = json.loads(await d.handle_body(body))
+            assert answer["error"]["code"] == -32700
+            with pytest.raises(JsonRpcError):
+                decode_response(body, 1)
+    ok = json.loads(await d.handle_body('{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]}'.encode("utf-8-sig")))
+    assert ok["result"] == 1

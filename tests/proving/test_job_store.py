@@ -260,6 +260,29 @@ async def test_wal_stops_growing_under_a_steady_stream_of_one_row_commits(
     assert len(SqliteJobStore(tmp_path / "j.sqlite").load()) == 1500
 
 
+async def test_a_failing_checkpoint_is_retried_after_the_next_rows_not_at_once(tmp_path: Path) -> None:
+    """The checkpoint at start fails: the journal logs it and tries again only after CHECKPOINT_ROWS
+    more rows (it retried in a loop, thousands of times a second with a warning each, when idle;
+    found by review)."""
+    from proving.broker.store import Journal
+
+    store = SqliteJobStore(tmp_path / "j.sqlite", sync="full")
+    tries: list[int] = []
+
+    def failing() -> None:
+        tries.append(1)
+        raise OSError("disk on fire")
+
+    store.checkpoint = failing  # type: ignore[method-assign]
+    journal = Journal(store)
+    async with trio.open_nursery() as n:
+        await n.start(journal.run, lambda ids: None)
+        await trio.sleep(0.3)
+        n.cancel_scope.cancel()
+    assert len(tries) == 1
+    store.close()
+
+
 async def test_journal_auto_flush_runs_on_the_loop_when_idle_in_the_thread_when_busy(tmp_path: Path) -> None:
     """flush_thread="auto": a lone write syncs on the event loop (no thread handoff); a write while
     other tasks are ready to run syncs in the journal's thread, so the loop serves them meanwhile."""
