@@ -128,8 +128,16 @@ def _answer(raw: bytes) -> str:
     return raw.decode(errors="replace")[:12] or "closed"
 
 
+# nesting hidden from a byte scan: UTF-16 characters holding a backslash (U+5C00) or quote (U+0122)
+# byte; a run of escaped quotes after an unpaired quote (quadratic for a string regex: 2 MiB)
+_UTF16_DEEP = [('{"jsonrpc":"2.0","id":1,"method":"node_getNodeInfo","params":["' + ch + '",' + "[" * 5000
+                + "]" * 5000 + "]}").encode("utf-16-le") for ch in ("\u5c00", "\u0122")]
+_ESCAPED_QUOTES = b"[" * 65 + b'"' + b'\\"' * (1 << 20)
+
+
 async def deep_nesting(port: int, answers: set[str]) -> None:
-    for body in (b"[" * 1000, b"[" * 200_000, b'{"a":' * 50_000, b"[" * 5000 + b"]" * 5000):
+    for body in (b"[" * 1000, b"[" * 200_000, b'{"a":' * 50_000, b"[" * 5000 + b"]" * 5000, *_UTF16_DEEP,
+                 _ESCAPED_QUOTES):
         for _ in range(10):
             answers.add(_answer(await exchange(port, _post(body))))
 
@@ -272,7 +280,7 @@ def main() -> None:
         try:
             for name, (proc, port) in procs.items():
                 attacks: list[tuple[str, Callable[[set[str]], Awaitable[None]]]] = [
-                    ("deep nesting (1k-200k levels)", lambda a, p=port: deep_nesting(p, a)),
+                    ("deep nesting (1k-200k levels, UTF-16, escaped quotes)", lambda a, p=port: deep_nesting(p, a)),
                     ("huge bodies (1 TB announced, 16 MB, 40 MiB chunked)", lambda a, p=port: huge_bodies(p, a)),
                     ("conflicting framing x200", lambda a, p=port: bad_framing(p, a)),
                     (f"{args.conns} connections held", lambda a, p=port: many_connections(p, a, args.conns)),
