@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -55,6 +56,7 @@ AZTEC_TYPE_PRIORITY: Final[tuple[ProvingRequestType, ...]] = (
 
 MAX_URI_LENGTH: Final = 1 << 20  # inline (data:) URIs may carry a whole proof
 MAX_JOB_ID_LENGTH: Final = 256
+MAX_DEADLINE: Final = 1e15  # seconds (a unix time in 31.7 million years)
 MAX_REASON_LENGTH: Final = 4096
 
 
@@ -117,15 +119,23 @@ class ProvingJob:
         if not isinstance(priority, int) or isinstance(priority, bool) or not -(2**62) < priority < 2**62:
             raise InvalidJobError("job.priority must be an integer")
         deadline = raw.get("deadline")
-        if deadline is not None and (not isinstance(deadline, int | float) or isinstance(deadline, bool)):
-            raise InvalidJobError("job.deadline must be a number")
+        if deadline is not None:
+            if not isinstance(deadline, int | float) or isinstance(deadline, bool):
+                raise InvalidJobError("job.deadline must be a number")
+            try:
+                deadline = float(deadline)
+            except OverflowError:  # (an integer past float's range)
+                raise InvalidJobError("job.deadline is out of range") from None
+            # NaN would break the queue's order (and is stored as NULL); infinities mean nothing here
+            if not math.isfinite(deadline) or abs(deadline) > MAX_DEADLINE:
+                raise InvalidJobError(f"job.deadline must be a finite number of seconds within {MAX_DEADLINE:g}")
         return cls(
             id=job_id,
             type=ProvingRequestType(ptype),
             epoch_number=epoch,
             inputs_uri=uri,
             priority=priority,
-            deadline=None if deadline is None else float(deadline),
+            deadline=deadline,
         )
 
 

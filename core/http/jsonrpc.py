@@ -224,12 +224,46 @@ _LONG_RUN: Final = b"0" * 19  # (two C-speed passes; a regex for the run was 4% 
 
 def loads(body: bytes) -> Any:
     """json.loads(body), faster: the same value or the same exception."""
+    return _loads(body)[0]
+
+
+def _loads(body: bytes) -> tuple[Any, bool]:
+    """(the value, whether the json module read it)."""
     if _LONG_RUN not in body.translate(_DIGITS_ONLY):
         try:
-            return orjson.loads(body)
+            return orjson.loads(body), False
         except orjson.JSONDecodeError:
             pass
-    return json.loads(body)
+    return json.loads(body), True
+
+
+def loads_text(body: bytes) -> Any:
+    """`loads` for what a peer sends: a string holding a lone surrogate (an escape like \\ud800, or
+    its raw bytes, which json reads with surrogatepass) is a ValueError. JSON's grammar lets it
+    through but it is not text: sqlite, orjson and every UTF-8 encoder refuse it, so one such id or
+    URI ended the broker at its journal write (found by review). orjson already refuses it, so only
+    what the json module read is walked."""
+    value, by_json = _loads(body)
+    if by_json and _lone_surrogate(value):
+        raise ValueError("a JSON string holds a lone surrogate (not UTF-8 text)")
+    return value
+
+
+def _lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+    return False
 
 
 def _dump(value: Any) -> bytes:
@@ -278,7 +312,7 @@ class Dispatcher:
         if too_deep(body, self.max_depth):
             return _dump(error_response(None, JsonRpcError(INVALID_REQUEST, f"nesting deeper than {self.max_depth}")))
         try:
-            obj = loads(body)
+            obj = loads_text(body)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             return _dump(error_response(None, JsonRpcError(PARSE_ERROR, f"parse error: {str(exc)[:200]}")))
         if isinstance(obj, list):
@@ -465,7 +499,7 @@ def decode_batch_response(body: bytes, req_ids: list[int]) -> dict[int, Any]:
     if too_deep(body, RESPONSE_MAX_DEPTH + 1):
         raise JsonRpcError(PARSE_ERROR, f"response nests deeper than {RESPONSE_MAX_DEPTH + 1}")
     try:
-        arr = loads(body)
+        arr = loads_text(body)
     except (ValueError, RecursionError) as exc:
         raise JsonRpcError(PARSE_ERROR, f"bad response body: {exc}"[:200]) from None
     if not isinstance(arr, list):
@@ -509,7 +543,7 @@ def decode_response(body: bytes, req_id: int) -> Any:
     if too_deep(body, RESPONSE_MAX_DEPTH):
         raise JsonRpcError(PARSE_ERROR, f"response nests deeper than {RESPONSE_MAX_DEPTH}")
     try:
-        obj = loads(body)
+        obj = loads_text(body)
     except (ValueError, RecursionError) as exc:
         raise JsonRpcError(PARSE_ERROR, f"bad response body: {exc}"[:200]) from None
     if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":

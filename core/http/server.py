@@ -587,14 +587,19 @@ async def cancelled_on_disconnect() -> AsyncIterator[trio.CancelScope]:
             yield scope
         return
     gone = req.disconnected
-    async with trio.open_nursery() as nursery:
+    try:
+        async with trio.open_nursery() as nursery:
 
-        async def watch() -> None:
-            await gone.wait()
-            nursery.cancel_scope.cancel()
+            async def watch() -> None:
+                await gone.wait()
+                nursery.cancel_scope.cancel()
 
-        nursery.start_soon(watch)
-        try:
-            yield nursery.cancel_scope
-        finally:
-            nursery.cancel_scope.cancel()
+            nursery.start_soon(watch)
+            try:
+                yield nursery.cancel_scope
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:  # (the watcher never raises: the body's own exception, unwrapped,
+        if len(group.exceptions) == 1:  # so callers catch it by its type - found by review)
+            raise group.exceptions[0] from None
+        raise

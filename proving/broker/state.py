@@ -356,7 +356,8 @@ class JobStateMachine:
                 self._push(rec)
             else:
                 self._settled_counts[rec.state] += 1
-        self._effects = Effects(available=self._effects.available)
+        # (effects not taken yet stay: a batch of enqueues reads a settled job back from disk
+        # between two of its enqueues, and their journal writes must not be lost - found by review)
 
     def reserve_seqs(self, below: int) -> None:
         """New jobs get seqs from `below` on (at least): seqs below it are taken in the journal."""

@@ -3,6 +3,7 @@ proof store access rules, and the bounds on what strangers can make the broker h
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,76 @@ async def test_rpc_refuses_bad_uris_and_states_when_full(tmp_path: Path) -> None
         assert (await client.get_proving_job_status(got.id)).status == "in-progress"
         stats: Any = await client.statistics()
         assert stats["machine"]["jobs"] == 5
+        await client.aclose()
+        n.cancel_scope.cancel()
+
+
+async def test_a_lone_surrogate_in_any_string_is_a_parse_error_not_the_end_of_the_broker(tmp_path: Path) -> None:
+    """JSON lets "\\ud800" (or its raw bytes) through, but it is not text: in a job id, a URI or an
+    error reason it reached the journal, where sqlite refused it and the broker process ended (found
+    by review). Every such body is answered -32700 and the broker goes on."""
+    from tests.core.helpers import exchange, post
+
+    service = BrokerService(tmp_path / "db", "127.0.0.1", 0, uri_policy=UriPolicy(tmp_path / "proofs"),
+                            registry=CollectorRegistry())
+    async with trio.open_nursery() as n:
+        host, port = await n.start(service.run)
+        client = BrokerClient(f"http://{host}:{port}")
+        assert (await client.enqueue_proving_job(_job(1))).status == "in-queue"
+        bodies = [
+            b'{"jsonrpc":"2.0","id":1,"method":"enqueueProvingJob","params":[{"id":"sur\\ud800","type":1,'
+            b'"epochNumber":1,"inputsUri":"data:x"}]}',
+            b'{"jsonrpc":"2.0","id":1,"method":"reportProvingJobError","params":["%s","bad\\udfff",false]}'
+            % _job(1).id.encode(),
+            b'{"jsonrpc":"2.0","id":1,"method":"reportProvingJobSuccess","params":["%s","data:\xed\xa0\x80"]}'
+            % _job(1).id.encode(),
+            b'[{"jsonrpc":"2.0","id":1,"method":"enqueueProvingJob","params":[{"id":"a","type":1,"epochNumber":1,'
+            b'"inputsUri":"data:\\ud800"}]},{"jsonrpc":"2.0","id":2,"method":"getProvingJobStatus","params":["a"]}]',
+        ]
+        for body in bodies:
+            raw = await exchange(port, post(body))
+            answer: Any = json.loads(raw.partition(b"\r\n\r\n")[2])
+            assert answer["error"]["code"] == -32700, answer
+        assert (await client.get_proving_job_status(_job(1).id)).status == "in-queue"  # alive, unchanged
+        assert (await client.enqueue_proving_job(_job(2))).status == "in-queue"
+        await client.aclose()
+        n.cancel_scope.cancel()
+
+
+async def test_bad_deadlines_are_refused_per_job_and_a_full_waiting_room_is_broker_busy(tmp_path: Path) -> None:
+    """A deadline past float's range was an internal error for every member of its batch; NaN and
+    the infinities were accepted (NaN broke the queue's order). A long-poll over the waiting-agent
+    limit was an internal error (an exception group) instead of BROKER_BUSY (found by review)."""
+    from proving.types import InvalidJobError
+    from tests.core.helpers import exchange, post
+
+    for bad in (10**400, float("nan"), float("inf"), -float("inf"), 2e15):
+        with pytest.raises(InvalidJobError, match="deadline"):
+            ProvingJob.from_wire({**_job(1).to_wire(), "deadline": bad})
+    assert ProvingJob.from_wire({**_job(1).to_wire(), "deadline": 12.5}).deadline == 12.5
+    service = BrokerService(tmp_path / "db", "127.0.0.1", 0, uri_policy=UriPolicy(tmp_path / "proofs"),
+                            registry=CollectorRegistry())
+    service.broker.max_waiting_agents = 1
+    async with trio.open_nursery() as n:
+        host, port = await n.start(service.run)
+        ok, bad_job = _job(1).to_wire(), {**_job(2).to_wire(), "deadline": 1}
+        body = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "enqueueProvingJob", "params": [ok]},
+                           {"jsonrpc": "2.0", "id": 2, "method": "enqueueProvingJob", "params": [bad_job]}])
+        body = body.replace('"deadline": 1}', '"deadline": 1' + "0" * 400 + "}")
+        answers = json.loads((await exchange(port, post(body.encode()))).partition(b"\r\n\r\n")[2])
+        by_id = {a["id"]: a for a in answers}
+        assert by_id[1]["result"]["status"] == "in-queue"
+        assert by_id[2]["error"]["code"] == -32602 and "deadline" in by_id[2]["error"]["message"]
+        client = BrokerClient(f"http://{host}:{port}")
+        assert (await client.get_proving_job(JobFilter(), agent_id="a")) is not None  # takes the one job
+        waiting = BrokerClient(f"http://{host}:{port}")
+        n.start_soon(lambda: waiting.get_proving_job(JobFilter(), agent_id="w", max_wait=5))
+        await trio.sleep(0.2)
+        with pytest.raises(JsonRpcError) as busy:
+            await client.get_proving_job(JobFilter(), agent_id="x", max_wait=5)
+        from proving.broker.rpc import BROKER_BUSY
+
+        assert busy.value.code == BROKER_BUSY and "already waiting" in str(busy.value)
         await client.aclose()
         n.cancel_scope.cancel()
 

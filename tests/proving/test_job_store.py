@@ -463,6 +463,39 @@ async def test_restart_that_leaves_the_newest_settled_job_on_disk_gives_new_jobs
     again.close()
 
 
+async def test_a_batch_that_reads_a_settled_job_back_from_disk_keeps_the_other_enqueues_durable(
+        tmp_path: Path) -> None:
+    """A restarted broker with settled history left on disk; one batch enqueues a new job, then
+    an old settled one (read back from disk between the two). The new job was acknowledged in-queue
+    but its journal write was dropped (the read-back reset the pending effects): never dispatched,
+    gone after a restart (found by review)."""
+    store = SqliteJobStore(tmp_path / "broker.sqlite")
+    async with trio.open_nursery() as n:
+        broker = ProvingBroker(store, registry=CollectorRegistry())
+        await n.start(broker.run)
+        for i in range(3):
+            await broker.enqueue_proving_job(_job(i))
+            got = await broker.get_proving_job(JobFilter())
+            assert got is not None
+            await broker.report_proving_job_success(got.id, "data:,p")
+        n.cancel_scope.cancel()
+    store.close()
+    again = SqliteJobStore(tmp_path / "broker.sqlite")
+    async with trio.open_nursery() as n:
+        broker = ProvingBroker(again, registry=CollectorRegistry(), restore_settled=0)
+        await n.start(broker.run)
+        assert again.history_on_disk and len(broker.machine) == 0
+        out = await broker.enqueue_each([_job(10), _job(0), _job(11)])
+        assert [getattr(o, "status", o) for o in out] == ["in-queue", "fulfilled", "in-queue"]
+        assert broker.machine.statistics().awaiting_journal == 0
+        got = await broker.get_proving_job(JobFilter())
+        assert got is not None and got.id in {_job(10).id, _job(11).id}
+        n.cancel_scope.cancel()
+    again.close()
+    rows = {r.id: r.state for r in SqliteJobStore(tmp_path / "broker.sqlite").load()}
+    assert _job(10).id in rows and _job(11).id in rows
+
+
 def test_sqlite_journal_of_the_id_keyed_layout_with_repeated_seqs_is_renumbered_in_order(tmp_path: Path) -> None:
     import sqlite3
 
