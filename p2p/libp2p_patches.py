@@ -80,6 +80,41 @@ def is_closure(exc: BaseException) -> bool:
     return isinstance(exc, closures)
 
 
+RPC_CHECK_ABOVE: Final = 512  # bytes: a smaller RPC cannot hold enough entries to matter
+RPC_MAX_PUBLISH: Final = 256  # messages in one RPC (js gossipsub sends what it has queued: a few)
+RPC_MAX_CONTROL: Final = 256  # ihave + iwant + graft + prune (+ idontwant) entries in one RPC
+RPC_MAX_IDS: Final = 10_000  # message ids over all its ihave/iwant entries (gossipsub's MaxIHaveLength: 5,000)
+
+
+def rpc_over_limits(data: bytes) -> str | None:
+    """Why a pubsub RPC (protobuf bytes) holds more than an honest peer sends, or None. Undecodable
+    bytes are left to py-libp2p (None)."""
+    from google.protobuf.message import Message
+    from libp2p.pubsub.pb import rpc_pb2
+
+    rpc = rpc_pb2.RPC()
+    try:
+        rpc.ParseFromString(data)
+    except Exception:
+        return None
+    if len(rpc.publish) > RPC_MAX_PUBLISH:
+        return f"{len(rpc.publish)} published messages in one RPC (limit {RPC_MAX_PUBLISH})"
+    if not rpc.HasField("control"):
+        return None
+    entries = ids = 0
+    for field, value in rpc.control.ListFields():
+        if isinstance(value, Message):  # (a singular field: extensions)
+            continue
+        entries += len(value)
+        if field.name in ("ihave", "iwant", "idontwant"):
+            ids += sum(len(e.messageIDs) for e in value)
+    if entries > RPC_MAX_CONTROL:
+        return f"{entries} control entries in one RPC (limit {RPC_MAX_CONTROL})"
+    if ids > RPC_MAX_IDS:
+        return f"{ids} message ids in one RPC's control entries (limit {RPC_MAX_IDS})"
+    return None
+
+
 def envelope_problem(msg: Any) -> str | None:
     """Why js gossipsub 13 (`validateToRawMessage`, StrictSign) would reject this message, or None.
 
@@ -220,7 +255,65 @@ def apply() -> None:
 
     _apply_containment()
     _apply_per_message_costs()
+    _apply_iwant_limits()
     _applied = True
+
+
+IWANT_MAX_IDS: Final = 500  # distinct message ids served per IWANT (go-libp2p caps IHAVE at 5,000)
+IWANT_RETRANSMISSIONS: Final = 3  # times one peer gets one message by IWANT (go: GossipSubGossipRetransmission)
+IWANT_COUNTS_MAX: Final = 65_536  # (peer, message id) pairs remembered for that
+
+
+class IwantLimiter:
+    """Which ids of a peer's IWANT to serve: each id once per request, at most IWANT_MAX_IDS, and a
+    message at most IWANT_RETRANSMISSIONS times to the same peer (bounded memory, oldest forgotten)."""
+
+    def __init__(self, max_pairs: int = IWANT_COUNTS_MAX) -> None:
+        self.max_pairs = max_pairs
+        self._served: OrderedDict[tuple[str, Any], int] = OrderedDict()
+        self.refused = 0
+
+    def allow(self, peer: str, ids: Any) -> list[Any]:
+        out: list[Any] = []
+        for mid in dict.fromkeys(ids):
+            if len(out) >= IWANT_MAX_IDS:
+                self.refused += 1
+                break
+            key = (peer, mid)
+            n = self._served.get(key, 0)
+            if n >= IWANT_RETRANSMISSIONS:
+                self.refused += 1
+                continue
+            self._served[key] = n + 1
+            self._served.move_to_end(key)
+            out.append(mid)
+        while len(self._served) > self.max_pairs:
+            self._served.popitem(last=False)
+        return out
+
+
+def _apply_iwant_limits() -> None:
+    """16. GossipSub.handle_iwant answered every id of an IWANT from the message cache, repeats
+    included, with no cap: one ~100 KB cached message named 2,000 times in a 98 KB IWANT made the node
+    build (and copy twice) a 200 MB reply and stall the loop; at the 16 MiB RPC limit it runs out of
+    memory (found by review). Now each id is served once per IWANT, at most IWANT_MAX_IDS of them, and
+    a message at most IWANT_RETRANSMISSIONS times per peer (go-libp2p's rules)."""
+    import libp2p.pubsub.gossipsub as gossipsub
+    from libp2p.pubsub.pb import rpc_pb2
+
+    orig = gossipsub.GossipSub.handle_iwant
+    limiter = IwantLimiter()
+
+    async def _handle_iwant(self: Any, iwant_msg: Any, sender_peer_id: Any) -> None:
+        ids = list(iwant_msg.messageIDs)
+        keep = limiter.allow(str(sender_peer_id), ids)
+        if not keep:
+            return
+        if len(keep) != len(ids):
+            iwant_msg = rpc_pb2.ControlIWant(messageIDs=keep)
+        await orig(self, iwant_msg, sender_peer_id)
+
+    gossipsub.GossipSub.handle_iwant = _handle_iwant  # type: ignore[method-assign]
 
 
 def _apply_containment() -> None:
@@ -330,6 +423,11 @@ def _apply_containment() -> None:
     #    py-libp2p (stream reset) but not charged to anyone: report it as the peer's fault first.
     orig_read_limited = pubsub.read_varint_prefixed_bytes_limited  # type: ignore[attr-defined]
 
+    # 15. (here too) An RPC holding more entries than an honest peer sends is dropped whole, before
+    #     py-libp2p starts a task per published message (its task manager scans every task it runs
+    #     for each new one: 10,000 tiny messages in one 1.7 MB RPC held the loop 40 s, quadratic) or
+    #     walks the control entries (200,000 empty IWANTs: 4.8 s and a warning each), and charged to
+    #     the peer (found by review). `rpc_over_limits` says what is too much.
     async def _read_limited(reader: Any, max_length: int) -> bytes:
         try:
             data: bytes = await orig_read_limited(reader, max_length)
@@ -338,6 +436,13 @@ def _apply_containment() -> None:
             if hooks is not None:
                 hooks.fault(_peer_of(reader), "meshsub", e)
             raise
+        if len(data) > RPC_CHECK_ABOVE:
+            problem = rpc_over_limits(data)
+            if problem is not None:
+                hooks = _stream_hooks(reader)
+                if hooks is not None:
+                    hooks.fault(_peer_of(reader), "meshsub", problem)
+                return b""  # (an empty RPC: nothing to do)
         return data
 
     pubsub.read_varint_prefixed_bytes_limited = _read_limited  # type: ignore[attr-defined]

@@ -16,8 +16,23 @@ from typing import Final, NamedTuple
 # h11 0.16 `_abnf.py`, verbatim in meaning
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _FIELD_VCHAR: Final = rb"[^\x00\s]"
-_FIELD_CONTENT: Final = _FIELD_VCHAR + rb"+(?:[ \t]+" + _FIELD_VCHAR + rb"+)*"
-_HEADER_RE: Final = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:" + _FIELD_CONTENT + rb")?)[ \t]*")
+# The value's characters and the blanks around them never overlap, so possessive quantifiers match
+# exactly h11's lines with the same groups - without the backtracking of h11's own pattern, which is
+# quadratic on a long run of blanks that ends in a character it refuses (63 KB of spaces and a NUL:
+# 22 s of the event loop in our parse, and as long again in h11's; found by review). h11's reader
+# gets the same pattern (`harden_h11`), for request heads and chunked trailers alike.
+_FIELD_CONTENT: Final = _FIELD_VCHAR + rb"++(?:[ \t]++" + _FIELD_VCHAR + rb"++)*+"
+_HEADER_RE: Final = re.compile(rb"(" + _TOKEN + rb"):[ \t]*+((?:" + _FIELD_CONTENT + rb")?)[ \t]*+")
+_H11_HEADER_RE: Final = re.compile(
+    rb"(?P<field_name>" + _TOKEN + rb"):[ \t]*+(?P<field_value>(?:" + _FIELD_CONTENT + rb")?)[ \t]*+")
+
+
+def harden_h11() -> None:
+    """Give h11's header-line reader the linear pattern above (h11 0.16 reads the module global
+    `h11._readers.header_field_re` on each line; it matches the same lines, same groups)."""
+    import h11._readers
+
+    h11._readers.header_field_re = _H11_HEADER_RE
 _REQUEST_LINE_RE: Final = re.compile(rb"(GET|POST) ([\x21-\x7e]+) HTTP/1\.1")
 _MAX_LENGTH_DIGITS: Final = 18  # h11 allows 20; longer ones are left to it (and end in 413 anyway)
 

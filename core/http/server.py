@@ -40,8 +40,10 @@ from typing import Any, Final, NamedTuple
 import h11
 import trio
 
-from core.http.framing import FastRequest, encode_response, parse_head
+from core.http.framing import FastRequest, encode_response, harden_h11, parse_head
 from core.http.sockio import READ_SIZE, plain_socket, recv_some, send_all
+
+harden_h11()  # (before any connection: h11 reads header lines with the linear pattern)
 
 log = logging.getLogger("core.http")
 
@@ -432,6 +434,9 @@ class HttpServer:
             # one deadline for sending the answer and waiting for the next request (fewer deadline
             # changes per request: they are a visible part of the per-request cost)
             self._phase(c, _IDLE, lim.idle_timeout)
+            # evictable while the answer goes out: a client that never reads held its slot until
+            # idle_timeout, beyond eviction (a few such clients locked everybody out; found by review)
+            self._set_idle(c, True)
             await self._send(c, encode_response(resp.status, resp.content_type, resp.body, close=close))
             if close:
                 return
@@ -518,6 +523,7 @@ class HttpServer:
                 c.buf.clear()
             close = c.eof or conn.their_state is h11.MUST_CLOSE
             self._phase(c, _IDLE, lim.idle_timeout)
+            self._set_idle(c, True)  # (evictable while the answer goes out, as in _serve_fast)
             await c.stream.send_all(_h11_response(conn, resp, close=close, head=request.method == b"HEAD"))
             if close or conn.our_state is h11.MUST_CLOSE:
                 return

@@ -156,6 +156,31 @@ async def test_idle_sockets_cannot_take_the_slots() -> None:
         n.cancel_scope.cancel()
 
 
+async def test_clients_that_never_read_their_answers_cannot_take_the_slots() -> None:
+    """Each connection asks for a large answer and never reads it: the send blocks, and the slot
+    stayed busy (not evictable) until idle_timeout, so a few such clients locked everybody out
+    (found by review). A connection whose answer is going out is evictable."""
+    import socket
+
+    async with trio.open_nursery() as n:
+        s = await start(n, HttpLimits(max_connections=8, max_per_client=8))
+        big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "echo", "params": ["x" * 400_000]}).encode()
+        stuck = []
+        for _ in range(8):
+            sock = trio.socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            await sock.connect(("127.0.0.1", port(s)))
+            st = trio.SocketStream(sock)
+            await st.send_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+            stuck.append(st)
+        await trio.sleep(0.5)  # every answer is blocked in its send
+        assert await _health_ok(port(s)) < 1.0
+        assert s.stats.evicted_idle >= 1
+        for st in stuck:
+            await trio.aclose_forcefully(st)
+        n.cancel_scope.cancel()
+
+
 async def test_per_client_limit_keeps_room_for_other_clients() -> None:
     send, events = trio.open_memory_channel[str](100)
     async with trio.open_nursery() as n:

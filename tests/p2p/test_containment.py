@@ -516,3 +516,55 @@ async def test_fuzzed_signed_gossip_never_stops_the_node(msgs: list[tuple[str, b
         bad = sum(1 for _, _, n in msgs if n != 8)
         await wait_for(lambda: net.guard_stats()["envelope_rejected"] == bad)
         await net.gossip_still_works()
+
+
+# ---- RPCs holding more than an honest peer sends (found by review) -------------------------------
+
+
+def test_rpc_over_limits_counts_messages_control_entries_and_ids() -> None:
+    from libp2p.pubsub.pb import rpc_pb2
+
+    from p2p.libp2p_patches import RPC_MAX_CONTROL, RPC_MAX_IDS, RPC_MAX_PUBLISH, rpc_over_limits
+
+    def rpc(**kw: Any) -> bytes:
+        return bytes(rpc_pb2.RPC(**kw).SerializeToString())
+
+    msg = rpc_pb2.Message(data=b"x", topicIDs=["t"])
+    assert rpc_over_limits(rpc(publish=[msg] * RPC_MAX_PUBLISH)) is None
+    assert "published messages" in str(rpc_over_limits(rpc(publish=[msg] * (RPC_MAX_PUBLISH + 1))))
+    iwant = rpc_pb2.ControlIWant(messageIDs=[b"a"])
+    assert rpc_over_limits(rpc(control=rpc_pb2.ControlMessage(iwant=[iwant] * RPC_MAX_CONTROL))) is None
+    ihave = rpc_pb2.ControlIHave(topicID="t")
+    assert "control entries" in str(rpc_over_limits(rpc(control=rpc_pb2.ControlMessage(
+        iwant=[iwant] * (RPC_MAX_CONTROL // 2), ihave=[ihave] * (RPC_MAX_CONTROL // 2 + 1)))))
+    many = rpc_pb2.ControlIHave(topicID="t", messageIDs=[b"m"] * (RPC_MAX_IDS + 1))
+    assert "message ids" in str(rpc_over_limits(rpc(control=rpc_pb2.ControlMessage(ihave=[many]))))
+    assert rpc_over_limits(b"\xff\xff garbage") is None  # (left to py-libp2p)
+
+
+def test_iwant_limiter_serves_each_id_once_per_request_and_three_times_per_peer() -> None:
+    from p2p.libp2p_patches import IWANT_MAX_IDS, IwantLimiter
+
+    lim = IwantLimiter(max_pairs=100)
+    assert lim.allow("p", ["a"] * 2000) == ["a"]  # 2,000 copies of one id: served once
+    assert lim.allow("p", ["a", "b"]) == ["a", "b"]
+    assert lim.allow("p", ["a"]) == ["a"]
+    assert lim.allow("p", ["a"]) == []  # a fourth time to the same peer: no
+    assert lim.allow("q", ["a"]) == ["a"]  # another peer
+    assert len(lim.allow("r", [str(i) for i in range(5000)])) == IWANT_MAX_IDS
+    assert len(lim._served) <= 100
+
+
+async def test_an_rpc_of_thousands_of_tiny_messages_is_dropped_whole_and_charged() -> None:
+    """py-libp2p starts a task per published message and its task manager scans every task for each
+    new one: 10,000 tiny messages in one RPC held the loop 40 s. Now the RPC is dropped before that,
+    the peer is charged a fault, and gossip goes on."""
+    async with live_net() as net, attacker_on(net) as a:
+        msgs = [a.message(EPOCH_PROOF_QUOTE_TOPIC, os.urandom(8)) for _ in range(3000)]
+        start = trio.current_time()
+        await a.send(MESHSUB, a.rpc(*msgs), wait=0.5)
+        await wait_for(lambda: net.guard_stats()["faults"] >= 1)
+        assert trio.current_time() - start < 5
+        assert net.svc.intake.statistics()["topics"][EPOCH_PROOF_QUOTE_TOPIC]["received"] == 0
+        assert net.svc.scoring.app_score(a.peer_id) < 0
+        await net.gossip_still_works()
