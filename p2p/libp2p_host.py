@@ -9,7 +9,7 @@ Nothing outside this module (and `libp2p_patches.py`) imports `libp2p`. What it 
   Aztec id (patch in `libp2p_patches.py`).
 - GossipSub D=8, Dlo=4, Dhi=12, heartbeat 1 s, mcache 5/3, fanout TTL 60 s, seen TTL 120 s,
   prune/unsubscribe backoff 60/10 s, StrictSign, default message id (from + seqno), raw payloads,
-  py-libp2p's non-spec spam rate limiter off, max inbound RPC 16 MiB.
+  py-libp2p's non-spec spam rate limiter off, max inbound RPC 4 MiB (as v0.63.1's js peers).
 - Gossip validation: a synchronous topic validator per topic (our `TopicHandler`), run before the
   message is forwarded. Messages we published ourselves are passed without intake.
 - Scoring: py-libp2p 0.8.1 has a single global set of topic weights, no per-topic params, no
@@ -45,7 +45,7 @@ MPLEX_PROTOCOL: Final = "/mplex/6.7.0"
 IPFS_IDENTIFY_PUSH_PROTOCOL: Final = "/ipfs/id/push/1.0.0"
 MAX_IDENTIFY_SIZE: Final = 64 * 1024
 GOSSIPSUB_PROTOCOLS: Final = ("/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0")
-DEFAULT_MAX_INBOUND_RPC_SIZE: Final = 16 * 1024 * 1024
+DEFAULT_MAX_INBOUND_RPC_SIZE: Final = 4 * 1024 * 1024  # v0.63.1's it-length-prefixed default: no honest peer sends more
 
 
 class HostError(Exception):

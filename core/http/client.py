@@ -15,6 +15,7 @@ import trio
 from core.http.sockio import plain_socket, recv_some, send_all
 
 MAX_HEADERS: Final = 64 << 10
+MAX_RESPONSE: Final = 512 << 20  # bytes of one response body (inline proofs are at most 1 MiB each)
 _OK_HEAD: Final = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
 
 
@@ -88,10 +89,14 @@ class HttpConnection:
                 end = buf.find(b"\r\n\r\n")
             if buf.startswith(_OK_HEAD) and 0 < end - len(_OK_HEAD) <= 18 and buf[len(_OK_HEAD):end].isdigit():
                 # the exact head core.http.server sends for a 200 (no other header): no line parsing
-                return await self._body(stream, buf, end, int(buf[len(_OK_HEAD) : end]), False, 200)
+                ok_length = int(buf[len(_OK_HEAD) : end])
+                if ok_length > MAX_RESPONSE:
+                    raise TransportError(f"response of {ok_length} bytes is over {MAX_RESPONSE}")
+                return await self._body(stream, buf, end, ok_length, False, 200)
             lines = bytes(buf[:end]).split(b"\r\n")
             status_parts = lines[0].split(b" ", 2)
-            if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
+            if (len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit()
+                    or len(status_parts[1]) != 3):
                 raise TransportError(f"bad HTTP status line {lines[0][:40]!r}")
             status = int(status_parts[1])
             length = None
@@ -100,6 +105,8 @@ class HttpConnection:
                 name, _, value = line.partition(b":")
                 lname = name.strip().lower()
                 if lname == b"content-length" and value.strip().isdigit():
+                    if len(value.strip()) > 18:  # (int() refuses 4,300+ digits with a ValueError)
+                        raise TransportError("response content-length out of range")
                     length = int(value.strip())
                 elif lname == b"transfer-encoding":
                     raise TransportError("chunked responses are not supported")
@@ -109,6 +116,8 @@ class HttpConnection:
                 length = 0
             if length is None:
                 raise TransportError("response without content-length")
+            if length > MAX_RESPONSE:  # a malicious server announcing an endless body (found by review)
+                raise TransportError(f"response of {length} bytes is over {MAX_RESPONSE}")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise TransportError(f"HTTP exchange with {self.host}:{self.port} failed: {exc}") from None
         return await self._body(stream, buf, end, length, close, status)

@@ -3,6 +3,8 @@ bound by signature, internal errors, ids, the access policy."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 from typing import Any
@@ -471,3 +473,29 @@ async def test_a_utf16_body_is_a_parse_error_not_a_way_past_the_nesting_check() 
                 decode_response(body, 1)
     ok = json.loads(await d.handle_body('{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]}'.encode("utf-8-sig")))
     assert ok["result"] == 1
+
+
+async def test_the_client_turns_a_hostile_servers_heads_into_transport_errors() -> None:
+    """A 5,000-digit content-length or status code raised ValueError (int's digit limit), which is
+    no TransportError and escaped the callers' retry; an endless announced body grew the client's
+    memory without bound (found by review)."""
+    from core.http.client import HttpConnection, TransportError
+
+    heads = [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: " + b"9" * 5000 + b"\r\n\r\n",
+             b"HTTP/1.1 " + b"2" * 5000 + b" OK\r\ncontent-length: 2\r\n\r\n{}",
+             b"HTTP/1.1 200 OK\r\ncontent-length: 999999999999999999\r\n\r\n",
+             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 999999999999999999\r\n\r\n"]
+    for head in heads:
+        async def serve(stream: trio.SocketStream, head: bytes = head) -> None:
+            with contextlib.suppress(Exception):
+                await stream.receive_some(65536)
+                await stream.send_all(head)
+                await trio.sleep(1)
+
+        async with trio.open_nursery() as n:
+            listeners = await n.start(functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+            conn = HttpConnection("127.0.0.1", listeners[0].socket.getsockname()[1])
+            with pytest.raises(TransportError):
+                await conn.post(b"{}")
+            await conn.aclose()
+            n.cancel_scope.cancel()
