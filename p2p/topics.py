@@ -170,7 +170,7 @@ async def _deliver_tx(g: GossipIntake, _forwarder: str, item: Any) -> None:
 
 async def _deliver_attestation(g: GossipIntake, _forwarder: str, item: Any) -> None:
     att, sender = item
-    g.attestation_pool.add_attestation(att, sender)
+    g.attestation_pool.add_attestation(att, sender, current_slot=g.quote_ctx.current_slot())
 
 
 async def _deliver_proposal(g: GossipIntake, _forwarder: str, item: Any) -> None:

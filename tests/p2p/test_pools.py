@@ -115,6 +115,40 @@ def test_attestation_pool() -> None:
     assert not pool.add_attestation(a0, a0.get_sender())  # duplicate sender
 
 
+def test_forged_far_slots_cannot_lock_the_current_slots_attestations_out() -> None:
+    """64 attestations for slots near 10^9 filled the pool (the lowest slot was dropped, so a lower
+    one - the current slot - was refused) until a restart (found by review). The slot farthest from
+    the current one goes; proposals per slot and bytes are bounded too."""
+    import dataclasses
+
+    c = load_shared_vectors("tx-vectors.json")["consensus"]
+    base = next(BlockAttestation.from_bytes(bytes.fromhex(x["hex"])) for x in c if x["kind"] == "attestation")
+
+    def at(slot: int, archive: int | None = None) -> BlockAttestation:
+        gv = dataclasses.replace(base.payload.header.global_variables, slot_number=slot)
+        header = dataclasses.replace(base.payload.header, global_variables=gv)
+        payload = dataclasses.replace(base.payload, header=header,
+                                      archive=base.payload.archive if archive is None else archive)
+        return dataclasses.replace(base, payload=payload)
+
+    pool = AttestationPool(max_slots=8, max_archives_per_slot=2)
+    for i in range(8):
+        assert pool.add_attestation(at(10**9 + i), b"forger", current_slot=100)
+    assert pool.add_attestation(at(100), b"honest", current_slot=100)  # the farthest forged slot goes
+    assert pool.get_attestations_for_slot(100, base.payload.archive)
+    assert not pool.add_attestation(at(10**9 + 50), b"forger", current_slot=100)  # farther than all: refused
+    assert pool.add_attestation(at(101, 1), b"x", current_slot=100)
+    assert pool.add_attestation(at(101, 2), b"x", current_slot=100)
+    assert not pool.add_attestation(at(101, 3), b"x", current_slot=100)  # a third proposal for one slot
+    small = AttestationPool(max_bytes=2500)  # (two of these attestations fit)
+    assert small.add_attestation(at(5), b"a", current_slot=5)
+    assert small.add_attestation(at(6), b"a", current_slot=5)
+    assert small.add_attestation(at(5, 7), b"b", current_slot=5)  # slot 6 goes for the bytes
+    assert small.statistics()["bytes"] <= 2500 and small.statistics()["evicted_slots"] == 1
+    small.delete_attestations_older_than(6)
+    assert small.statistics()["bytes"] == 0
+
+
 class QuotePoolMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
