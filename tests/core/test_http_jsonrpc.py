@@ -404,13 +404,8 @@ def test_too_deep_bounds_what_json_scans_on_any_bytes(body: bytes, limit: int) -
 
     if too_deep(body, limit):
         return
-    frames = 0
-    f = sys._getframe()
-    while f is not None:
-        frames += 1
-        f = f.f_back
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(frames + limit + _HEADROOM)
+    sys.setrecursionlimit(_frames() + limit + _HEADROOM)
     try:
         json.loads(body)
     except RecursionError:
@@ -421,16 +416,23 @@ def test_too_deep_bounds_what_json_scans_on_any_bytes(body: bytes, limit: int) -
         sys.setrecursionlimit(old)
 
 
+def _frames() -> int:
+    """Python frames on the stack below the caller (what the recursion limit counts)."""
+    import sys
+
+    n = 0
+    f = sys._getframe(1)
+    while f is not None:
+        n += 1
+        f = f.f_back
+    return n
+
+
 def test_the_recursion_bound_above_is_tight_enough_to_catch_a_miss() -> None:
     import sys
 
-    frames = 0
-    f = sys._getframe()
-    while f is not None:
-        frames += 1
-        f = f.f_back
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(frames + 6 + _HEADROOM)
+    sys.setrecursionlimit(_frames() + 6 + _HEADROOM)
     try:
         json.loads(b"[" * 6 + b"]" * 6)
         with pytest.raises(RecursionError):

@@ -438,19 +438,25 @@ def test_sqlite_store_behind_a_symlink_syncs_the_real_wal_and_refuses_after_clos
         store.flush()
 
 
-async def test_restart_that_leaves_the_newest_settled_job_on_disk_gives_new_jobs_fresh_seqs(tmp_path: Path) -> None:
-    """restore_settled=0 and the job with the largest seq settled: it stays on disk, and a new job
-    after the restart must not reuse its seq (the journal would refuse the batch)."""
-    store = SqliteJobStore(tmp_path / "broker.sqlite")
+async def _settle_jobs(path: Path, jobs: list[int]) -> None:
+    """A broker over the sqlite journal at `path` enqueues `_job(i)` for each i and settles it."""
+    store = SqliteJobStore(path)
     async with trio.open_nursery() as n:
         broker = ProvingBroker(store, registry=CollectorRegistry())
         await n.start(broker.run)
-        await broker.enqueue_proving_job(_job(1))
-        got = await broker.get_proving_job(JobFilter())
-        assert got is not None
-        await broker.report_proving_job_success(got.id, "data:,p")
+        for i in jobs:
+            await broker.enqueue_proving_job(_job(i))
+            got = await broker.get_proving_job(JobFilter())
+            assert got is not None
+            await broker.report_proving_job_success(got.id, "data:,p")
         n.cancel_scope.cancel()
     store.close()
+
+
+async def test_restart_that_leaves_the_newest_settled_job_on_disk_gives_new_jobs_fresh_seqs(tmp_path: Path) -> None:
+    """restore_settled=0 and the job with the largest seq settled: it stays on disk, and a new job
+    after the restart must not reuse its seq (the journal would refuse the batch)."""
+    await _settle_jobs(tmp_path / "broker.sqlite", [1])
     again = SqliteJobStore(tmp_path / "broker.sqlite")
     async with trio.open_nursery() as n:
         broker = ProvingBroker(again, registry=CollectorRegistry(), restore_settled=0)
@@ -469,17 +475,7 @@ async def test_a_batch_that_reads_a_settled_job_back_from_disk_keeps_the_other_e
     an old settled one (read back from disk between the two). The new job was acknowledged in-queue
     but its journal write was dropped (the read-back reset the pending effects): never dispatched,
     gone after a restart (found by review)."""
-    store = SqliteJobStore(tmp_path / "broker.sqlite")
-    async with trio.open_nursery() as n:
-        broker = ProvingBroker(store, registry=CollectorRegistry())
-        await n.start(broker.run)
-        for i in range(3):
-            await broker.enqueue_proving_job(_job(i))
-            got = await broker.get_proving_job(JobFilter())
-            assert got is not None
-            await broker.report_proving_job_success(got.id, "data:,p")
-        n.cancel_scope.cancel()
-    store.close()
+    await _settle_jobs(tmp_path / "broker.sqlite", [0, 1, 2])
     again = SqliteJobStore(tmp_path / "broker.sqlite")
     async with trio.open_nursery() as n:
         broker = ProvingBroker(again, registry=CollectorRegistry(), restore_settled=0)
