@@ -89,7 +89,6 @@ RPC_MAX_IDS: Final = 10_000  # message ids over all its ihave/iwant entries (gos
 def rpc_over_limits(data: bytes) -> str | None:
     """Why a pubsub RPC (protobuf bytes) holds more than an honest peer sends, or None. Undecodable
     bytes are left to py-libp2p (None)."""
-    from google.protobuf.message import Message
     from libp2p.pubsub.pb import rpc_pb2
 
     rpc = rpc_pb2.RPC()
@@ -103,7 +102,7 @@ def rpc_over_limits(data: bytes) -> str | None:
         return None
     entries = ids = 0
     for field, value in rpc.control.ListFields():
-        if isinstance(value, Message):  # (a singular field: extensions)
+        if hasattr(value, "ListFields"):  # (a singular message field: extensions)
             continue
         entries += len(value)
         if field.name in ("ihave", "iwant", "idontwant"):

@@ -27,10 +27,14 @@ class HttpConnection:
     """A keep-alive HTTP/1.1 client connection; reconnects lazily after a failure."""
 
     def __init__(
-        self, host: str, port: int, *, path: bytes = b"/", headers: dict[str, str] | None = None
+        self, host: str, port: int, *, path: bytes = b"/", headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> None:
+        """`timeout`: seconds for one exchange (connect, send, answer) before a TransportError (None:
+        no limit); a server that accepts and never answers would otherwise hold the caller forever."""
         self.host = host
         self.port = port
+        self.timeout = timeout
         self.path = path
         self._extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in (headers or {}).items())
         # the request head up to the length, built once (issue 15: the agents share the broker's 2 cores)
@@ -55,7 +59,11 @@ class HttpConnection:
             await trio.lowlevel.checkpoint_if_cancelled()
             lock.acquire_nowait()
         try:
-            return await self._post(body)
+            if self.timeout is None:
+                return await self._post(body)
+            with trio.move_on_after(self.timeout):
+                return await self._post(body)
+            raise TransportError(f"no answer from {self.host}:{self.port} within {self.timeout:g} s")
         except BaseException:
             await self.aclose()  # the connection's state is unknown: drop it
             raise

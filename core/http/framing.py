@@ -40,6 +40,7 @@ _MAX_LENGTH_DIGITS: Final = 18  # h11 allows 20; longer ones are left to it (and
 # Clients repeat the same header lines (host, content-type, a few lengths): a bounded cache of
 # lines h11's grammar accepted, with their (lower-case name, value), saves the regex.
 _LINE_CACHE: Final = 1024
+_CACHED_LINE_MAX: Final = 256  # bytes: longer lines are not what clients repeat (1,024 of 64 KB: 128 MB held)
 _LINES: dict[bytes, tuple[bytes, bytes]] = {}
 _REQUEST_LINES: dict[bytes, tuple[bytes, bytes]] = {}
 
@@ -84,9 +85,10 @@ def parse_head(buf: bytes | bytearray, max_head: int) -> FastRequest | _Defer | 
         if match is None:
             return DEFER
         rl = (match.group(1), match.group(2))
-        if len(_REQUEST_LINES) >= _LINE_CACHE:
-            _REQUEST_LINES.clear()
-        _REQUEST_LINES[lines[0]] = rl
+        if len(lines[0]) <= _CACHED_LINE_MAX:
+            if len(_REQUEST_LINES) >= _LINE_CACHE:
+                _REQUEST_LINES.clear()
+            _REQUEST_LINES[lines[0]] = rl
     headers: list[tuple[bytes, bytes]] = []
     hosts = 0
     length: int | None = None
@@ -98,9 +100,10 @@ def parse_head(buf: bytes | bytearray, max_head: int) -> FastRequest | _Defer | 
             if hm is None:  # includes obs-fold continuation lines and stray CR/LF
                 return DEFER
             parsed = (hm.group(1).lower(), hm.group(2))
-            if len(_LINES) >= _LINE_CACHE:
-                _LINES.clear()
-            _LINES[line] = parsed
+            if len(line) <= _CACHED_LINE_MAX:
+                if len(_LINES) >= _LINE_CACHE:
+                    _LINES.clear()
+                _LINES[line] = parsed
         name, value = parsed
         if name == b"host":
             hosts += 1

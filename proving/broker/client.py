@@ -78,6 +78,11 @@ def parse_broker_url(url: str) -> tuple[str, int]:
     return parsed.hostname, parsed.port or 80
 
 
+# one exchange with the broker, its longest long-poll (60 s) included: past this the connection is
+# dropped and the call retried (a broker that accepts and never answers held agents forever; review)
+REQUEST_TIMEOUT: Final = 90.0
+
+
 class BrokerClient:
     def __init__(
         self,
@@ -94,11 +99,12 @@ class BrokerClient:
         if connections < 1:
             raise ValueError("connections must be >= 1")
         auth = None if token is None else {"authorization": f"Bearer {token}"}
-        self._pool = [HttpConnection(self.host, self.port, headers=auth) for _ in range(connections)]
+        self._pool = [HttpConnection(self.host, self.port, headers=auth, timeout=REQUEST_TIMEOUT)
+                      for _ in range(connections)]
         self._free_send, self._free_recv = trio.open_memory_channel[HttpConnection](connections)
         for c in self._pool:
             self._free_send.send_nowait(c)
-        self._follow_conn = HttpConnection(self.host, self.port, headers=auth)
+        self._follow_conn = HttpConnection(self.host, self.port, headers=auth, timeout=REQUEST_TIMEOUT)
         self.retry_for = retry_for
         self.max_backoff = max_backoff
         self._ids = itertools.count(1)

@@ -516,3 +516,27 @@ async def test_a_request_of_a_million_empty_arrays_is_refused_before_parsing() -
     assert time.monotonic() - start < 0.3
     strings = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "m", "params": ["[]" * 50_000]}]).encode()
     assert "arrays and objects" not in (await d.handle_body(strings)).decode()  # (brackets in strings)
+
+
+async def test_the_client_gives_up_on_a_server_that_never_answers() -> None:
+    """A server that accepts and reads, then says nothing, held the caller forever (found by review);
+    with a timeout the exchange is a TransportError (the broker client retries on those)."""
+    from core.http.client import HttpConnection, TransportError
+    from proving.broker.client import REQUEST_TIMEOUT
+
+    assert 60 < REQUEST_TIMEOUT < 300  # (above the broker's longest long-poll)
+
+    async def silent(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(Exception):
+            await stream.receive_some(65536)
+            await trio.sleep_forever()
+
+    async with trio.open_nursery() as n:
+        listeners = await n.start(functools.partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
+        conn = HttpConnection("127.0.0.1", listeners[0].socket.getsockname()[1], timeout=0.3)
+        start = trio.current_time()
+        with pytest.raises(TransportError, match="no answer"):
+            await conn.post(b"{}")
+        assert trio.current_time() - start < 2
+        await conn.aclose()
+        n.cancel_scope.cancel()
