@@ -294,8 +294,11 @@ class Discv5Protocol:
         if isinstance(message, Ping):
             pong = Pong(message.request_id, self._enr.seq, addr[0], addr[1])
             self._send_message(session, src, addr, pong)
-            if session.enr is not None and message.enr_seq > session.enr.seq:
-                self._refresh_enr(session.enr, now)
+            # only for a record whose endpoint this PING came from: a forged handshake record
+            # naming any address would make us send refresh requests there (found by review)
+            enr = session.enr
+            if enr is not None and message.enr_seq > enr.seq and addr in (enr.udp_endpoint(), enr.udp6_endpoint()):
+                self._refresh_enr(enr, now)
         elif isinstance(message, FindNode):
             found = select_nodes(self.table, self._enr, src, message.distances, self.config.max_findnode_results)
             packs = pack_nodes(found)
@@ -349,14 +352,14 @@ class Discv5Protocol:
             self._fail(call, "record has no UDP endpoint" if addr is None else "cannot send to ourselves", now)
             return handle
         if len(self._calls) >= self.config.max_calls:
-            self._fail(call, "too many requests in flight", now)
+            self._fail(call, "too many requests in flight", now, local=True)
             return handle
         self._calls.add(call)
         if call.key not in self._sessions and self._calls.handshake_in_progress(call.key):
             if self._calls.wait(call):
                 call.sent_at = now
             else:
-                self._fail(call, "too many requests waiting for a handshake", now)
+                self._fail(call, "too many requests waiting for a handshake", now, local=True)
             return handle
         self._transmit(call, now)
         return handle
@@ -430,7 +433,8 @@ class Discv5Protocol:
                     self.table.update_enr(enr)
                     self._sessions.update_enr(enr)
 
-    def _fail(self, call: Call, reason: str, now: float) -> None:
+    def _fail(self, call: Call, reason: str, now: float, *, local: bool = False) -> None:
+        """`local`: the call never left (our own limits), which says nothing about the peer."""
         self.stats["calls_failed"] += 1
         self._remove_call(call, now)
         if call.owner is Owner.USER:
@@ -442,6 +446,8 @@ class Discv5Protocol:
                 self._advance_lookup(call.lookup, now)
         elif call.owner is Owner.LIVENESS:
             self._liveness.discard(call.node_id)
+            if local:  # (checked again at a later tick; a healthy entry was removed for our own limit)
+                return
             promoted = self.table.remove(call.node_id)
             log.debug("removed unresponsive node %s", call.node_id.hex()[:16])
             if promoted is not None:
@@ -488,6 +494,7 @@ class Discv5Protocol:
         self._request(enr, Ping(self._request_id(), self._enr.seq), Owner.LIVENESS, now)
 
     def _refresh_enr(self, enr: Enr, now: float) -> None:
-        if any(c.owner is Owner.ENR_REFRESH and c.node_id == enr.node_id for c in self._calls.calls.values()):
-            return
+        refreshing = [c for c in self._calls.calls.values() if c.owner is Owner.ENR_REFRESH]
+        if len(refreshing) >= self.config.max_calls // 8 or any(c.node_id == enr.node_id for c in refreshing):
+            return  # (at most an eighth of the request slots: lookups and liveness checks keep theirs)
         self._request(enr, FindNode(self._request_id(), (0,)), Owner.ENR_REFRESH, now)

@@ -214,3 +214,44 @@ def test_concurrent_requests_share_one_handshake() -> None:
     assert all(isinstance(r, RequestCompleted) for r in results)
     assert b.statistics()["handshakes_in"] == 1
     assert a.statistics()["handshakes_out"] == 1
+
+
+def test_our_own_request_limit_never_costs_a_healthy_table_entry() -> None:
+    """With every request slot taken (forged identities made us open record refreshes), a liveness
+    check failed at once with "too many requests in flight" and removed a healthy entry; refreshes
+    are now capped at an eighth of the slots, and a check that never left removes nothing (review)."""
+    from p2p.discv5.requests import Owner
+
+    a = make_node(1001, Discv5Config(max_calls=16))
+    peers = [Enr.create(generate_private_key(), ip="127.0.0.1", udp=6000 + i) for i in range(40)]
+    for enr in peers:
+        a._refresh_enr(enr, 0.0)
+    refreshing = [c for c in a._calls.calls.values() if c.owner is Owner.ENR_REFRESH]
+    assert len(refreshing) == 16 // 8
+    healthy = peers[-1]
+    assert a.add_enr(healthy, 0.0)
+    for enr in peers[:20]:  # fill the remaining slots with user requests
+        a.ping(enr, 0.0)
+    assert len(a._calls) == 16
+    a._liveness_check(healthy, 1.0)  # fails locally: no slot
+    assert healthy.node_id in a.table
+
+
+def test_a_ping_announcing_a_newer_record_is_refreshed_only_from_the_records_own_endpoint() -> None:
+    """A handshake record naming any address, then PINGs claiming a newer seq, made us send record
+    refreshes to that address (unverified: a reflector) and fill our request slots (review)."""
+    a = make_node(1001)
+    kb = generate_private_key()
+    b = Discv5Protocol(kb, Enr.create(kb, ip="127.0.0.1", udp=9999), None)  # it sends from 1002
+    net = Net(a)
+    net.nodes[("127.0.0.1", 1002)] = b
+    net.events[b.local_id] = []
+    b.ping(a.enr, 0.0)
+    net.run(0.0)
+    assert a.session_count() == 1
+    b.set_local_enr(Enr.create(kb, seq=2, ip="127.0.0.1", udp=9999))
+    b.ping(a.enr, 1.0)
+    for data, _dest in b.take_outgoing():
+        a.receive(data, ("127.0.0.1", 1002), 1.0)
+    sent_to = {dest for _data, dest in a.take_outgoing()}
+    assert sent_to == {("127.0.0.1", 1002)}  # the PONG only: no refresh towards 9999
