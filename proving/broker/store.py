@@ -595,8 +595,8 @@ class Journal:
         self._committer = _CommitThread()
         self._checkpoint_due = trio.Event()
         self._rows_since_checkpoint = 0
-        self._catch_up = False  # a checkpoint ran beside the writes: the writer finishes it (_run)
-        self._caught_up = trio.Event()  # unset from a checkpoint beside the writes to the writer's catch-up
+        # unset from a checkpoint beside the writes until the writer's catch-up of it (_run) is done
+        self._caught_up = trio.Event()
         self._caught_up.set()
 
     def _pending(self) -> int:
@@ -669,8 +669,7 @@ class Journal:
             self._rows_since_checkpoint = 0
             try:
                 await trio.to_thread.run_sync(store.checkpoint, abandon_on_cancel=False)
-                self._caught_up = trio.Event()
-                self._catch_up = True  # the writer finishes it between two writes (_run)
+                self._caught_up = trio.Event()  # the writer finishes it between two writes (_run)
             except Exception as exc:  # a failed checkpoint leaves a longer WAL: the next one retries
                 log.warning("journal checkpoint of %s failed: %s: %s", store.describe(), type(exc).__name__, exc)
 
@@ -680,12 +679,11 @@ class Journal:
             self._wakeup = trio.Event()
             if not self._upserts and not self._deletes:
                 continue
-            if self._catch_up and self.store is not None:
+            if not self._caught_up.is_set() and self.store is not None:
                 # the checkpoint beside the commits left the frames appended while it ran: copy those
                 # now, with no write in between, so this write starts the WAL over instead of
                 # growing it (a growing WAL: unbounded disk, and every sync allocates blocks and
                 # writes the inode). A few frames: in the journal's thread, requests go on meanwhile.
-                self._catch_up = False
                 try:
                     await self._committer.run(self.store.checkpoint)
                 except Exception as exc:
